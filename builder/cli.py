@@ -1,0 +1,160 @@
+"""The ``venvdeb`` command line. Errors are caught here, once."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from builder import __version__, config as config_mod, stages
+from builder.errors import VenvdebError
+from builder.progress import say
+from builder.workdir import Workdir
+
+DESCRIPTION = """\
+Ship OpenStack services as Python virtualenvs inside Debian packages.
+
+The pipeline, one stage per command, each resumable (a rerun does only what
+is missing) and logged under WORKDIR/logs/<release>/<stage>.log:
+
+  lock     compile a release's openstack/requirements files with pip-tools
+           into a hash-locked set (WORKDIR/releases/<release>/<dist>/lock/)
+  wheels   fetch or build a verified wheel for every lock entry and write a
+           PEP 503 index and manifest (.../wheelhouse/)
+  reqdeb   package that wheel repository as openstack-wheels-<release>,
+           built offline (unshare -n) and checked by lintian (.../reqdeb/)
+  pipeline all of the above for each release in the config
+
+Releases, distributions and projects come from one file, pipeline.toml.
+"""
+
+EPILOG = """\
+examples:
+  venvdeb lock --release 2026.1            # closure of the configured projects
+  venvdeb lock --release 2026.1 --scope all  # every pin that applies to Python 3.11
+  venvdeb wheels --release 2026.1 -j 4
+  venvdeb reqdeb --release 2026.1 && dpkg -i build/releases/2026.1/bookworm/reqdeb/*.deb
+  venvdeb pipeline                         # every release in pipeline.toml
+"""
+
+
+def _default_config() -> Path:
+    env = os.environ.get("VENVDEB_CONFIG")
+    if env:
+        return Path(env)
+    local = Path.cwd() / config_mod.DEFAULT_CONFIG
+    if local.exists():
+        return local
+    return Path(__file__).resolve().parent.parent / config_mod.DEFAULT_CONFIG
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="venvdeb", description=DESCRIPTION, epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"venvdeb {__version__}")
+    p.add_argument("--config", type=Path, default=None, metavar="FILE",
+                   help="pipeline config (default: $VENVDEB_CONFIG, ./pipeline.toml, "
+                        "or the checkout's pipeline.toml)")
+    p.add_argument("--workdir", type=Path, default=Path("build"), metavar="DIR",
+                   help="where every output goes (default: build/)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def target_args(s: argparse.ArgumentParser, *, required: bool = True) -> None:
+        s.add_argument("--release", required=required, metavar="R",
+                       help="OpenStack release, as named in the config (e.g. 2026.1)")
+        s.add_argument("--dist", default=None, metavar="D",
+                       help="distribution (default: the release's first, e.g. bookworm)")
+
+    s = sub.add_parser("lock", help="compile a release into a hash-locked set",
+                       description="Compile the release's upper-constraints (deny-list applied, "
+                                   "markers evaluated for the target Python) with pip-tools "
+                                   "--generate-hashes into lock.txt.")
+    target_args(s)
+    s.add_argument("--scope", choices=config_mod.SCOPES, default=None,
+                   help="all: every pin for the target; projects: the closure of the "
+                        "configured projects (default: the release's scope in the config)")
+    s.add_argument("--force", action="store_true", help="recompile even if up to date")
+
+    s = sub.add_parser("wheels", help="fetch or build a wheel for every lock entry",
+                       description="Download binary wheels usable on the target, build "
+                                   "sdist-only entries on the host, verify every file against "
+                                   "the lock and write the simple index and manifest.")
+    target_args(s)
+    s.add_argument("-j", "--jobs", type=int, default=stages.default_jobs(),
+                   help="parallel sdist builds (default: the number of cores)")
+
+    s = sub.add_parser("reqdeb", help="build the release's wheel repository package",
+                       description="Render debian/ from debian-templates/requirements/ and "
+                                   "build openstack-wheels-<release> offline, then lintian it.")
+    target_args(s)
+    s.add_argument("--force", action="store_true", help="rebuild even if the .deb exists")
+    s.add_argument("--no-lintian", action="store_true", help="skip lintian (not for publishing)")
+
+    s = sub.add_parser("pipeline", help="lock, wheels and reqdeb for each release",
+                       description="Run every stage for the given releases (default: all in the "
+                                   "config). Up-to-date stages are skipped and said so.")
+    s.add_argument("--release", action="append", metavar="R",
+                   help="limit to this release (repeatable)")
+    s.add_argument("-j", "--jobs", type=int, default=stages.default_jobs())
+    return p
+
+
+def _commands() -> dict[str, Callable[[argparse.Namespace, config_mod.Config, Workdir],
+                                      list[str]]]:
+    def lock(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
+        return [stages.run_lock(c, w, stages.target(c, a.release, a.dist), scope=a.scope,
+                                force=a.force)]
+
+    def wheels(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
+        return [stages.run_wheels(c, w, stages.target(c, a.release, a.dist), jobs=a.jobs)]
+
+    def reqdeb(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
+        return [stages.run_reqdeb(c, w, stages.target(c, a.release, a.dist), force=a.force,
+                                  lintian=not a.no_lintian)]
+
+    def pipeline(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
+        out = []
+        for name in a.release or sorted(c.releases):
+            for dist in c.release(name).distributions:
+                t = stages.target(c, name, dist)
+                out.append(stages.run_lock(c, w, t))
+                say(out[-1])
+                out.append(stages.run_wheels(c, w, t, jobs=a.jobs))
+                say(out[-1])
+                out.append(stages.run_reqdeb(c, w, t))
+                say(out[-1])
+        return out
+
+    return {"lock": lock, "wheels": wheels, "reqdeb": reqdeb, "pipeline": pipeline}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    started = time.monotonic()
+    try:
+        cfg = config_mod.load(args.config or _default_config())
+        work = Workdir(args.workdir.resolve())
+        lines = _commands()[args.command](args, cfg, work)
+    except VenvdebError as exc:
+        line = f"venvdeb: error: {exc.message}"
+        if exc.hint:
+            line += f"; {exc.hint}"
+        if exc.log:
+            line += f" (log: {stages.relative(exc.log)})"
+        print(line, file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("venvdeb: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    if args.command != "pipeline":
+        for line in lines:
+            print(line)
+    else:
+        print(f"pipeline: done in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

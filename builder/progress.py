@@ -1,0 +1,33 @@
+"""Progress lines on stderr: ``[done/total] what``, thread-safe."""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+
+class Progress:
+    def __init__(self, stage: str, total: int, *, quiet: bool = False) -> None:
+        self.stage = stage
+        self.total = total
+        self.done = 0
+        self.quiet = quiet
+        self.started = time.monotonic()
+        self._lock = threading.Lock()
+
+    def step(self, message: str) -> None:
+        with self._lock:
+            self.done += 1
+            if not self.quiet:
+                width = len(str(self.total))
+                sys.stderr.write(f"{self.stage}: [{self.done:{width}}/{self.total}] {message}\n")
+                sys.stderr.flush()
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+def say(message: str) -> None:
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()

@@ -1,0 +1,66 @@
+"""Render ``debian/`` from ``debian-templates/<kind>/`` (Jinja2, no logic there).
+
+The changelog is not a template: python-debian writes it.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import textwrap
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from debian.changelog import Changelog
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "debian-templates"
+EXECUTABLE = frozenset({"rules"})
+
+
+def render_tree(kind: str, context: Mapping[str, Any], *,
+                templates: Path = TEMPLATES) -> dict[str, str]:
+    """Relative path -> text for every file of the template set (pure)."""
+    base = templates / kind
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(base)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    out: dict[str, str] = {}
+    for path in sorted(base.rglob("*")):
+        if not path.is_file():
+            continue
+        rel = path.relative_to(base).as_posix()
+        if rel.endswith(".j2"):
+            out[rel[:-3]] = env.get_template(rel).render(**context)
+        else:
+            out[rel] = path.read_text()
+    return out
+
+
+def changelog(source: str, version: str, distribution: str, changes: list[str],
+              maintainer: str, date: str) -> str:
+    log = Changelog()
+    log.new_block(package=source, version=version, distributions=distribution,
+                  urgency="medium", author=maintainer, date=date)
+    log.add_change("")
+    for change in changes:
+        lines = textwrap.wrap(change, width=76)
+        log.add_change(f"  * {lines[0]}")
+        for line in lines[1:]:
+            log.add_change(f"    {line}")
+    log.add_change("")
+    return str(log)
+
+
+def write_tree(files: Mapping[str, str], dest: Path) -> None:
+    """Write ``files`` under ``dest`` (replacing it); ``rules`` is executable."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    for rel, text in files.items():
+        path = dest / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        os.chmod(path, 0o755 if path.name in EXECUTABLE else 0o644)

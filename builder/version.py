@@ -1,0 +1,56 @@
+"""Versions that follow content: same inputs, same version; new inputs, higher.
+
+A content digest alone cannot sort, so each (package, distribution) keeps a
+ledger in the workdir: the first time a digest is seen it gets the next
+serial and the current time, which then serves as the changelog date and
+``SOURCE_DATE_EPOCH``. Version: ``<release>.<serial>+<digest[:8]>``.
+"""
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from debian.debian_support import Version
+
+
+@dataclass(frozen=True)
+class Assigned:
+    version: str
+    serial: int
+    digest: str
+    epoch: int
+
+    @property
+    def date(self) -> str:
+        return email.utils.formatdate(self.epoch, usegmt=False)
+
+
+def format_version(release: str, serial: int, digest: str) -> str:
+    return f"{release}.{serial}+{digest[:8]}"
+
+
+def assign(ledger: Path, key: str, release: str, digest: str, *,
+           now: float | None = None, floor: str | None = None) -> Assigned:
+    """Version for ``digest`` under ``key``; record it if new.
+
+    ``floor`` (a version already published) makes a new serial sort above it.
+    """
+    data = json.loads(ledger.read_text()) if ledger.exists() else {}
+    entries = data.setdefault(key, [])
+    for entry in entries:
+        if entry["digest"] == digest:
+            return Assigned(format_version(release, entry["serial"], digest), entry["serial"],
+                            digest, entry["epoch"])
+    serial = max((e["serial"] for e in entries), default=0) + 1
+    while floor is not None and Version(format_version(release, serial, digest)) <= Version(floor):
+        serial += 1
+    epoch = int(now if now is not None else time.time())
+    entries.append({"digest": digest, "serial": serial, "epoch": epoch})
+    ledger.parent.mkdir(parents=True, exist_ok=True)
+    tmp = ledger.with_name(ledger.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    tmp.replace(ledger)
+    return Assigned(format_version(release, serial, digest), serial, digest, epoch)

@@ -1,0 +1,39 @@
+"""Where every output lives, under one ``--workdir`` (default ``build/``)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Workdir:
+    root: Path
+
+    def target(self, release: str, distribution: str) -> Path:
+        return self.root / "releases" / release / distribution
+
+    def lock_dir(self, release: str, distribution: str) -> Path:
+        return self.target(release, distribution) / "lock"
+
+    def lock_file(self, release: str, distribution: str) -> Path:
+        return self.lock_dir(release, distribution) / "lock.txt"
+
+    def wheelhouse(self, release: str, distribution: str) -> Path:
+        return self.target(release, distribution) / "wheelhouse"
+
+    def sdists(self, release: str, distribution: str) -> Path:
+        return self.target(release, distribution) / "sdists"
+
+    def reqdeb(self, release: str, distribution: str) -> Path:
+        return self.target(release, distribution) / "reqdeb"
+
+    def log(self, release: str, stage: str) -> Path:
+        return self.root / "logs" / release / f"{stage}.log"
+
+    @property
+    def cache(self) -> Path:
+        return self.root / "cache"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state"
