@@ -8,7 +8,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from builder import __version__, config as config_mod, stages
+from builder import __version__, stages
+from builder import config as config_mod
 from builder.errors import VenvdebError
 from builder.progress import say
 from builder.workdir import Workdir

@@ -44,7 +44,7 @@ class PinSet:
 
 
 def marker_environment(distribution: Distribution) -> dict[str, str]:
-    env = dict(default_environment())
+    env = {key: str(value) for key, value in default_environment().items()}
     env["python_version"] = distribution.python_version
     host = ".".join(platform.python_version_tuple()[:2])
     if host != distribution.python_version:

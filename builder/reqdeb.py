@@ -14,20 +14,18 @@ from pathlib import Path
 
 from packaging.utils import parse_wheel_filename
 
-from builder import command, index, render, version, wheelhouse
+from builder import command, render, version, wheelhouse
 from builder.config import Config, Distribution, Release
 from builder.errors import ConfigError, HashMismatch, LintianFailed
 from builder.lock import LockEntry
 from builder.wheelhouse import Record
 
 INSTALL_ROOT = "/usr/share/venvdeb/wheels"
-LINTIAN_OVERRIDES: tuple[tuple[str, str], ...] = (
-    ("package-contains-no-arch-dependent-files",
-     "the wheels inside hold x86_64 shared objects in zip files lintian does not open"),
-)
-#: Wheels are deflate-compressed already: xz would spend minutes to gain ~1%.
+#: Wheels are deflate-compressed already. Measured on the 2026.1 projects
+#: repository (132 wheels): gzip -1 30.1 MB in 1.0 s, xz 29.5 MB in 14.5 s.
 DPKG_DEB_OPTIONS = "-Zgzip -z1"
-COMPRESSION_REASON = "gzip -1 keeps the build fast for the same size as xz (measured in bench/)."
+COMPRESSION_REASON = ("xz would save ~2% for 14 times the time\n"
+                      "# (2026.1 projects repository: gzip -1 30.1 MB in 1.0 s, xz 29.5 MB in 14.5 s).")
 
 
 @dataclass(frozen=True)
@@ -88,14 +86,13 @@ def verify_wheelhouse(entries: tuple[LockEntry, ...], records: tuple[Record, ...
         raise ConfigError(
             f"the wheelhouse lacks wheels for {len(missing)} lock entries: {', '.join(missing[:5])}",
             hint="run 'venvdeb wheels' for this release first")
-    entry_by_name = {e.name: e for e in entries}
+    names = {e.name for e in entries}
     for record in records:
         path = files_dir / record.file
         if not path.exists():
             raise HashMismatch(f"wheel {path} listed in the manifest is missing",
                                hint="run 'venvdeb wheels' again to fetch or build it")
-    wheelhouse.verify_cached([r for r in records if r.name in entry_by_name], entry_by_name,
-                             files_dir)
+    wheelhouse.verify_cached([r for r in records if r.name in names], entries, files_dir)
 
 
 def plan(config: Config, release: Release, distribution: Distribution, *, lock_file: Path,
@@ -115,7 +112,6 @@ def plan(config: Config, release: Release, distribution: Distribution, *, lock_f
         "python_version": distribution.python_version, "wheel_count": len(records),
         "downloaded": sum(r.origin == "downloaded" for r in records),
         "built": sum(r.origin == "built" for r in records), "root": root,
-        "overrides": [o for o in LINTIAN_OVERRIDES if architecture != "all"],
         "dpkg_deb_options": DPKG_DEB_OPTIONS, "compression_reason": COMPRESSION_REASON,
     }
     # The digest covers the templates as rendered without the date-derived fields.
@@ -124,9 +120,6 @@ def plan(config: Config, release: Release, distribution: Distribution, *, lock_f
     assigned = version.assign(ledger, f"{package}/{distribution.name}", release.name, digest)
     year = str(1970 + assigned.epoch // 31556952)
     files = render.render_tree("requirements", {**base_context, "copyright_year": year})
-    overrides = files.pop("lintian-overrides")
-    if base_context["overrides"]:
-        files[f"{package}.lintian-overrides"] = overrides
     files["changelog"] = render.changelog(
         source, assigned.version, distribution.name,
         [f"Wheel repository for OpenStack {release.name} ({release.series}) on "
@@ -197,6 +190,3 @@ def run_lintian(changes: Path, log: Path) -> None:
             f"{tags[0] if tags else result.output.strip()[-200:]}",
             hint="fix the packaging, or add an override with its reason", log=log)
 
-
-def ensure_sha256(path: Path) -> str:
-    return index.file_sha256(path)

@@ -63,11 +63,10 @@ def run_wheels(config: Config, work: Workdir, t: Target, *, jobs: int) -> str:
     wheel_dir = work.wheelhouse(t.release.name, t.distribution.name)
     files_dir = wheel_dir / "files"
     known = wheelhouse.load_records(wheel_dir / wheelhouse.RECORDS)
-    by_name = {e.name: e for e in entries}
     the_plan = wheelhouse.plan(entries, t.release, t.distribution, config, files_dir, known)
     say(f"wheels: {t.release.name}: {the_plan.total} entries: {len(the_plan.cached)} cached, "
         f"{len(the_plan.fetch)} to download, {len(the_plan.build)} to build from sdists")
-    wheelhouse.verify_cached(the_plan.cached, by_name, files_dir)
+    wheelhouse.verify_cached(the_plan.cached, entries, files_dir)
     build_constraints = wheel_dir / "build-constraints.txt"
     build_constraints.parent.mkdir(parents=True, exist_ok=True)
     build_constraints.write_text("".join(f"{p}\n" for p in t.release.extra_pins))

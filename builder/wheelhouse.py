@@ -18,7 +18,11 @@ from typing import Literal
 from packaging import tags
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import (
-    InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename, parse_wheel_filename)
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
 from packaging.version import InvalidVersion, Version
 
 from builder import index, sdist
@@ -158,7 +162,7 @@ def plan(
             todo.append(entry)
     with ThreadPoolExecutor(max_workers=8) as pool:
         listings = list(pool.map(lambda e: lister(release.index_url, e.project_name), todo))
-    for entry, files in zip(todo, listings):
+    for entry, files in zip(todo, listings, strict=True):
         choice = choose_file(entry, files, accepted, distribution.python_version)
         if choice is None:
             missing.append(entry)
@@ -174,13 +178,14 @@ def plan(
     return Plan(tuple(cached), tuple(fetch), tuple(build))
 
 
-def verify_cached(records: Iterable[Record], entries: dict[str, LockEntry], files_dir: Path) -> None:
+def verify_cached(records: Iterable[Record], entries: Iterable[LockEntry], files_dir: Path) -> None:
     """Every cached wheel must still hash as recorded (and as locked, if downloaded)."""
+    locked_hashes: dict[str, frozenset[str]] = {e.name: e.hashes for e in entries}
     for record in records:
         path = files_dir / record.file
         digest = index.file_sha256(path)
         expected = record.sha256
-        locked = entries[record.name].hashes
+        locked = locked_hashes[record.name]
         if digest != expected or (record.origin == "downloaded" and digest not in locked):
             raise HashMismatch(
                 f"cached wheel {path} has sha256 {digest}, but the "
