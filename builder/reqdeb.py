@@ -44,11 +44,6 @@ class ReqdebPlan:
     def deb_name(self) -> str:
         return f"{self.package}_{self.version}_{self.architecture}.deb"
 
-    @property
-    def changes_name(self) -> str:
-        arch = self.architecture
-        return f"{self.source}_{self.version}_{arch}.changes"
-
 
 def package_name(release: str) -> str:
     return f"openstack-wheels-{release}"
@@ -165,7 +160,8 @@ def build(the_plan: ReqdebPlan, out_dir: Path, log: Path, *, force: bool = False
     command.run(["unshare", "-n", "--", "dpkg-buildpackage", "-b", "-us", "-uc", "--no-sign"],
                 cwd=tree, env=env, log=log, what="dpkg-buildpackage (offline, unshare -n)")
     built_deb = work / the_plan.deb_name
-    changes = work / the_plan.changes_name
+    # dpkg-genchanges names the .changes after the build architecture
+    [changes] = work.glob(f"{the_plan.source}_{the_plan.version}_*.changes")
     if lintian:
         run_lintian(changes, log)
     out_dir.mkdir(parents=True, exist_ok=True)

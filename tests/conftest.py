@@ -1,0 +1,133 @@
+"""Shared fixtures: an offline fixture index and configs that point at it."""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.make_index import build_index
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI") == "true"
+RELEASE = "2099.1"
+
+
+def require_tools(*tools: str) -> None:
+    """Skip when a tool is missing, except in CI, where that is a failure."""
+    missing = [t for t in tools if shutil.which(t) is None]
+    if missing:
+        message = f"missing tools: {', '.join(missing)} (run bin/setup)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    if "unshare" in tools and os.geteuid() != 0:
+        pytest.skip("unshare -n needs root")
+
+
+@pytest.fixture(scope="session")
+def fixture_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_index(tmp_path_factory.mktemp("index"))
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+@dataclass
+class Project:
+    """A fixture checkout: a pipeline.toml and requirement files in ``root``."""
+
+    root: Path
+    index: Path
+    workdir: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "pipeline.toml"
+
+    @property
+    def requirements(self) -> Path:
+        return self.root / "requirements" / RELEASE
+
+    def write(self, *, upper_constraints: str | None = None, denylist: str | None = None,
+              extra_pins: str = "[]", projects: str | None = None, scope: str = '"projects"',
+              sdist_deps: str = "", release_extra: str = "") -> None:
+        self.requirements.mkdir(parents=True, exist_ok=True)
+        (self.requirements / "upper-constraints.txt").write_text(
+            upper_constraints if upper_constraints is not None else
+            "# fixture constraints\n"
+            "fixture-lib===1.0.0\n"
+            "fixture-native===0.1.0\n"
+            "fixture-lint===1.0.0\n"
+            "fixture-lib===0.9.0;python_version=='3.9'\n")
+        (self.requirements / "denylist.txt").write_text(
+            denylist if denylist is not None else "# linters\nfixture-lint\n")
+        (self.requirements / "global-requirements.txt").write_text("fixture-lib>=1.0\n")
+        self.config.write_text(f"""
+[repository]
+origin = "venvdeb-tests"
+label = "venvdeb tests"
+maintainer = "venvdeb tests <tests@venvdeb.invalid>"
+index_url = "file://{self.index}"
+
+[distributions.bookworm]
+python = "/usr/bin/python3"
+python_version = "3.11"
+architecture = "amd64"
+glibc = "2.36"
+
+[releases."{RELEASE}"]
+series = "fixture"
+requirements_dir = "requirements/{RELEASE}"
+scope = {scope}
+distributions = ["bookworm"]
+extra_pins = {extra_pins}
+{release_extra}
+
+[sdist_build_dependencies]
+{sdist_deps}
+
+{projects if projects is not None else '''[projects.fixture-app]
+versions = { "%s" = "1.0.0" }''' % RELEASE}
+""")
+
+    def venvdeb(self, *args: str, capsys: pytest.CaptureFixture[str]) -> Run:
+        from builder.cli import main
+        capsys.readouterr()
+        code = main(["--config", str(self.config), "--workdir", str(self.workdir), *args])
+        captured = capsys.readouterr()
+        return Run(code, captured.out, captured.err)
+
+    def debs(self) -> list[Path]:
+        return sorted(self.workdir.glob("releases/*/*/reqdeb/*.deb"))
+
+
+@pytest.fixture
+def project(tmp_path: Path, fixture_index: Path) -> Project:
+    p = Project(tmp_path / "checkout", fixture_index, tmp_path / "work")
+    p.root.mkdir()
+    p.write()
+    return p
+
+
+@pytest.fixture
+def make_project(tmp_path: Path, fixture_index: Path) -> Callable[[str], Project]:
+    def make(name: str) -> Project:
+        p = Project(tmp_path / name / "checkout", fixture_index, tmp_path / name / "work")
+        p.root.mkdir(parents=True)
+        p.write()
+        return p
+    return make
+
+
+@pytest.fixture(scope="session")
+def python3() -> str:
+    return "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
