@@ -73,7 +73,7 @@ def parse_pin_lines(lines: Iterable[str], source: str) -> list[tuple[Requirement
                 hint="each line must read 'name===version' with an optional ';marker'",
             ) from None
         specs = list(req.specifier)
-        if len(specs) != 1 or specs[0].operator not in ("==", "==="):
+        if len(specs) != 1 or specs[0].operator not in ("==", "===") or not specs[0].version.strip():
             raise ConfigError(
                 f"{source}:{number}: {raw.strip()!r} is not an exact pin",
                 hint="upper-constraints lines pin one version: 'name===version'")

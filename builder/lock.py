@@ -8,16 +8,26 @@ from __future__ import annotations
 import hashlib
 import re
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import NormalizedName, canonicalize_name
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    NormalizedName,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion, Version
 
-from builder import command
+from builder import command, index
 from builder.config import Config, Distribution, Release, Scope
 from builder.constraints import PinSet
-from builder.errors import ConfigError, ResolutionError
+from builder.errors import ConfigError, ResolutionError, VenvdebError
+from builder.index import IndexFile
 
 LOCK_FORMAT = "venvdeb-lock-1"
 
@@ -123,7 +133,7 @@ def compile_lock(lock_plan: LockPlan, lock_dir: Path, cache_dir: Path, log: Path
     result = command.run(argv(lock_plan, cache_dir), log=log, cwd=lock_dir, check=False)
     if result.returncode != 0:
         lock_file.unlink(missing_ok=True)
-        raise explain_failure(result.output, pins, log)
+        raise explain_failure(result.output, pins, log, lock_plan.index_url)
     text = lock_file.read_text()
     lock_file.write_text(f"# {LOCK_FORMAT} {lock_plan.digest}\n" + lock_plan.requirements_in.splitlines()[0]
                          + "\n" + text)
@@ -132,35 +142,65 @@ def compile_lock(lock_plan: LockPlan, lock_dir: Path, cache_dir: Path, log: Path
     return True
 
 
-_NO_VERSION = re.compile(r"Could not find a version that satisfies the requirement ([^\s]+)"
-                         r"(?: \(from versions: ([^)]*)\))?")
-_CONFLICT = re.compile(r"(?:conflict is caused by|Cannot install)(.*?)(?:\n\n|To fix)", re.S)
+_NO_VERSION = re.compile(r"Could not find a version that satisfies the requirement ([^\s]+)")
+_CAUSE = re.compile(r"SpecifierRequirement\('([^']+)'\)(?:, parent=LinkCandidate\('[^']*/([^/#']+)#)?")
+_CONFLICT = re.compile(r"The conflict is caused by:(.*?)(?:\n\n|To fix)", re.S)
 
 
-def explain_failure(output: str, pins: PinSet, log: Path) -> ResolutionError:
-    """Turn pip-compile's output into one line naming the culprit."""
-    match = _NO_VERSION.search(output)
-    if match:
-        wanted = match.group(1)
+def explain_failure(output: str, pins: PinSet, log: Path, index_url: str,
+                    lister: Callable[[str, str], Sequence[IndexFile]] = index.project_files
+                    ) -> ResolutionError:
+    """Turn pip-compile's output into one line naming the culprit.
+
+    pip-tools hides pip's explanation of a ResolutionImpossible, so the names
+    it mentions are looked up: a pin whose version the index lacks is named
+    with the file and line that pins it.
+    """
+    wanted = [m.group(1) for m in _NO_VERSION.finditer(output)]
+    causes = [(m.group(1), m.group(2)) for m in _CAUSE.finditer(output)]
+    names: list[NormalizedName] = []
+    for text in [*wanted, *(c for c, _ in causes)]:
+        name = canonicalize_name(re.split(r"[=<>!~\[;\s]", text, maxsplit=1)[0])
+        if name not in names:
+            names.append(name)
+    by_name = {p.name: p for p in pins.pins}
+    for name in names:
+        pin = by_name.get(name)
+        if pin is None:
+            continue
         try:
-            name = canonicalize_name(Requirement(wanted).name)
-        except InvalidRequirement:
-            name = canonicalize_name(re.split(r"[=<>!~\[]", wanted)[0])
-        origin = next((p.origin for p in pins.pins if p.name == name), None)
-        where = f" (pinned at {origin})" if origin else ""
-        versions = (match.group(2) or "").split(", ")
-        have = f"; it has {', '.join(versions[-5:])}" if versions and versions[0] else ""
-        return ResolutionError(
-            f"the package index has no version of {wanted}{where}{have}",
-            hint="fix the pin, or point index_url at an index that has it", log=log)
+            files = lister(index_url, name)
+        except VenvdebError:
+            files = ()
+        versions = sorted({v for v in (_file_version(f.filename) for f in files) if v is not None})
+        if Version(pin.version) not in versions:
+            have = ", ".join(str(v) for v in versions[-5:]) or "none"
+            return ResolutionError(
+                f"the package index has no version {pin.version} of {name} (pinned at {pin.origin}); "
+                f"it has {have}",
+                hint="fix the pin, or point index_url at an index that has it", log=log)
     match = _CONFLICT.search(output)
-    if match:
-        detail = " ".join(match.group(1).split())
-        return ResolutionError(f"conflicting requirements: {detail[:400]}",
+    if match or causes:
+        detail = " ".join(match.group(1).split()) if match else "; ".join(
+            f"{req} (needed by {parent or 'the input'})" for req, parent in causes)
+        pinned = [f"{n} pinned {by_name[n].version} at {by_name[n].origin}" for n in names
+                  if n in by_name]
+        where = f"; {', '.join(pinned)}" if pinned else ""
+        return ResolutionError(f"conflicting requirements: {detail[:300]}{where}",
                                hint="relax or align the pins named above", log=log)
     lines = [line.strip() for line in output.splitlines() if line.strip()]
-    tail = next((line for line in reversed(lines) if "error" in line.lower()), lines[-1] if lines else "")
+    tail = next((line for line in reversed(lines) if "error" in line.lower()),
+                lines[-1] if lines else "")
     return ResolutionError(f"pip-compile failed: {tail}", log=log)
+
+
+def _file_version(filename: str) -> Version | None:
+    try:
+        if filename.endswith(".whl"):
+            return parse_wheel_filename(filename)[1]
+        return parse_sdist_filename(filename)[1]
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+        return None
 
 
 def parse_lock(path: Path) -> tuple[LockEntry, ...]:

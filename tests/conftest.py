@@ -71,6 +71,7 @@ class Project:
         (self.requirements / "denylist.txt").write_text(
             denylist if denylist is not None else "# linters\nfixture-lint\n")
         (self.requirements / "global-requirements.txt").write_text("fixture-lib>=1.0\n")
+        default_projects = f'[projects.fixture-app]\nversions = {{ "{RELEASE}" = "1.0.0" }}'
         self.config.write_text(f"""
 [repository]
 origin = "venvdeb-tests"
@@ -95,8 +96,7 @@ extra_pins = {extra_pins}
 [sdist_build_dependencies]
 {sdist_deps}
 
-{projects if projects is not None else '''[projects.fixture-app]
-versions = { "%s" = "1.0.0" }''' % RELEASE}
+{projects if projects is not None else default_projects}
 """)
 
     def venvdeb(self, *args: str, capsys: pytest.CaptureFixture[str]) -> Run:

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from builder import command, sdist
+from builder.errors import CommandFailed
+
+
+def test_clean_environment_drops_host_pip_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PIP_FIND_LINKS", "/opt/wheels")
+    monkeypatch.setenv("PIP_INDEX_URL", "https://elsewhere.invalid/simple")
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    env = command.clean_environment({"SOURCE_DATE_EPOCH": "1"})
+    assert env["PIP_CONFIG_FILE"] == "/dev/null"
+    assert not {k for k in env if k.startswith("PIP_")} - {
+        "PIP_CONFIG_FILE", "PIP_DISABLE_PIP_VERSION_CHECK", "PIP_NO_INPUT"}
+    assert "PYTHONDONTWRITEBYTECODE" not in env
+    assert env["LC_ALL"] == "C.UTF-8" and env["SOURCE_DATE_EPOCH"] == "1"
+    assert "/usr/sbin" in env["PATH"].split(":")
+
+
+def test_run_logs_output_and_raises_with_log(tmp_path: Path) -> None:
+    log = tmp_path / "stage.log"
+    result = command.run(["sh", "-c", "echo hello; echo err >&2"], log=log)
+    assert result.output == "hello\nerr\n"
+    with pytest.raises(CommandFailed) as info:
+        command.run(["sh", "-c", "echo boom; exit 3"], log=log, what="the step")
+    assert str(info.value) == "the step failed with exit code 3"
+    assert info.value.log == log and info.value.hint == "last output: boom"
+    text = log.read_text()
+    assert "$ sh -c echo hello; echo err >&2" in text and "[exit 3]" in text
+
+
+def test_run_has_empty_stdin(tmp_path: Path) -> None:
+    result = command.run(["cat"], log=tmp_path / "l")
+    assert result.output == ""
+
+
+@pytest.mark.parametrize(("output", "packages"), [
+    ("Modules/constants.h:7:10: fatal error: lber.h: No such file or directory", ("libldap2-dev",)),
+    ("fatal error: sasl/sasl.h: No such file or directory", ("libsasl2-dev",)),
+    ("Package libvirt was not found in the pkg-config search path.", ("libvirt-dev",)),
+    ("/bin/sh: 1: krb5-config: not found", ("libkrb5-dev",)),
+    ("Error: pg_config executable not found.", ("libpq-dev",)),
+    ("fatal error: Python.h: No such file or directory", ("python3-dev",)),
+    ("some other failure", ()),
+])
+def test_diagnose_recognises_missing_debian_packages(output: str, packages: tuple[str, ...]) -> None:
+    assert sdist.diagnose(output) == packages

@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from builder import config, constraints, lock
+from builder.errors import ConfigError
+from builder.index import IndexFile
+from tests.conftest import ROOT
+
+LOCK = """\
+# venvdeb-lock-1 abc
+# venvdeb: release 2026.1
+alembic==1.18.4 \\
+    --hash=sha256:aaaa \\
+    --hash=sha256:bbbb
+    # via
+    #   -c constraints.txt
+    #   oslo-db
+oslo-i18n===6.6.0 \\
+    --hash=sha256:cccc
+    # via keystone
+
+# The following packages are considered to be unsafe in a requirements file:
+setuptools==80.9.0 \\
+    --hash=sha256:dddd
+"""
+
+
+def test_parse_lock_reads_entries_and_hashes() -> None:
+    entries = lock.parse_lock_text(LOCK, "lock.txt")
+    assert [(e.name, e.version) for e in entries] == [
+        ("alembic", "1.18.4"), ("oslo-i18n", "6.6.0"), ("setuptools", "80.9.0")]
+    assert entries[0].hashes == frozenset({"aaaa", "bbbb"})
+    assert entries[1].requirement == "oslo-i18n==6.6.0"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("six==1.16.0\n", "lock.txt:1: lock entry 'six==1.16.0' has no sha256 hash"),
+    ("six>=1.16.0 --hash=sha256:aa\n", "is not pinned"),
+    ("six=!1 --hash=sha256:aa\n", "unreadable lock entry"),
+])
+def test_parse_lock_refuses_bad_entries(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        lock.parse_lock_text(text, "lock.txt")
+
+
+def _plan(scope: config.Scope) -> lock.LockPlan:
+    cfg = config.load(ROOT / "pipeline.toml")
+    rel, dist = cfg.release("2026.1"), cfg.distribution("bookworm")
+    return lock.plan(cfg, rel, dist, constraints.load_pins(rel, dist, cfg.path), scope)
+
+
+def test_projects_scope_locks_projects_bounded_by_constraints() -> None:
+    plan = _plan("projects")
+    lines = plan.requirements_in.splitlines()
+    assert lines[1] == "-c constraints.txt"
+    assert "keystone[ldap]==29.0.2" in lines and "cloudkitty==24.0.0" in lines
+    assert {"setuptools==80.9.0", "pip==25.3", "wheel==0.45.1", "certifi==2025.11.12"} <= set(lines)
+    assert "oslo.config==10.2.0" not in lines
+    assert len(plan.constraints.splitlines()) == 557
+    assert "backports.strenum" not in plan.constraints, "marker for 3.10 only"
+
+
+def test_all_scope_requires_every_pin() -> None:
+    plan = _plan("all")
+    assert plan.constraints == ""
+    assert len([line for line in plan.requirements_in.splitlines() if not line.startswith("#")]) == 557
+    assert plan.digest != _plan("projects").digest
+    assert plan.digest == _plan("all").digest
+
+
+def test_argv_uses_pip_tools_with_hashes() -> None:
+    argv = lock.argv(_plan("projects"), Path("/c"))
+    assert argv[1:3] == ["-m", "builder.piptools_compile"]
+    assert {"--generate-hashes", "--allow-unsafe", "--strip-extras"} <= set(argv)
+    assert argv[argv.index("--index-url") + 1] == "https://pypi.org/simple"
+
+
+def _pinset() -> constraints.PinSet:
+    return constraints.PinSet((constraints.Pin("fixture-lib", "fixture-lib==9.9.9", "9.9.9", "uc.txt:4"),),
+                              0, ())
+
+
+def _lister(url: str, name: str) -> list[IndexFile]:
+    return [IndexFile(f"fixture_lib-{v}-py3-none-any.whl", "u", None, None, False) for v in ("1.0.0", "1.1.0")]
+
+
+def test_failure_names_the_pin_the_index_lacks() -> None:
+    output = ("ResolutionImpossible: [RequirementInformation(requirement=SpecifierRequirement("
+              "'fixture-lib>=1.0'), parent=LinkCandidate('file:///i/files/fixture_app-1.0.0-py3-none-any.whl"
+              "#sha256=00'))]")
+    error = lock.explain_failure(output, _pinset(), Path("/l"), "file:///i", _lister)
+    assert str(error) == ("the package index has no version 9.9.9 of fixture-lib "
+                          "(pinned at uc.txt:4); it has 1.0.0, 1.1.0")
+
+
+def test_failure_that_is_a_conflict() -> None:
+    output = ("ResolutionImpossible: [RequirementInformation(requirement=SpecifierRequirement("
+              "'fixture-lib>=2.0'), parent=LinkCandidate('file:///i/files/fixture_app-1.0.0-py3-none-any.whl"
+              "#sha256=00'))]")
+    pins = constraints.PinSet((constraints.Pin("fixture-lib", "fixture-lib==1.0.0", "1.0.0", "uc.txt:4"),),
+                              0, ())
+    error = lock.explain_failure(output, pins, Path("/l"), "file:///i", _lister)
+    assert ("conflicting requirements: fixture-lib>=2.0 "
+            "(needed by fixture_app-1.0.0-py3-none-any.whl)") in str(error)
+    assert "fixture-lib pinned 1.0.0 at uc.txt:4" in str(error)
