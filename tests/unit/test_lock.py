@@ -57,7 +57,7 @@ def test_projects_scope_locks_projects_bounded_by_constraints() -> None:
     lines = plan.requirements_in.splitlines()
     assert lines[1] == "-c constraints.txt"
     assert "keystone[ldap]==29.0.2" in lines and "cloudkitty==24.0.0" in lines
-    assert {"setuptools==80.9.0", "pip==25.3", "wheel==0.45.1", "certifi==2025.11.12"} <= set(lines)
+    assert {"setuptools==80.10.2", "pip==25.3", "wheel==0.45.1", "certifi==2026.10.18"} <= set(lines)
     assert "oslo.config==10.2.0" not in lines
     assert len(plan.constraints.splitlines()) == 557
     assert "backports.strenum" not in plan.constraints, "marker for 3.10 only"
@@ -84,7 +84,8 @@ def _pinset() -> constraints.PinSet:
 
 
 def _lister(url: str, name: str) -> list[IndexFile]:
-    return [IndexFile(f"fixture_lib-{v}-py3-none-any.whl", "u", None, None, False) for v in ("1.0.0", "1.1.0")]
+    versions = ("1.0.0", "1.1.0")
+    return [IndexFile(f"fixture_lib-{v}-py3-none-any.whl", "u", None, None, False) for v in versions]
 
 
 def test_failure_names_the_pin_the_index_lacks() -> None:
