@@ -94,8 +94,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--no-lintian", action="store_true", help="skip lintian (not for publishing)")
 
     s = sub.add_parser("pipeline", help="lock, wheels and reqdeb for each release",
-                       description="Run every stage for the given releases (default: all in the "
-                                   "config). Up-to-date stages are skipped and said so.")
+                       description="Run every stage for the given releases (default: "
+                                   "[pipeline] releases in the config). Up-to-date stages are "
+                                   "skipped and said so.")
     s.add_argument("--release", action="append", metavar="R",
                    help="limit to this release (repeatable)")
     s.add_argument("-j", "--jobs", type=int, default=stages.default_jobs())
@@ -117,7 +118,7 @@ def _commands() -> dict[str, Callable[[argparse.Namespace, config_mod.Config, Wo
 
     def pipeline(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
         out = []
-        for name in a.release or sorted(c.releases):
+        for name in a.release or c.pipeline_releases:
             for dist in c.release(name).distributions:
                 t = stages.target(c, name, dist)
                 out.append(stages.run_lock(c, w, t))

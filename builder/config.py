@@ -109,6 +109,7 @@ class Config:
     releases: Mapping[str, Release]
     projects: Mapping[str, Project]
     sdist_build_dependencies: Mapping[str, tuple[str, ...]]
+    pipeline_releases: tuple[str, ...] = ()
 
     @property
     def root(self) -> Path:
@@ -244,8 +245,17 @@ def load(path: Path) -> Config:
         sdist_deps[canonicalize_name(name)] = packages
 
     projects = {name: _project(name, t, releases) for name, t in top.table("projects", {}).subtables()}
+
+    pipeline_t = top.table("pipeline", {})
+    pipeline_releases = pipeline_t.strings("releases", tuple(sorted(releases)))
+    for name in pipeline_releases:
+        if name not in releases:
+            raise pipeline_t.fail("releases", f"unknown release {name!r} "
+                                              f"(defined: {', '.join(sorted(releases))})")
+    pipeline_t.done()
     top.done()
-    return Config(path, repository, distributions, releases, projects, sdist_deps)
+    return Config(path, repository, distributions, releases, projects, sdist_deps,
+                  pipeline_releases)
 
 
 def _maintainer(table: _Table, key: str) -> str:
