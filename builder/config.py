@@ -309,7 +309,7 @@ def _release(name: str, t: _Table, root: Path, repository: Repository,
         try:
             req = Requirement(pin)
         except InvalidRequirement as exc:
-            raise t.fail("extra_pins", f"{pin!r} is not a requirement: {exc}") from None
+            raise t.fail("extra_pins", f"{pin!r} is not a requirement: {str(exc).splitlines()[0]}") from None
         specs = list(req.specifier)
         if len(specs) != 1 or specs[0].operator not in ("==", "==="):
             raise t.fail("extra_pins", f"{pin!r} must pin one exact version (name==X.Y)")

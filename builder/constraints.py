@@ -69,7 +69,7 @@ def parse_pin_lines(lines: Iterable[str], source: str) -> list[tuple[Requirement
             req = Requirement(line)
         except InvalidRequirement as exc:
             raise ConfigError(
-                f"{source}:{number}: malformed constraint {raw.strip()!r}: {exc}",
+                f"{source}:{number}: malformed constraint {raw.strip()!r}: {str(exc).splitlines()[0]}",
                 hint="each line must read 'name===version' with an optional ';marker'",
             ) from None
         specs = list(req.specifier)

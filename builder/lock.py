@@ -30,6 +30,7 @@ from builder.errors import ConfigError, ResolutionError, VenvdebError
 from builder.index import IndexFile
 
 LOCK_FORMAT = "venvdeb-lock-1"
+NEW_LOCK = "lock.new.txt"
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ def argv(lock_plan: LockPlan, cache_dir: Path) -> list[str]:
         "--resolver=backtracking", "--newline=LF",
         "--index-url", lock_plan.index_url,
         "--cache-dir", str(cache_dir),
-        "--output-file", "lock.txt",
+        "--output-file", NEW_LOCK,
         "requirements.in",
     ]
 
@@ -126,18 +127,20 @@ def compile_lock(lock_plan: LockPlan, lock_dir: Path, cache_dir: Path, log: Path
             and stamp.read_text().strip() == lock_plan.digest:
         return False
     lock_dir.mkdir(parents=True, exist_ok=True)
-    for stale in (stamp, lock_file):
-        stale.unlink(missing_ok=True)
+    # pip-compile writes a fresh file (it would prefer the pins of an existing
+    # one); the previous lock stays in place until the new one is complete.
+    new = lock_dir / NEW_LOCK
+    new.unlink(missing_ok=True)
     (lock_dir / "requirements.in").write_text(lock_plan.requirements_in)
     (lock_dir / "constraints.txt").write_text(lock_plan.constraints)
     result = command.run(argv(lock_plan, cache_dir), log=log, cwd=lock_dir, check=False)
     if result.returncode != 0:
-        lock_file.unlink(missing_ok=True)
+        new.unlink(missing_ok=True)
         raise explain_failure(result.output, pins, log, lock_plan.index_url)
-    text = lock_file.read_text()
-    lock_file.write_text(f"# {LOCK_FORMAT} {lock_plan.digest}\n" + lock_plan.requirements_in.splitlines()[0]
-                         + "\n" + text)
-    parse_lock(lock_file)  # refuse a lock we could not read back
+    header = f"# {LOCK_FORMAT} {lock_plan.digest}\n{lock_plan.requirements_in.splitlines()[0]}\n"
+    new.write_text(header + new.read_text())
+    parse_lock(new)  # refuse a lock we could not read back
+    new.replace(lock_file)
     stamp.write_text(lock_plan.digest + "\n")
     return True
 
