@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,19 +68,24 @@ def run(
     check: bool = True,
     verbose: bool = False,
     what: str | None = None,
+    heartbeat: float | None = None,
 ) -> Result:
-    """Run ``argv``, append its output to ``log``; raise CommandFailed on error.
+    """Run ``argv``, streaming its output into ``log``; raise CommandFailed on error.
 
     ``what`` names the step for the error line (defaults to the program name).
+    With ``heartbeat``, a line on stderr every so many seconds says the step
+    is still running and where its log is, so long work is never silent.
     """
     args = tuple(os.fspath(a) for a in argv)
+    name = what or Path(args[0]).name
     log.parent.mkdir(parents=True, exist_ok=True)
+    chunks: list[str] = []
     with log.open("a", encoding="utf-8") as handle:
         handle.write(f"$ {' '.join(args)}\n")
         if cwd:
             handle.write(f"  (in {cwd})\n")
         handle.flush()
-        proc = subprocess.run(
+        proc = subprocess.Popen(
             args,
             cwd=cwd,
             env=dict(env) if env is not None else clean_environment(),
@@ -87,19 +94,34 @@ def run(
             stderr=subprocess.STDOUT,
             text=True,
             errors="replace",
-            check=False,
         )
-        handle.write(proc.stdout)
-        handle.write(f"[exit {proc.returncode}]\n")
-    if verbose:
-        sys.stderr.write(proc.stdout)
-    if check and proc.returncode != 0:
-        raise CommandFailed(
-            f"{what or Path(args[0]).name} failed with exit code {proc.returncode}",
-            hint=_last_line(proc.stdout),
-            log=log,
-        )
-    return Result(args, proc.returncode, proc.stdout)
+        assert proc.stdout is not None
+        started = time.monotonic()
+        done = threading.Event()
+        if heartbeat:
+            threading.Thread(target=_beat, args=(name, log, heartbeat, started, done),
+                             daemon=True).start()
+        for line in proc.stdout:
+            chunks.append(line)
+            handle.write(line)
+            handle.flush()
+            if verbose:
+                sys.stderr.write(line)
+        returncode = proc.wait()
+        done.set()
+        handle.write(f"[exit {returncode}]\n")
+    output = "".join(chunks)
+    if check and returncode != 0:
+        raise CommandFailed(f"{name} failed with exit code {returncode}",
+                            hint=_last_line(output), log=log)
+    return Result(args, returncode, output)
+
+
+def _beat(name: str, log: Path, every: float, started: float, done: threading.Event) -> None:
+    while not done.wait(every):
+        sys.stderr.write(f"  ... {name} still running ({time.monotonic() - started:.0f} s; "
+                         f"log: {log})\n")
+        sys.stderr.flush()
 
 
 def _last_line(output: str) -> str | None:

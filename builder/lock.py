@@ -133,7 +133,8 @@ def compile_lock(lock_plan: LockPlan, lock_dir: Path, cache_dir: Path, log: Path
     new.unlink(missing_ok=True)
     (lock_dir / "requirements.in").write_text(lock_plan.requirements_in)
     (lock_dir / "constraints.txt").write_text(lock_plan.constraints)
-    result = command.run(argv(lock_plan, cache_dir), log=log, cwd=lock_dir, check=False)
+    result = command.run(argv(lock_plan, cache_dir), log=log, cwd=lock_dir, check=False,
+                         what="pip-compile", heartbeat=30)
     if result.returncode != 0:
         new.unlink(missing_ok=True)
         raise explain_failure(result.output, pins, log, lock_plan.index_url)

@@ -158,7 +158,8 @@ def build(the_plan: ReqdebPlan, out_dir: Path, log: Path, *, force: bool = False
         "DEB_BUILD_MAINT_OPTIONS": "",
     })
     command.run(["unshare", "-n", "--", "dpkg-buildpackage", "-b", "-us", "-uc", "--no-sign"],
-                cwd=tree, env=env, log=log, what="dpkg-buildpackage (offline, unshare -n)")
+                cwd=tree, env=env, log=log, what="dpkg-buildpackage (offline, unshare -n)",
+                heartbeat=30)
     built_deb = work / the_plan.deb_name
     # dpkg-genchanges names the .changes after the build architecture
     [changes] = work.glob(f"{the_plan.source}_{the_plan.version}_*.changes")

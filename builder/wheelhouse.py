@@ -211,9 +211,14 @@ def execute(
         progress.step(f"cached     {record.file}")
 
     def fetch(item: Fetch) -> Record:
-        digest = index.download(item.file.url, files_dir / item.file.filename, item.entry.hashes,
-                                f"{item.entry.requirement}")
-        progress.step(f"downloaded {item.file.filename}")
+        dest = files_dir / item.file.filename
+        digest = index.file_sha256(dest) if dest.exists() else ""
+        if digest in item.entry.hashes:  # left by an interrupted run, and intact
+            progress.step(f"kept       {item.file.filename}")
+        else:
+            digest = index.download(item.file.url, dest, item.entry.hashes,
+                                    f"{item.entry.requirement}")
+            progress.step(f"downloaded {item.file.filename}")
         return Record(item.entry.name, item.entry.version, item.file.filename, digest, "downloaded")
 
     def build(item: Build) -> Record:

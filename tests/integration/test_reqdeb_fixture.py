@@ -135,3 +135,21 @@ def test_rerun_does_nothing_and_changed_input_gives_higher_version(
                              DebFile(str(newer)).debcontrol()["Version"], "gt",
                              DebFile(str(deb)).debcontrol()["Version"]])
     assert result.returncode == 0, versions
+
+
+def test_interrupted_wheels_run_keeps_what_it_fetched(
+        project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    require_tools("dpkg-buildpackage")
+    for stage in ("lock", "wheels"):
+        assert project.venvdeb(stage, "--release", RELEASE, capsys=capsys).code == 0
+    wheelhouse = project.workdir / "releases" / RELEASE / "bookworm" / "wheelhouse"
+    manifest = (wheelhouse / "manifest.json").read_text()
+    # as if killed before the records were written: files on disk, no records
+    (wheelhouse / "records.json").unlink()
+    (wheelhouse / "manifest.json").unlink()
+    (wheelhouse / "files" / "fixture_app-1.0.0-py3-none-any.whl.part").write_bytes(b"partial")
+    run = project.venvdeb("wheels", "--release", RELEASE, capsys=capsys)
+    assert run.code == 0, run.err
+    assert "kept       fixture_app-1.0.0-py3-none-any.whl" in run.err
+    assert "kept       fixture_lib-1.0.0-py3-none-any.whl" in run.err
+    assert (wheelhouse / "manifest.json").read_text() == manifest

@@ -49,3 +49,12 @@ def test_run_has_empty_stdin(tmp_path: Path) -> None:
 ])
 def test_diagnose_recognises_missing_debian_packages(output: str, packages: tuple[str, ...]) -> None:
     assert sdist.diagnose(output) == packages
+
+
+def test_long_commands_say_they_are_still_running(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    command.run(["sh", "-c", "echo started; sleep 0.5"], log=tmp_path / "l", what="the step",
+                heartbeat=0.1)
+    err = capsys.readouterr().err
+    assert "... the step still running" in err and f"log: {tmp_path / 'l'}" in err
+    assert "started" in (tmp_path / "l").read_text()
