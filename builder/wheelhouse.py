@@ -206,9 +206,7 @@ def execute(
     quiet: bool = False,
 ) -> tuple[Record, ...]:
     """Fetch and build what the plan says; return the new records."""
-    progress = Progress("wheels", the_plan.total, quiet=quiet)
-    for record in the_plan.cached:
-        progress.step(f"cached     {record.file}")
+    progress = Progress("wheels", len(the_plan.fetch) + len(the_plan.build), quiet=quiet)
 
     def fetch(item: Fetch) -> Record:
         dest = files_dir / item.file.filename
