@@ -26,6 +26,7 @@ class Pin:
     requirement: str
     version: str
     origin: str
+    extra: bool = False  # from the config's extra_pins, not upper-constraints
 
 
 @dataclass(frozen=True)
@@ -100,17 +101,18 @@ def pins_for_target(
     chosen: dict[NormalizedName, Pin] = {}
     skipped = 0
     denied: set[str] = set()
-    for req, origin in [*upper_constraints, *extra_pins]:
+    tagged = [(req, origin, False) for req, origin in upper_constraints]
+    tagged += [(req, origin, True) for req, origin in extra_pins]
+    for req, origin, extra in tagged:
         if req.marker is not None and not req.marker.evaluate(dict(environment)):
             skipped += 1
             continue
         name = canonicalize_name(req.name)
-        from_extra = any(origin == o for _, o in extra_pins)
-        if name in denylist and not from_extra:
+        if name in denylist and not extra:
             denied.add(name)
             continue
         version = next(iter(req.specifier)).version
-        pin = Pin(name, f"{req.name}=={version}", version, origin)
+        pin = Pin(name, f"{req.name}=={version}", version, origin, extra)
         previous = chosen.get(name)
         if previous is not None:
             if previous.version != version:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
 import time
 import urllib.error
 import urllib.parse
@@ -125,11 +124,6 @@ def file_sha256(path: Path) -> str:
         while chunk := handle.read(1 << 20):
             h.update(chunk)
     return h.hexdigest()
-
-
-def copy_verified(source: Path, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, dest)
 
 
 def target_tags(distribution: Distribution) -> tuple[tags.Tag, ...]:

@@ -68,7 +68,7 @@ class LockPlan:
 def plan(config: Config, release: Release, distribution: Distribution, pins: PinSet,
          scope: Scope | None = None) -> LockPlan:
     scope = scope or release.scope
-    extra = [p for p in pins.pins if p.origin.startswith(str(config.path))]
+    extra = [p for p in pins.pins if p.extra]
     header = (f"# venvdeb: release {release.name} ({release.series}), {distribution.name}, "
               f"Python {distribution.python_version}, scope {scope}\n")
     if scope == "all":

@@ -74,7 +74,7 @@ def run_wheels(config: Config, work: Workdir, t: Target, *, jobs: int) -> str:
         the_plan, release=t.release, files_dir=files_dir,
         sdists_dir=work.sdists(t.release.name, t.distribution.name),
         build_constraints=build_constraints,
-        log_dir=work.log(t.release.name, "wheels").with_suffix(""), jobs=jobs)
+        log_dir=work.log_dir(t.release.name, "wheels"), jobs=jobs)
     known.update({(r.name, r.version): r for r in new})
     wheelhouse.write_records(wheel_dir / wheelhouse.RECORDS, known.values())
     current = tuple(known[(e.name, e.version)] for e in entries)

@@ -30,6 +30,10 @@ class Workdir:
     def log(self, release: str, stage: str) -> Path:
         return self.root / "logs" / release / f"{stage}.log"
 
+    def log_dir(self, release: str, stage: str) -> Path:
+        """One log per item of a stage (e.g. per sdist build)."""
+        return self.root / "logs" / release / stage
+
     @property
     def cache(self) -> Path:
         return self.root / "cache"
