@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from builder import __version__, stages
+from builder import __version__, debbuild, stages
 from builder import config as config_mod
 from builder.errors import VenvdebError
 from builder.progress import say
@@ -93,6 +93,27 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true", help="rebuild even if the .deb exists")
     s.add_argument("--no-lintian", action="store_true", help="skip lintian (not for publishing)")
 
+    s = sub.add_parser("source", help="make a project's Debian source package (.dsc)",
+                       description="Fetch the project's upstream (the index's sdist at the "
+                                   "pinned version, or git), resolve its closure in the "
+                                   "release's wheel repository, render debian/ from "
+                                   "debian-templates/venv/ and run dpkg-source -b.")
+    s.add_argument("project", metavar="PROJECT", help="a project of the config, e.g. keystone")
+    target_args(s)
+
+    s = sub.add_parser("build", help="build a project's binary packages",
+                       description="Make the source package, then build the venv package and "
+                                   "the Debian-named packages offline with dh-virtualenv, and "
+                                   "lintian them.")
+    s.add_argument("project", metavar="PROJECT", help="a project of the config, e.g. keystone")
+    target_args(s)
+    s.add_argument("--builder", choices=debbuild.BUILDERS, default="local",
+                   help="local: dpkg-buildpackage in unshare -n on this host (installs the "
+                        "requirements package); sbuild: a clean chroot (default: local)")
+    s.add_argument("--check-reproducible", action="store_true",
+                   help="build twice in different directories and compare the packages")
+    s.add_argument("--no-lintian", action="store_true", help="skip lintian (not for publishing)")
+
     s = sub.add_parser("pipeline", help="lock, wheels and reqdeb for each release",
                        description="Run every stage for the given releases (default: "
                                    "[pipeline] releases in the config). Up-to-date stages are "
@@ -116,6 +137,15 @@ def _commands() -> dict[str, Callable[[argparse.Namespace, config_mod.Config, Wo
         return [stages.run_reqdeb(c, w, stages.target(c, a.release, a.dist), force=a.force,
                                   lintian=not a.no_lintian)]
 
+    def source(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
+        result = stages.run_source(c, w, stages.target(c, a.release, a.dist), a.project)
+        return [f"source: {result.dsc}"]
+
+    def build(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
+        return [stages.run_build(c, w, stages.target(c, a.release, a.dist), a.project,
+                                 builder=a.builder, check_reproducible=a.check_reproducible,
+                                 lintian=not a.no_lintian)]
+
     def pipeline(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
         out = []
         for name in a.release or c.pipeline_releases:
@@ -129,7 +159,8 @@ def _commands() -> dict[str, Callable[[argparse.Namespace, config_mod.Config, Wo
                 say(out[-1])
         return out
 
-    return {"lock": lock, "wheels": wheels, "reqdeb": reqdeb, "pipeline": pipeline}
+    return {"lock": lock, "wheels": wheels, "reqdeb": reqdeb, "source": source, "build": build,
+            "pipeline": pipeline}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,12 +10,14 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Literal, cast
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from builder.binary_package import BinaryPackage, parse_packages
 from builder.errors import ConfigError
+from builder.table import Table
 
 Scope = Literal["all", "projects"]
 SCOPES: tuple[Scope, ...] = ("all", "projects")
@@ -32,6 +34,7 @@ class Repository:
     label: str
     maintainer: str
     index_url: str
+    epoch: int = 90
 
 
 @dataclass(frozen=True)
@@ -84,11 +87,34 @@ class Release:
 
 
 @dataclass(frozen=True)
+class Upstream:
+    """Where a project's source comes from: the index's sdist at the pinned
+    version, or a git repository at a branch or tag per release."""
+
+    git: str | None = None
+    refs: tuple[tuple[str, str], ...] = ()
+
+    def ref_for(self, release: str) -> str | None:
+        return dict(self.refs).get(release)
+
+
+@dataclass(frozen=True)
 class Project:
     name: str
     pypi_name: str
     extras: tuple[str, ...]
     versions: tuple[tuple[str, str], ...]
+    upstream: Upstream = Upstream()
+    user: str | None = None
+    home: str | None = None
+    packages: tuple[BinaryPackage, ...] = ()
+
+    def venv_package(self, release: str) -> str:
+        """The package holding the venv; never ``python3-*`` (dh-virtualenv skips those)."""
+        return f"venv-{self.name}-{release}"
+
+    def venv_path(self, release: str) -> str:
+        return f"/opt/venvs/{self.name}-{release}"
 
     def version_for(self, release: str) -> str | None:
         return dict(self.versions).get(release)
@@ -141,70 +167,6 @@ class Config:
         return self.sdist_build_dependencies.get(canonicalize_name(package), ())
 
 
-class _Table:
-    """A TOML table being read: typed getters that name file and key on error."""
-
-    def __init__(self, file: Path, key: str, data: Mapping[str, Any]) -> None:
-        self.file = file
-        self.key = key
-        self.data = data
-        self.seen: set[str] = set()
-
-    def _where(self, name: str) -> str:
-        return f"{self.key}.{_quote(name)}" if self.key else _quote(name)
-
-    def fail(self, name: str, problem: str) -> ConfigError:
-        return ConfigError(f"{self.file}: {self._where(name)}: {problem}")
-
-    def get(self, name: str, kind: type, default: Any = ..., what: str = "") -> Any:
-        self.seen.add(name)
-        if name not in self.data:
-            if default is ...:
-                raise self.fail(name, "missing required key")
-            return default
-        value = self.data[name]
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise self.fail(name, f"expected {what or kind.__name__}, got "
-                                  f"{type(value).__name__} {value!r}")
-        return value
-
-    def string(self, name: str, default: Any = ...) -> str:
-        value = self.get(name, str, default, "a string")
-        if isinstance(value, str) and not value.strip():
-            raise self.fail(name, "must not be empty")
-        return cast(str, value)
-
-    def strings(self, name: str, default: Any = ...) -> tuple[str, ...]:
-        value = self.get(name, list, default, "a list of strings")
-        for item in value:
-            if not isinstance(item, str) or not item.strip():
-                raise self.fail(name, f"expected a list of non-empty strings, got item {item!r}")
-        return tuple(value)
-
-    def table(self, name: str, default: Any = ...) -> _Table:
-        value = self.get(name, dict, {} if default is ... and False else default, "a table")
-        return _Table(self.file, self._where(name), value)
-
-    def subtables(self) -> list[tuple[str, _Table]]:
-        out = []
-        for name, value in self.data.items():
-            self.seen.add(name)
-            if not isinstance(value, dict):
-                raise self.fail(name, f"expected a table, got {type(value).__name__} {value!r}")
-            out.append((name, _Table(self.file, self._where(name), value)))
-        return out
-
-    def done(self) -> None:
-        unknown = sorted(set(self.data) - self.seen)
-        if unknown:
-            known = ", ".join(sorted(self.seen)) or "none"
-            raise self.fail(unknown[0], f"unknown key (known keys here: {known})")
-
-
-def _quote(name: str) -> str:
-    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else f'"{name}"'
-
-
 def load(path: Path) -> Config:
     """Read and validate ``path``; raise ConfigError naming file, key and value."""
     path = path.resolve()
@@ -215,7 +177,7 @@ def load(path: Path) -> Config:
                           hint="pass --config FILE or run from the checkout") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    top = _Table(path, "", raw)
+    top = Table(path, "", raw)
 
     repo_t = top.table("repository")
     repository = Repository(
@@ -223,7 +185,10 @@ def load(path: Path) -> Config:
         label=repo_t.string("label"),
         maintainer=_maintainer(repo_t, "maintainer"),
         index_url=repo_t.string("index_url", "https://pypi.org/simple"),
+        epoch=repo_t.get("epoch", int, 90, "an integer"),
     )
+    if repository.epoch < 1:
+        raise repo_t.fail("epoch", f"must be a positive integer, got {repository.epoch}")
     repo_t.done()
 
     distributions = {name: _distribution(name, t) for name, t in top.table("distributions").subtables()}
@@ -258,14 +223,14 @@ def load(path: Path) -> Config:
                   pipeline_releases)
 
 
-def _maintainer(table: _Table, key: str) -> str:
+def _maintainer(table: Table, key: str) -> str:
     value = table.string(key)
     if not re.fullmatch(r"[^<>]+ <[^<>@\s]+@[^<>\s]+>", value):
         raise table.fail(key, f"expected 'Full Name <address>', got {value!r}")
     return value
 
 
-def _distribution(name: str, t: _Table) -> Distribution:
+def _distribution(name: str, t: Table) -> Distribution:
     if not _DEB_NAME_RE.match(name):
         raise t.fail("", f"distribution name {name!r} is not a Debian codename")
     python_version = t.string("python_version")
@@ -289,7 +254,7 @@ def _distribution(name: str, t: _Table) -> Distribution:
     return dist
 
 
-def _release(name: str, t: _Table, root: Path, repository: Repository,
+def _release(name: str, t: Table, root: Path, repository: Repository,
              distributions: Mapping[str, Distribution]) -> Release:
     if not _RELEASE_RE.match(name):
         raise t.fail("", f"release name {name!r} must look like '2026.1'")
@@ -326,7 +291,7 @@ def _release(name: str, t: _Table, root: Path, repository: Repository,
     return release
 
 
-def _project(name: str, t: _Table, releases: Mapping[str, Release]) -> Project:
+def _project(name: str, t: Table, releases: Mapping[str, Release]) -> Project:
     if not _DEB_NAME_RE.match(name):
         raise t.fail("", f"project name {name!r} must be a Debian source package name")
     versions_t = t.table("versions")
@@ -338,11 +303,37 @@ def _project(name: str, t: _Table, releases: Mapping[str, Release]) -> Project:
         if not re.fullmatch(r"[0-9][0-9A-Za-z.+!-]*", version):
             raise versions_t.fail(release, f"{version!r} is not a version")
         versions.append((release, version))
+    upstream = Upstream()
+    if "upstream" in t.data:
+        ut = t.table("upstream")
+        git = ut.string("git")
+        refs_t = ut.table("refs")
+        refs = []
+        for release in sorted(refs_t.data):
+            if release not in releases:
+                raise refs_t.fail(release, f"unknown release (defined: {', '.join(sorted(releases))})")
+            refs.append((release, refs_t.string(release)))
+        ut.done()
+        upstream = Upstream(git, tuple(refs))
+    user = t.string("user", None)
+    if user is not None and not re.fullmatch(r"[a-z_][a-z0-9_-]*", user):
+        raise t.fail("user", f"{user!r} is not a user name")
+    packages = parse_packages(t, "packages", user)
+    venv_names = {f"venv-{name}-{release}" for release, _ in versions}
+    for package in packages:
+        if package.name in venv_names:
+            raise t.fail("packages", f"{package.name!r} is the venv package's own name")
+        if package.creates_user and not user:
+            raise t.fail("packages", f"{package.name} creates_user but the project has no 'user'")
     project = Project(
         name=name,
         pypi_name=t.string("pypi_name", name),
         extras=t.strings("extras", ()),
         versions=tuple(versions),
+        upstream=upstream,
+        user=user,
+        home=t.string("home", f"/var/lib/{user}" if user else None),
+        packages=packages,
     )
     t.done()
     return project

@@ -18,21 +18,37 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "debian-templates"
 EXECUTABLE = frozenset({"rules"})
 
 
-def render_tree(kind: str, context: Mapping[str, Any], *,
-                templates: Path = TEMPLATES) -> dict[str, str]:
-    """Relative path -> text for every file of the template set (pure)."""
-    base = templates / kind
-    env = jinja2.Environment(
+def _environment(base: Path) -> jinja2.Environment:
+    return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(base)),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
     )
+
+
+def render_file(kind: str, name: str, context: Mapping[str, Any], *,
+                templates: Path = TEMPLATES) -> str:
+    """One template of the set, e.g. ``package/postinst.j2`` rendered per package."""
+    return _environment(templates / kind).get_template(name).render(**context)
+
+
+def render_tree(kind: str, context: Mapping[str, Any], *,
+                templates: Path = TEMPLATES) -> dict[str, str]:
+    """Relative path -> text for every top-level file of the template set (pure).
+
+    Templates under ``package/`` and ``unit/`` are rendered per item by the
+    caller with ``render_file``; README files are documentation.
+    """
+    base = templates / kind
+    env = _environment(base)
     out: dict[str, str] = {}
     for path in sorted(base.rglob("*")):
-        if not path.is_file():
+        if not path.is_file() or path.name == "README.md":
             continue
         rel = path.relative_to(base).as_posix()
+        if rel.split("/")[0] in ("package", "unit"):
+            continue
         if rel.endswith(".j2"):
             out[rel[:-3]] = env.get_template(rel).render(**context)
         else:

@@ -7,11 +7,15 @@ summary line.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder import constraints, lock, reqdeb, wheelhouse
-from builder.config import Config, Distribution, Release, Scope
+from packaging.utils import canonicalize_name
+
+from builder import closure, constraints, debbuild, lock, reqdeb, source_package, upstream, wheelhouse
+from builder.config import Config, Distribution, Project, Release, Scope
 from builder.errors import ConfigError
 from builder.progress import say
 from builder.workdir import Workdir
@@ -112,3 +116,115 @@ def relative(path: Path) -> str:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
+
+def project_for(config: Config, name: str, release: Release) -> Project:
+    project = config.projects.get(name)
+    if project is None:
+        known = ", ".join(sorted(config.projects)) or "none"
+        raise ConfigError(f"unknown project '{name}': {config.path.name} defines {known}",
+                          hint=f"add a [projects.{name}] table to {config.path}")
+    if project.version_for(release.name) is None and not project.upstream.ref_for(release.name):
+        raise ConfigError(f"project {name} has no version for release {release.name}",
+                          hint=f"add versions.\"{release.name}\" to [projects.{name}] in {config.path}")
+    return project
+
+
+@dataclass(frozen=True)
+class SourceResult:
+    plan: source_package.SourcePlan
+    dsc: Path
+    out_dir: Path
+    reqdeb_deb: Path
+    reqdeb_package: str
+    reqdeb_version: str
+
+
+def run_source(config: Config, work: Workdir, t: Target, name: str) -> SourceResult:
+    project = project_for(config, name, t.release)
+    entries = _entries(work, t)
+    wheel_dir = work.wheelhouse(t.release.name, t.distribution.name)
+    lock_file = work.lock_file(t.release.name, t.distribution.name)
+    req = reqdeb.plan(config, t.release, t.distribution, lock_file=lock_file, entries=entries,
+                      wheel_dir=wheel_dir, ledger=work.state / "versions.json")
+    req_deb = work.reqdeb(t.release.name, t.distribution.name) / req.deb_name
+    if not req_deb.exists():
+        raise ConfigError(f"the requirements package {req.deb_name} is not built",
+                          hint=f"run 'venvdeb reqdeb --release {t.release.name}' first")
+    log = work.log(t.release.name, f"source-{name}")
+    locked = {e.name: e for e in entries}.get(canonicalize_name(project.pypi_name))
+    hashes: frozenset[str] = frozenset()
+    if not project.upstream.ref_for(t.release.name):
+        wanted = project.version_for(t.release.name)
+        if locked is None or locked.version != wanted:
+            have = f"it has {locked.version}" if locked else "it does not contain it"
+            raise ConfigError(
+                f"{project.pypi_name} {wanted} (projects.{name}) is not in the {t.release.name} "
+                f"lock: {have}",
+                hint="fix the version in pipeline.toml, or rebuild the lock (venvdeb lock)")
+        hashes = locked.hashes
+    say(f"source: {name} for {t.release.name}: fetching the upstream source")
+    out_dir = work.target(t.release.name, t.distribution.name) / "projects" / name
+    src = upstream.fetch(project, t.release, work.cache / "upstream", log, hashes)
+    with tempfile.TemporaryDirectory(prefix="venvdeb-src-") as tmp:
+        tree = upstream.unpack(src.tarball, Path(tmp))
+        records = wheelhouse.read_manifest(wheel_dir)
+        found = closure.resolve(tree, project.extras, project.pypi_name, wheel_dir / "files",
+                                records, log, src.python_version)
+    header = (f"venvdeb: the closure of {project.pypi_name} {src.upstream_version} "
+              f"in {req.package} {req.version},\ninstalled offline with each wheel's hash.")
+    the_plan = source_package.plan(
+        config, project, t.release, t.distribution, upstream=src,
+        requirements=found.requirements(header), reqdeb_package=req.package,
+        reqdeb_version=req.version, ledger=work.state / "versions.json")
+    say(f"source: {the_plan.source} {the_plan.version}: {len(found.records)} dependencies, "
+        f"packages {', '.join(the_plan.packages)}")
+    dsc = source_package.make(the_plan, out_dir, log)
+    return SourceResult(the_plan, dsc, out_dir, req_deb, req.package, req.version)
+
+
+def run_build(config: Config, work: Workdir, t: Target, name: str, *,
+              builder: debbuild.Builder = "local", check_reproducible: bool = False,
+              lintian: bool = True) -> str:
+    src = run_source(config, work, t, name)
+    the_plan = src.plan
+    arch = t.distribution.architecture
+    wanted = [src.out_dir / f"{the_plan.venv_package}_{the_plan.version_no_epoch}_{arch}.deb"]
+    wanted += [src.out_dir / f"{p}_{the_plan.version_no_epoch}_all.deb" for p in the_plan.packages[1:]]
+    if all(d.exists() for d in wanted) and not check_reproducible:
+        return f"build: up to date: {', '.join(d.name for d in wanted)} in {src.out_dir}"
+    log = work.log(t.release.name, f"build-{name}")
+    if builder == "sbuild":
+        raise ConfigError("the sbuild builder is not available yet", hint="use --builder local")
+    if debbuild.ensure_installed(src.reqdeb_package, src.reqdeb_version, src.reqdeb_deb, log):
+        say(f"build: installed the build dependency {src.reqdeb_package} {src.reqdeb_version}")
+    say(f"build: {the_plan.source} {the_plan.version} with the {builder} builder (log: {log})")
+    first = debbuild.build_local(src.dsc, src.out_dir, log, source_date_epoch=the_plan.epoch)
+    if check_reproducible:
+        say("build: building a second time, in another directory, to compare")
+        second = debbuild.build_local(src.dsc, src.out_dir, log, source_date_epoch=the_plan.epoch,
+                                      work_name="tmp-build-again")
+        report = _compare(first.debs, second.debs)
+        shutil.rmtree(second.changes.parent)
+        if report:
+            shutil.rmtree(first.changes.parent)
+            raise debbuild.BuildFailed(
+                f"{the_plan.source} {the_plan.version} is not reproducible: {'; '.join(report)}",
+                log=log)
+        say("build: reproducible: both builds gave byte-identical packages")
+    if lintian:
+        say("build: lintian")
+        debbuild.lintian(first.changes, log)
+    debs = debbuild.publish_outputs(first, src.out_dir)
+    sizes = ", ".join(f"{d.name} ({d.stat().st_size / 1e6:.1f} MB)" for d in debs)
+    return f"build: built {sizes} in {src.out_dir}"
+
+
+def _compare(first: tuple[Path, ...], second: tuple[Path, ...]) -> list[str]:
+    report = []
+    for a, b in zip(sorted(first), sorted(second), strict=True):
+        if a.read_bytes() != b.read_bytes():
+            diff = debbuild.differences(a, b)
+            shown = ", ".join(diff[:8]) + (f" and {len(diff) - 8} more" if len(diff) > 8 else "")
+            report.append(f"{a.name} differs in {shown or 'its ar/tar framing'}")
+    return report

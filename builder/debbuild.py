@@ -1,0 +1,132 @@
+"""``venvdeb build``: binary packages from a source package.
+
+Two builders: ``local`` (dpkg-buildpackage on the host, inside ``unshare -n``,
+the requirements package installed as its build dependency) and ``sbuild``
+(a clean chroot from an mmdebstrap tarball, the requirements package given
+as an extra package, no network). Both end with lintian.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from debian.debfile import DebFile
+
+from builder import command
+from builder.errors import CommandFailed, LintianFailed, VenvdebError
+
+Builder = Literal["local", "sbuild"]
+BUILDERS: tuple[Builder, ...] = ("local", "sbuild")
+
+
+class BuildFailed(VenvdebError):
+    """A package build failed: names the stage and the log."""
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    debs: tuple[Path, ...]
+    changes: Path
+
+
+def ensure_installed(package: str, version: str, deb: Path, log: Path) -> bool:
+    """Install ``deb`` on the host unless ``package`` is there at ``version``."""
+    result = command.run(["dpkg-query", "-W", "-f", "${Version} ${db:Status-Status}", package],
+                         log=log, check=False)
+    if result.returncode == 0 and result.output.strip() == f"{version} installed":
+        return False
+    command.run(["dpkg", "-i", str(deb)], log=log, what=f"dpkg -i {deb.name}")
+    return True
+
+
+def _explain(error: CommandFailed, log: Path, stage: str) -> BuildFailed:
+    text = log.read_text(errors="replace")
+    ours = re.findall(r"^venvdeb-error: (.+)$", text, re.M)
+    if ours:
+        return BuildFailed(ours[-1], hint=f"stage {stage}", log=log)
+    pip = re.findall(r"^ERROR: (.+)$", text, re.M)
+    detail = f": {pip[-1]}" if pip else ""
+    return BuildFailed(f"{stage} failed{detail}", hint=error.hint, log=log)
+
+
+def build_local(dsc: Path, out_dir: Path, log: Path, *, source_date_epoch: int,
+                work_name: str = "tmp-build") -> BuildResult:
+    work = out_dir / work_name
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    tree = work / "src"
+    env = command.clean_environment({"SOURCE_DATE_EPOCH": str(source_date_epoch),
+                                     "DEB_BUILD_OPTIONS": "nocheck"})
+    command.run(["dpkg-source", "--no-check", "-x", str(dsc), str(tree)], log=log, env=env,
+                what="dpkg-source -x")
+    try:
+        command.run(["unshare", "-n", "--", "dpkg-buildpackage", "-b", "-us", "-uc", "--no-sign"],
+                    cwd=tree, env=env, log=log, heartbeat=30,
+                    what="dpkg-buildpackage (offline, unshare -n)")
+    except CommandFailed as exc:
+        raise _explain(exc, log, "dpkg-buildpackage") from None
+    return _collect(work, out_dir)
+
+
+def _collect(work: Path, out_dir: Path) -> BuildResult:
+    [changes] = work.glob("*.changes")
+    debs = sorted(work.glob("*.deb"))
+    return BuildResult(tuple(debs), changes)
+
+
+def lintian(changes: Path, log: Path) -> None:
+    result = command.run(
+        ["lintian", "--fail-on", "error,warning", "--suppress-tags",
+         "bad-distribution-in-changes-file", "--tag-display-limit", "0", str(changes)],
+        log=log, check=False, what="lintian", heartbeat=30)
+    if result.returncode != 0:
+        tags = [line for line in result.output.splitlines() if line[:2] in ("E:", "W:")]
+        raise LintianFailed(
+            f"lintian rejected {changes.name}: {len(tags)} error/warning tags, first: "
+            f"{tags[0] if tags else result.output.strip()[-200:]}",
+            hint="fix the packaging, or add an override with its reason", log=log)
+
+
+def publish_outputs(result: BuildResult, out_dir: Path) -> tuple[Path, ...]:
+    """Move the build's files next to the source package; the .debs last."""
+    work = result.changes.parent
+    for produced in sorted(work.glob("*.buildinfo")) + [result.changes]:
+        produced.replace(out_dir / produced.name)
+    debs = []
+    for deb in result.debs:
+        deb.replace(out_dir / deb.name)
+        debs.append(out_dir / deb.name)
+    shutil.rmtree(work)
+    return tuple(debs)
+
+
+def differences(a: Path, b: Path) -> list[str]:
+    """Which members of two .debs differ (content, mode, owner, mtime, link)."""
+    out = []
+    for part in ("control", "data"):
+        left, right = _members(a, part), _members(b, part)
+        for name in sorted(set(left) | set(right)):
+            if left.get(name) != right.get(name):
+                out.append(f"{part}:{name}")
+    return out
+
+
+def _members(deb: Path, part: str) -> dict[str, tuple[object, ...]]:
+    debfile = DebFile(str(deb))
+    archive = debfile.control if part == "control" else debfile.data
+    tar = archive.tgz()
+    members: dict[str, tuple[object, ...]] = {}
+    for m in tar.getmembers():
+        digest = ""
+        if m.isfile():
+            handle = tar.extractfile(m)
+            digest = hashlib.sha256(handle.read() if handle else b"").hexdigest()
+        members[m.name] = (m.type, m.mode, m.uid, m.gid, m.mtime, m.linkname, digest)
+    return members
+
+

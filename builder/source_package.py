@@ -1,0 +1,171 @@
+"""``venvdeb source``: a project's Debian source package for one release.
+
+``plan`` computes the names, the version and every file of ``debian/`` as
+data (rendered from debian-templates/venv/); ``make`` writes the orig tarball,
+unpacks it, adds ``debian/`` and runs ``dpkg-source -b``.
+"""
+from __future__ import annotations
+
+import hashlib
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from builder import command, render, upstream, version
+from builder.binary_package import BinaryPackage
+from builder.config import Config, Distribution, Project, Release
+from builder.errors import ConfigError
+from builder.upstream import Source
+
+LICENSES = {
+    "Apache-2.0": ("On Debian systems, the full text of the Apache License, Version 2.0 can be",
+                   "found in /usr/share/common-licenses/Apache-2.0."),
+}
+
+
+@dataclass(frozen=True)
+class SourcePlan:
+    source: str
+    upstream_version: str
+    version: str          # epoch:upstream-revision
+    epoch: int            # SOURCE_DATE_EPOCH of the changelog entry
+    venv_package: str
+    packages: tuple[str, ...]   # every binary package, venv first
+    files: tuple[tuple[str, str], ...]  # debian/... -> text
+    orig: Path
+
+    @property
+    def dsc_name(self) -> str:
+        return f"{self.source}_{self.version.split(':', 1)[-1]}.dsc"
+
+    @property
+    def orig_name(self) -> str:
+        return f"{self.source}_{self.upstream_version}.orig.tar.gz"
+
+    @property
+    def version_no_epoch(self) -> str:
+        return self.version.split(":", 1)[-1]
+
+
+def _context(config: Config, project: Project, release: Release, dist: Distribution,
+             upstream: Source, reqdeb_package: str, reqdeb_version: str) -> dict[str, Any]:
+    lo, hi = dist.python_range
+    venv_path = project.venv_path(release.name)
+    # every command of the venv that the packages refer to: links, units, sudoers
+    referenced = sorted({c for p in project.packages
+                         for c in (*p.commands, *(u.command for u in p.units), *p.sudoers)})
+    units = [(p.name, u) for p in project.packages for u in p.units]
+    sudoers = [(p.name, f"/etc/sudoers.d/{p.name}") for p in project.packages if p.sudoers]
+    return {
+        "source": project.name, "maintainer": config.repository.maintainer,
+        "pypi_name": project.pypi_name, "upstream_version": upstream.upstream_version,
+        "release": release.name, "series": release.series, "distribution": dist.name,
+        "python_lo": lo, "python_hi": hi, "python": str(dist.python),
+        "python_version": dist.python_version,
+        "reqdeb_package": reqdeb_package, "reqdeb_version": reqdeb_version,
+        "wheels_root": f"/usr/share/venvdeb/wheels/{release.name}",
+        "venv_package": project.venv_package(release.name), "venv_path": venv_path,
+        "venv_suffix": venv_path.rsplit("/", 1)[1], "packages": project.packages,
+        "extras": project.extras, "venv_commands": referenced,
+        "config_files": [c for p in project.packages for c in p.config_files],
+        "units": units, "sudoers": sudoers, "user": project.user, "home": project.home,
+        "project": project.name, "license": "Apache-2.0",
+        "license_text": LICENSES["Apache-2.0"],
+    }
+
+
+def _per_package(package: BinaryPackage, context: dict[str, Any]) -> dict[str, str]:
+    ctx = {**context, "package": package}
+    out: dict[str, str] = {}
+    for suffix in ("links", "install", "dirs"):
+        text = render.render_file("venv", f"package/{suffix}.j2", ctx).strip()
+        if text:
+            out[f"{package.name}.{suffix}"] = text + "\n"
+    if package.creates_user or package.directories or package.config_files:
+        out[f"{package.name}.postinst"] = render.render_file("venv", "package/postinst.j2", ctx)
+    if any(d.path.startswith("/var/") for d in package.directories):
+        out[f"{package.name}.postrm"] = render.render_file("venv", "package/postrm.j2", ctx)
+    for unit in package.units:
+        out[f"{package.name}.{unit.name}.service"] = render.render_file(
+            "venv", "unit/service.j2", {**ctx, "unit": unit})
+    for wsgi in package.wsgi_scripts:
+        out[f"venvdeb/wsgi/{package.name}/{wsgi.path.rsplit('/', 1)[1]}"] = render.render_file(
+            "venv", "package/wsgi.j2", {**ctx, "wsgi": wsgi})
+    if package.sudoers:
+        out[f"venvdeb/sudoers/{package.name}"] = render.render_file("venv", "package/sudoers.j2", ctx)
+    return out
+
+
+def plan(config: Config, project: Project, release: Release, dist: Distribution, *,
+         upstream: Source, requirements: str, reqdeb_package: str, reqdeb_version: str,
+         ledger: Path) -> SourcePlan:
+    if not project.packages:
+        raise ConfigError(f"{config.path}: projects.{project.name} has no [[projects."
+                          f"{project.name}.packages]]",
+                          hint="name at least one Debian package (e.g. the one puppet installs)")
+    context = _context(config, project, release, dist, upstream, reqdeb_package, reqdeb_version)
+    files = render.render_tree("venv", {**context, "copyright_year": "YYYY"})
+    files[f"{context['venv_package']}.lintian-overrides"] = files.pop("venv.lintian-overrides")
+    for package in project.packages:
+        files.update(_per_package(package, context))
+    files["venvdeb/requirements.txt"] = requirements
+    orig_sha = _sha256(upstream.tarball)
+    h = hashlib.sha256()
+    for part in [orig_sha, reqdeb_version, *(f"{k}\n{v}" for k, v in sorted(files.items()))]:
+        h.update(part.encode() + b"\0")
+    digest = h.hexdigest()
+    key = f"{project.name}/{release.name}/{dist.name}/{upstream.upstream_version}"
+    assigned = version.assign(ledger, key, release.name, digest)
+    epoch = config.repository.epoch
+    full = f"{epoch}:{upstream.upstream_version}-{assigned.serial}"
+    year = str(1970 + assigned.epoch // 31556952)
+    files["copyright"] = render.render_tree("venv", {**context, "copyright_year": year})["copyright"]
+    files["changelog"] = render.changelog(
+        project.name, full, dist.name,
+        [f"{project.pypi_name} {upstream.upstream_version} for OpenStack {release.name} "
+         f"({release.series}) in {context['venv_path']}, from {upstream.origin}.",
+         f"Built against {reqdeb_package} {reqdeb_version}; inputs digest {digest}."],
+        config.repository.maintainer, assigned.date)
+    packages = (context["venv_package"], *(p.name for p in project.packages))
+    return SourcePlan(project.name, upstream.upstream_version, full, assigned.epoch,
+                      context["venv_package"], packages,
+                      tuple(sorted((f"debian/{k}", v) for k, v in files.items())),
+                      upstream.tarball)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def make(the_plan: SourcePlan, out_dir: Path, log: Path) -> Path:
+    """Write the .dsc (and its tarballs) into ``out_dir``; return the .dsc path."""
+    dsc = out_dir / the_plan.dsc_name
+    if dsc.exists():
+        return dsc
+    work = out_dir / "tmp-source"
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    orig = work / the_plan.orig_name
+    shutil.copyfile(the_plan.orig, orig)
+    tree = work / f"{the_plan.source}-{the_plan.upstream_version}"
+    upstream.unpack(orig, work / "unpack").rename(tree)
+    if (tree / "debian").exists():
+        shutil.rmtree(tree / "debian")
+    render.write_tree({k: v for k, v in the_plan.files}, tree / "_render")
+    shutil.move(str(tree / "_render" / "debian"), tree / "debian")
+    shutil.rmtree(tree / "_render")
+    for script in (tree / "debian").glob("*.post*"):
+        script.chmod(0o755)
+    env = command.clean_environment({"SOURCE_DATE_EPOCH": str(the_plan.epoch)})
+    command.run(["dpkg-source", "-b", tree.name], cwd=work, env=env, log=log, what="dpkg-source")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for produced in sorted(work.glob(f"{the_plan.source}_*")):
+        if produced.name != the_plan.dsc_name:
+            produced.replace(out_dir / produced.name)
+    (work / the_plan.dsc_name).replace(dsc)
+    shutil.rmtree(work)
+    return dsc
