@@ -39,11 +39,6 @@ class ConfigFile:
     group: str
     mode: str
 
-    @property
-    def staged(self) -> str:
-        """Where the build puts it before dh_install (relative to the source tree)."""
-        return "debian/venvdeb-etc" + self.path
-
 
 @dataclass(frozen=True)
 class Unit:

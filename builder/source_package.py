@@ -68,8 +68,10 @@ def _context(config: Config, project: Project, release: Release, dist: Distribut
         "venv_package": project.venv_package(release.name), "venv_path": venv_path,
         "venv_suffix": venv_path.rsplit("/", 1)[1], "packages": project.packages,
         "extras": project.extras, "venv_commands": referenced,
-        "config_files": [c for p in project.packages for c in p.config_files],
-        "units": units, "sudoers": sudoers, "user": project.user, "home": project.home,
+        "config_files": [(p.name, c) for p in project.packages for c in p.config_files],
+        "units": units, "sudoers": sudoers,
+        "wsgi_scripts": [(p.name, w.path) for p in project.packages for w in p.wsgi_scripts],
+        "user": project.user, "home": project.home,
         "project": project.name, "license": "Apache-2.0",
         "license_text": LICENSES["Apache-2.0"],
     }
@@ -94,6 +96,9 @@ def _per_package(package: BinaryPackage, context: dict[str, Any]) -> dict[str, s
             "venv", "package/wsgi.j2", {**ctx, "wsgi": wsgi})
     if package.sudoers:
         out[f"venvdeb/sudoers/{package.name}"] = render.render_file("venv", "package/sudoers.j2", ctx)
+    overrides = render.render_file("venv", "package/lintian-overrides.j2", ctx).strip()
+    if overrides:
+        out[f"{package.name}.lintian-overrides"] = overrides + "\n"
     return out
 
 

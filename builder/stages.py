@@ -42,7 +42,7 @@ def run_lock(config: Config, work: Workdir, t: Target, *, scope: Scope | None = 
     pins = constraints.load_pins(t.release, t.distribution, config.path)
     lock_plan = lock.plan(config, t.release, t.distribution, pins, scope)
     lock_dir = work.lock_dir(t.release.name, t.distribution.name)
-    log = work.log(t.release.name, "lock")
+    log = work.fresh_log(t.release.name, "lock")
     say(f"lock: {t.release.name} on {t.distribution.name} (Python "
         f"{t.distribution.python_version}), scope {lock_plan.scope}: {len(pins.pins)} pins apply, "
         f"{pins.skipped_by_marker} skipped by marker, {len(pins.denied)} deny-listed")
@@ -100,7 +100,7 @@ def run_reqdeb(config: Config, work: Workdir, t: Target, *, force: bool = False,
     out_dir = work.reqdeb(t.release.name, t.distribution.name)
     say(f"reqdeb: {the_plan.package} {the_plan.version} ({the_plan.architecture}), "
         f"{len(the_plan.wheels)} wheels")
-    deb, built = reqdeb.build(the_plan, out_dir, work.log(t.release.name, "reqdeb"),
+    deb, built = reqdeb.build(the_plan, out_dir, work.fresh_log(t.release.name, "reqdeb"),
                               force=force, lintian=lintian)
     size = os.path.getsize(deb) / 1e6
     state = "built" if built else "up to date"
@@ -151,7 +151,7 @@ def run_source(config: Config, work: Workdir, t: Target, name: str) -> SourceRes
     if not req_deb.exists():
         raise ConfigError(f"the requirements package {req.deb_name} is not built",
                           hint=f"run 'venvdeb reqdeb --release {t.release.name}' first")
-    log = work.log(t.release.name, f"source-{name}")
+    log = work.fresh_log(t.release.name, f"source-{name}")
     locked = {e.name: e for e in entries}.get(canonicalize_name(project.pypi_name))
     hashes: frozenset[str] = frozenset()
     if not project.upstream.ref_for(t.release.name):
@@ -193,7 +193,7 @@ def run_build(config: Config, work: Workdir, t: Target, name: str, *,
     wanted += [src.out_dir / f"{p}_{the_plan.version_no_epoch}_all.deb" for p in the_plan.packages[1:]]
     if all(d.exists() for d in wanted) and not check_reproducible:
         return f"build: up to date: {', '.join(d.name for d in wanted)} in {src.out_dir}"
-    log = work.log(t.release.name, f"build-{name}")
+    log = work.fresh_log(t.release.name, f"build-{name}")
     if builder == "sbuild":
         raise ConfigError("the sbuild builder is not available yet", hint="use --builder local")
     if debbuild.ensure_installed(src.reqdeb_package, src.reqdeb_version, src.reqdeb_deb, log):

@@ -30,6 +30,13 @@ class Workdir:
     def log(self, release: str, stage: str) -> Path:
         return self.root / "logs" / release / f"{stage}.log"
 
+    def fresh_log(self, release: str, stage: str) -> Path:
+        """The stage's log, the previous run's kept as ``<stage>.log.1``."""
+        path = self.log(release, stage)
+        if path.exists():
+            path.replace(path.with_name(path.name + ".1"))
+        return path
+
     def log_dir(self, release: str, stage: str) -> Path:
         """One log per item of a stage (e.g. per sdist build)."""
         return self.root / "logs" / release / stage

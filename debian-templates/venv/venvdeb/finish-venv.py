@@ -1,0 +1,67 @@
+"""Finish a venv built by dh_virtualenv so that it is byte-identical in any
+build path and every script starts with a shebang into the venv.
+
+Usage: python3 finish-venv.py BUILT_VENV FINAL_PATH
+Shipped by venvdeb in debian/venvdeb/; run by debian/rules.
+"""
+import base64
+import hashlib
+import os
+import shutil
+import sys
+
+built, final = sys.argv[1], sys.argv[2]
+bin_dir = os.path.join(built, "bin")
+shebang = f"#!{final}/bin/python\n".encode()
+
+# 1. pip writes a /bin/sh trampoline instead of a shebang when the build path
+#    is long; dh_virtualenv only rewrote the path inside it. Make it a plain
+#    shebang into the venv again.
+for name in sorted(os.listdir(bin_dir)):
+    path = os.path.join(bin_dir, name)
+    if os.path.islink(path) or not os.path.isfile(path):
+        continue
+    with open(path, "rb") as handle:
+        lines = handle.read().split(b"\n")
+    if lines[0] == b"#!/bin/sh" and lines[1].startswith(b"'''exec' " + final.encode() + b"/bin/python") \
+            and lines[2] == b"' '''":
+        with open(path, "wb") as handle:
+            handle.write(shebang + b"\n".join(lines[3:]))
+
+# 2. No bytecode from the build (recompiled later for FINAL_PATH), no
+#    direct_url.json (it names the build path).
+for root, dirs, files in os.walk(built):
+    if "__pycache__" in dirs:
+        shutil.rmtree(os.path.join(root, "__pycache__"))
+        dirs.remove("__pycache__")
+    if "direct_url.json" in files and root.endswith(".dist-info"):
+        os.unlink(os.path.join(root, "direct_url.json"))
+
+
+# 3. RECORD: the hashes of rewritten scripts, without direct_url.json, sorted.
+def record_hash(path):
+    with open(path, "rb") as handle:
+        data = handle.read()
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"sha256={digest}", str(len(data))
+
+
+site = [os.path.join(built, "lib", d, "site-packages") for d in os.listdir(os.path.join(built, "lib"))]
+for packages in site:
+    for entry in sorted(os.listdir(packages)):
+        record = os.path.join(packages, entry, "RECORD")
+        if not entry.endswith(".dist-info") or not os.path.exists(record):
+            continue
+        out = []
+        with open(record, encoding="utf-8") as handle:
+            for line in handle.read().splitlines():
+                path = line.rsplit(",", 2)[0]
+                if path.endswith(".dist-info/direct_url.json"):
+                    continue
+                target = os.path.normpath(os.path.join(packages, path))
+                if target.startswith(bin_dir + os.sep) and os.path.isfile(target) \
+                        and not os.path.islink(target):
+                    line = ",".join((path, *record_hash(target)))
+                out.append(line)
+        with open(record, "w", encoding="utf-8") as handle:
+            handle.write("\n".join(sorted(out)) + "\n")
