@@ -77,6 +77,12 @@ class BinaryPackage:
     sudoers: tuple[str, ...]  # commands in the venv the user may run as root
     creates_user: bool
 
+    @property
+    def is_empty(self) -> bool:
+        """Only dependencies (like Debian's python3-nova for ours): a metapackage."""
+        return not (self.commands or self.directories or self.config_files or self.units
+                    or self.wsgi_scripts or self.sudoers or self.creates_user)
+
 
 def _mode(t: Table, key: str, default: str) -> str:
     mode = t.string(key, default)

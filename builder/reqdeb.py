@@ -16,6 +16,7 @@ from packaging.utils import parse_wheel_filename
 
 from builder import command, render, version, wheelhouse
 from builder.config import Config, Distribution, Release
+from builder.debbuild import SUPPRESSED_TAGS
 from builder.errors import ConfigError, HashMismatch, LintianFailed
 from builder.lock import LockEntry
 from builder.wheelhouse import Record
@@ -178,7 +179,7 @@ def build(the_plan: ReqdebPlan, out_dir: Path, log: Path, *, force: bool = False
 def run_lintian(changes: Path, log: Path) -> None:
     result = command.run(
         ["lintian", "--fail-on", "error,warning", "--suppress-tags",
-         "bad-distribution-in-changes-file", "--no-tag-display-limit", str(changes)],
+         SUPPRESSED_TAGS, "--no-tag-display-limit", str(changes)],
         log=log, check=False, what="lintian")
     if result.returncode != 0:
         tags = [line for line in result.output.splitlines() if line[:2] in ("E:", "W:")]

@@ -65,3 +65,10 @@ for packages in site:
                 out.append(line)
         with open(record, "w", encoding="utf-8") as handle:
             handle.write("\n".join(sorted(out)) + "\n")
+
+# 4. pyvenv.cfg records the command that made the venv, with the build path.
+cfg = os.path.join(built, "pyvenv.cfg")
+with open(cfg, encoding="utf-8") as handle:
+    text = handle.read()
+with open(cfg, "w", encoding="utf-8") as handle:
+    handle.write(text.replace(os.path.abspath(built), final))
