@@ -76,6 +76,50 @@ def build_local(dsc: Path, out_dir: Path, log: Path, *, source_date_epoch: int,
     return _collect(work, out_dir)
 
 
+#: What the sbuild chroot carries beyond the buildd variant, so that a build
+#: needs nothing from the network: only the requirements package, given to
+#: sbuild as an extra package.
+CHROOT_PACKAGES = ("debhelper", "dh-virtualenv", "python3-venv", "python3-dev", "fakeroot")
+
+
+def chroot_tarball(distribution: str, architecture: str, mirror: str, cache: Path, log: Path,
+                   *, refresh: bool = False) -> Path:
+    """The mmdebstrap tarball sbuild builds in; made on first use, then cached."""
+    tarball = cache / f"{distribution}-{architecture}.tar"
+    if tarball.exists() and not refresh:
+        return tarball
+    cache.mkdir(parents=True, exist_ok=True)
+    partial = cache / f"partial-{tarball.name}"  # mmdebstrap picks the format by the suffix
+    partial.unlink(missing_ok=True)
+    command.run(["mmdebstrap", "--variant=buildd", f"--architectures={architecture}",
+                 f"--include={','.join(CHROOT_PACKAGES)}", distribution, str(partial), mirror],
+                log=log, heartbeat=30, what="mmdebstrap (sbuild chroot)")
+    partial.replace(tarball)
+    return tarball
+
+
+def build_sbuild(dsc: Path, out_dir: Path, log: Path, *, tarball: Path, distribution: str,
+                 architecture: str, extra_packages: tuple[Path, ...],
+                 work_name: str = "tmp-build") -> BuildResult:
+    """Build in a clean chroot: ``sbuild --chroot-mode=unshare``, no network."""
+    work = out_dir / work_name
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    env = command.clean_environment({"HOME": str(work), "DEB_BUILD_OPTIONS": "nocheck"})
+    argv = ["sbuild", "--chroot-mode=unshare", f"--chroot={tarball}", f"--dist={distribution}",
+            f"--arch={architecture}", "--arch-all", "--no-run-lintian", "--no-run-piuparts",
+            "--no-run-autopkgtest", "--no-apt-update", "--no-apt-upgrade",
+            "--no-apt-distupgrade", f"--build-dir={work}", "--nolog"]
+    argv += [f"--extra-package={p}" for p in extra_packages]
+    try:
+        command.run([*argv, str(dsc)], cwd=work, env=env, log=log, heartbeat=30,
+                    what="sbuild (clean chroot, no network)")
+    except CommandFailed as exc:
+        raise _explain(exc, log, "sbuild") from None
+    return _collect(work, out_dir)
+
+
 def _collect(work: Path, out_dir: Path) -> BuildResult:
     [changes] = work.glob("*.changes")
     debs = sorted(work.glob("*.deb"))

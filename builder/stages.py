@@ -194,16 +194,25 @@ def run_build(config: Config, work: Workdir, t: Target, name: str, *,
     if all(d.exists() for d in wanted) and not check_reproducible:
         return f"build: up to date: {', '.join(d.name for d in wanted)} in {src.out_dir}"
     log = work.fresh_log(t.release.name, f"build-{name}")
-    if builder == "sbuild":
-        raise ConfigError("the sbuild builder is not available yet", hint="use --builder local")
-    if debbuild.ensure_installed(src.reqdeb_package, src.reqdeb_version, src.reqdeb_deb, log):
-        say(f"build: installed the build dependency {src.reqdeb_package} {src.reqdeb_version}")
+    dist = t.distribution
+
+    def build_once(work_name: str) -> debbuild.BuildResult:
+        if builder == "sbuild":
+            tarball = debbuild.chroot_tarball(dist.name, dist.architecture, dist.mirror,
+                                              work.cache / "sbuild", log)
+            return debbuild.build_sbuild(src.dsc, src.out_dir, log, tarball=tarball,
+                                         distribution=dist.name, architecture=dist.architecture,
+                                         extra_packages=(src.reqdeb_deb,), work_name=work_name)
+        if debbuild.ensure_installed(src.reqdeb_package, src.reqdeb_version, src.reqdeb_deb, log):
+            say(f"build: installed the build dependency {src.reqdeb_package} {src.reqdeb_version}")
+        return debbuild.build_local(src.dsc, src.out_dir, log, source_date_epoch=the_plan.epoch,
+                                    work_name=work_name)
+
     say(f"build: {the_plan.source} {the_plan.version} with the {builder} builder (log: {log})")
-    first = debbuild.build_local(src.dsc, src.out_dir, log, source_date_epoch=the_plan.epoch)
+    first = build_once("tmp-build")
     if check_reproducible:
         say("build: building a second time, in another directory, to compare")
-        second = debbuild.build_local(src.dsc, src.out_dir, log, source_date_epoch=the_plan.epoch,
-                                      work_name="tmp-build-again")
+        second = build_once("tmp-build-again")
         report = _compare(first.debs, second.debs)
         shutil.rmtree(second.changes.parent)
         if report:
