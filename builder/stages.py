@@ -107,6 +107,14 @@ def run_reqdeb(config: Config, work: Workdir, t: Target, *, force: bool = False,
     return f"reqdeb: {state}: {deb} ({size:.1f} MB)"
 
 
+def sbuild_cache() -> Path:
+    """Where sbuild chroot tarballs are kept, shared by every workdir:
+    ``$VENVDEB_CACHE`` or ``$XDG_CACHE_HOME/venvdeb`` (``~/.cache/venvdeb``)."""
+    base = os.environ.get("VENVDEB_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "venvdeb")
+    return Path(base) / "sbuild"
+
+
 def default_jobs() -> int:
     return max(1, len(os.sched_getaffinity(0)))
 
@@ -199,7 +207,7 @@ def run_build(config: Config, work: Workdir, t: Target, name: str, *,
     def build_once(work_name: str) -> debbuild.BuildResult:
         if builder == "sbuild":
             tarball = debbuild.chroot_tarball(dist.name, dist.architecture, dist.mirror,
-                                              work.cache / "sbuild", log)
+                                              sbuild_cache(), log)
             return debbuild.build_sbuild(src.dsc, src.out_dir, log, tarball=tarball,
                                          distribution=dist.name, architecture=dist.architecture,
                                          extra_packages=(src.reqdeb_deb,), work_name=work_name)

@@ -2,6 +2,7 @@
 from the fixture release's requirements package, and lintian-clean."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -161,3 +162,32 @@ def test_rerun_is_up_to_date(built: Project, capsys: pytest.CaptureFixture[str])
     run = built.venvdeb("build", "fixture-service", "--release", RELEASE, capsys=capsys)
     assert run.code == 0, run.err
     assert "build: up to date" in run.out
+
+
+def test_sbuild_gives_the_same_bytes_as_local(built: Project, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    require_tools("sbuild", "mmdebstrap")
+    other = Project(built.root, built.index, tmp_path / "work")
+    shutil.copytree(built.workdir, other.workdir, ignore=shutil.ignore_patterns("*.deb"))
+    shutil.copytree(built.workdir / "releases" / RELEASE / "bookworm" / "reqdeb",
+                    other.workdir / "releases" / RELEASE / "bookworm" / "reqdeb",
+                    dirs_exist_ok=True)
+    run = other.venvdeb("build", "fixture-service", "--release", RELEASE, "--builder", "sbuild",
+                        capsys=capsys)
+    assert run.code == 0, run.err
+    local, chroot = _debs(built), _debs(other)
+    assert set(local) == set(chroot)
+    for package, deb in local.items():
+        assert chroot[package].read_bytes() == deb.read_bytes(), package
+
+
+def test_check_reproducible_builds_twice_and_compares(
+        built: Project, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    other = Project(built.root, built.index, tmp_path / "work")
+    shutil.copytree(built.workdir, other.workdir)
+    run = other.venvdeb("build", "fixture-service", "--release", RELEASE, "--check-reproducible",
+                        "--no-lintian", capsys=capsys)
+    assert run.code == 0, run.err
+    assert "reproducible: both builds gave byte-identical packages" in run.err
+    for package, deb in _debs(built).items():
+        assert _debs(other)[package].read_bytes() == deb.read_bytes(), package
