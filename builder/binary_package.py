@@ -53,7 +53,7 @@ class Unit:
 @dataclass(frozen=True)
 class WsgiScript:
     path: str
-    application: str  # "module:callable"
+    application: str  # "module:callable", or "module:factory()" to call a factory
 
     @property
     def module(self) -> str:
@@ -61,7 +61,11 @@ class WsgiScript:
 
     @property
     def callable(self) -> str:
-        return self.application.split(":")[1]
+        return self.application.split(":")[1].removesuffix("()")
+
+    @property
+    def factory(self) -> bool:
+        return self.application.endswith("()")
 
 
 @dataclass(frozen=True)
@@ -148,8 +152,9 @@ def _package(t: Table, user: str | None) -> BinaryPackage:
     wsgi = []
     for wt in t.tables("wsgi_scripts"):
         app = wt.string("application")
-        if not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", app):
-            raise wt.fail("application", f"expected 'module:callable', got {app!r}")
+        if not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*(\(\))?", app):
+            raise wt.fail("application", f"expected 'module:callable' or 'module:factory()', "
+                                         f"got {app!r}")
         wsgi.append(WsgiScript(_abs(wt, "path", "/usr/"), app))
         wt.done()
     sudoers = t.strings("sudoers", ())

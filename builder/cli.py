@@ -26,7 +26,12 @@ is missing) and logged under WORKDIR/logs/<release>/<stage>.log:
            PEP 503 index and manifest (.../wheelhouse/)
   reqdeb   package that wheel repository as openstack-wheels-<release>,
            built offline (unshare -n) and checked by lintian (.../reqdeb/)
-  pipeline all of the above for each release in the config
+  source   a project's Debian source package: upstream sdist or git as the
+           orig tarball, debian/ rendered from debian-templates/venv/
+  build    its binary packages: the venv (venv-<project>-<release>, in
+           /opt/venvs/<project>-<release>) and the packages named like
+           Debian's, built offline by dh-virtualenv (local or sbuild)
+  pipeline all of the above for the releases and projects in [pipeline]
 
 Releases, distributions and projects come from one file, pipeline.toml.
 """
@@ -37,7 +42,9 @@ examples:
   venvdeb lock --release 2026.1 --scope all  # every pin that applies to Python 3.11
   venvdeb wheels --release 2026.1 -j 4
   venvdeb reqdeb --release 2026.1 && dpkg -i build/releases/2026.1/bookworm/reqdeb/*.deb
-  venvdeb pipeline                         # every release in pipeline.toml
+  venvdeb build keystone --release 2026.1  # venv-keystone-2026.1 and keystone
+  venvdeb build keystone --release 2026.1 --builder sbuild --check-reproducible
+  venvdeb pipeline                         # what [pipeline] in pipeline.toml says
 """
 
 
@@ -114,12 +121,15 @@ def parser() -> argparse.ArgumentParser:
                    help="build twice in different directories and compare the packages")
     s.add_argument("--no-lintian", action="store_true", help="skip lintian (not for publishing)")
 
-    s = sub.add_parser("pipeline", help="lock, wheels and reqdeb for each release",
+    s = sub.add_parser("pipeline", help="lock, wheels, reqdeb and project packages",
                        description="Run every stage for the given releases (default: "
-                                   "[pipeline] releases in the config). Up-to-date stages are "
-                                   "skipped and said so.")
+                                   "[pipeline] releases in the config): lock, wheels, reqdeb, "
+                                   "then source and build of each of [pipeline] projects. "
+                                   "Up-to-date stages are skipped and said so.")
     s.add_argument("--release", action="append", metavar="R",
                    help="limit to this release (repeatable)")
+    s.add_argument("--builder", choices=debbuild.BUILDERS, default="local",
+                   help="how project packages are built (default: local)")
     s.add_argument("-j", "--jobs", type=int, default=stages.default_jobs())
     return p
 
@@ -157,6 +167,10 @@ def _commands() -> dict[str, Callable[[argparse.Namespace, config_mod.Config, Wo
                 say(out[-1])
                 out.append(stages.run_reqdeb(c, w, t))
                 say(out[-1])
+                for project in c.projects_for(name):
+                    if project.name in c.pipeline_projects:
+                        out.append(stages.run_build(c, w, t, project.name, builder=a.builder))
+                        say(out[-1])
         return out
 
     return {"lock": lock, "wheels": wheels, "reqdeb": reqdeb, "source": source, "build": build,

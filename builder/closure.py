@@ -37,7 +37,10 @@ _NOT_FOUND = re.compile(r"No matching distribution found for ([^\s]+)")
 
 
 def resolve(source_dir: Path, extras: tuple[str, ...], project_name: str, files_dir: Path,
-            records: tuple[Record, ...], log: Path, python_version: str) -> Closure:
+            records: tuple[Record, ...], log: Path, python_version: str,
+            requirements: tuple[str, ...] = ()) -> Closure:
+    """``requirements``: what the project needs but does not declare (libvirt-python for
+    nova-compute); they join the closure."""
     target = f"{source_dir}[{','.join(extras)}]" if extras else str(source_dir)
     with tempfile.TemporaryDirectory(prefix="venvdeb-closure-") as tmp:
         report = Path(tmp) / "report.json"
@@ -45,7 +48,7 @@ def resolve(source_dir: Path, extras: tuple[str, ...], project_name: str, files_
         result = command.run(
             ["unshare", "-n", "--", sys.executable, "-m", "pip", "install", "--dry-run",
              "--ignore-installed", "--quiet", "--report", str(report), "--no-index",
-             "--find-links", str(files_dir), "--no-cache-dir", target],
+             "--find-links", str(files_dir), "--no-cache-dir", target, *requirements],
             log=log, env=env, check=False, what="pip (closure)")
         if result.returncode != 0:
             missing = _NOT_FOUND.findall(result.output)

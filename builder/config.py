@@ -105,6 +105,7 @@ class Project:
     extras: tuple[str, ...]
     versions: tuple[tuple[str, str], ...]
     upstream: Upstream = Upstream()
+    requirements: tuple[str, ...] = ()  # extra requirements it does not declare
     user: str | None = None
     home: str | None = None
     packages: tuple[BinaryPackage, ...] = ()
@@ -126,6 +127,11 @@ class Project:
         extras = f"[{','.join(self.extras)}]" if self.extras else ""
         return f"{self.pypi_name}{extras}=={version}"
 
+    def lock_inputs(self, release: str) -> tuple[str, ...]:
+        """What the lock must hold for this project: itself and its extra requirements."""
+        own = self.requirement_for(release)
+        return (*((own,) if own else ()), *self.requirements)
+
 
 @dataclass(frozen=True)
 class Config:
@@ -136,6 +142,7 @@ class Config:
     projects: Mapping[str, Project]
     sdist_build_dependencies: Mapping[str, tuple[str, ...]]
     pipeline_releases: tuple[str, ...] = ()
+    pipeline_projects: tuple[str, ...] = ()
 
     @property
     def root(self) -> Path:
@@ -217,10 +224,15 @@ def load(path: Path) -> Config:
         if name not in releases:
             raise pipeline_t.fail("releases", f"unknown release {name!r} "
                                               f"(defined: {', '.join(sorted(releases))})")
+    pipeline_projects = pipeline_t.strings("projects", tuple(sorted(projects)))
+    for name in pipeline_projects:
+        if name not in projects:
+            raise pipeline_t.fail("projects", f"unknown project {name!r} "
+                                              f"(defined: {', '.join(sorted(projects))})")
     pipeline_t.done()
     top.done()
     return Config(path, repository, distributions, releases, projects, sdist_deps,
-                  pipeline_releases)
+                  pipeline_releases, pipeline_projects)
 
 
 def _maintainer(table: Table, key: str) -> str:
@@ -291,6 +303,17 @@ def _release(name: str, t: Table, root: Path, repository: Repository,
     return release
 
 
+def _requirements(t: Table) -> tuple[str, ...]:
+    values = t.strings("requirements", ())
+    for value in values:
+        try:
+            Requirement(value)
+        except InvalidRequirement as exc:
+            raise t.fail("requirements", f"{value!r} is not a requirement: "
+                                         f"{str(exc).splitlines()[0]}") from None
+    return values
+
+
 def _project(name: str, t: Table, releases: Mapping[str, Release]) -> Project:
     if not _DEB_NAME_RE.match(name):
         raise t.fail("", f"project name {name!r} must be a Debian source package name")
@@ -331,6 +354,7 @@ def _project(name: str, t: Table, releases: Mapping[str, Release]) -> Project:
         extras=t.strings("extras", ()),
         versions=tuple(versions),
         upstream=upstream,
+        requirements=_requirements(t),
         user=user,
         home=t.string("home", f"/var/lib/{user}" if user else None),
         packages=packages,

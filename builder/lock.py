@@ -81,7 +81,7 @@ def plan(config: Config, release: Release, distribution: Distribution, pins: Pin
             raise ConfigError(
                 f"{config.path}: no project has a version for release {release.name}",
                 hint=f"add versions.\"{release.name}\" to a [projects.X] table or use --scope all")
-        lines = [p.requirement_for(release.name) for p in projects]
+        lines = [line for p in projects for line in p.lock_inputs(release.name)]
         pinned = {p.name for p in extra}
         for project in projects:
             if canonicalize_name(project.pypi_name) in pins.names() - pinned:

@@ -178,7 +178,7 @@ def run_source(config: Config, work: Workdir, t: Target, name: str) -> SourceRes
         tree = upstream.unpack(src.tarball, Path(tmp))
         records = wheelhouse.read_manifest(wheel_dir)
         found = closure.resolve(tree, project.extras, project.pypi_name, wheel_dir / "files",
-                                records, log, src.python_version)
+                                records, log, src.python_version, project.requirements)
     header = (f"venvdeb: the closure of {project.pypi_name} {src.upstream_version} "
               f"in {req.package} {req.version},\ninstalled offline with each wheel's hash.")
     the_plan = source_package.plan(
