@@ -173,7 +173,7 @@ def _members(deb: Path, part: str) -> dict[str, tuple[object, ...]]:
         if m.isfile():
             handle = tar.extractfile(m)
             digest = hashlib.sha256(handle.read() if handle else b"").hexdigest()
-        members[m.name] = (m.type, m.mode, m.uid, m.gid, m.mtime, m.linkname, digest)
+        members[str(m.name)] = (m.type, m.mode, m.uid, m.gid, m.mtime, str(m.linkname), digest)
     return members
 
 

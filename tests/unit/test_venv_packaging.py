@@ -1,0 +1,161 @@
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from debian import deb822
+from debian.changelog import Changelog
+
+from builder import config, debbuild, source_package
+from builder.errors import ConfigError
+from builder.upstream import Source
+from tests.conftest import ROOT
+
+
+@pytest.fixture
+def cfg() -> config.Config:
+    return config.load(ROOT / "pipeline.toml")
+
+
+def _plan(cfg: config.Config, tmp_path: Path, name: str = "keystone") -> source_package.SourcePlan:
+    tarball = tmp_path / f"{name}.tar.gz"
+    tarball.write_bytes(b"not really a tarball")
+    src = Source(tarball, "29.0.2", "29.0.2", "test")
+    return source_package.plan(
+        cfg, cfg.projects[name], cfg.release("2026.1"), cfg.distribution("bookworm"),
+        upstream=src, requirements="--require-hashes\nsix==1.17.0 --hash=sha256:00\n",
+        reqdeb_package="openstack-wheels-2026.1", reqdeb_version="2026.1.3+68f42221",
+        ledger=tmp_path / "versions.json")
+
+
+def test_names_and_paths(cfg: config.Config) -> None:
+    keystone = cfg.projects["keystone"]
+    assert keystone.venv_package("2026.1") == "venv-keystone-2026.1"
+    assert keystone.venv_path("2025.1") == "/opt/venvs/keystone-2025.1"
+    assert not keystone.venv_package("2026.1").startswith("python3")
+    nova = cfg.projects["nova"]
+    assert [p.name for p in nova.packages] == [
+        "python3-nova", "nova-common", "nova-api", "nova-conductor", "nova-scheduler",
+        "nova-compute", "nova-consoleproxy"]
+    assert nova.packages[0].is_empty and not nova.packages[1].is_empty
+    assert nova.lock_inputs("2026.1") == ("nova==33.0.2", "libvirt-python")
+
+
+def test_control_parses_back(cfg: config.Config, tmp_path: Path) -> None:
+    plan = _plan(cfg, tmp_path)
+    files = dict(plan.files)
+    source, venv, keystone = deb822.Deb822.iter_paragraphs(files["debian/control"])
+    assert source["Source"] == "keystone"
+    assert "openstack-wheels-2026.1 (= 2026.1.3+68f42221)" in source["Build-Depends"]
+    assert "dh-virtualenv" in source["Build-Depends"]
+    assert venv["Package"] == "venv-keystone-2026.1" and venv["Architecture"] == "any"
+    assert "python3 (>= 3.11~)" in venv["Depends"] and "python3 (<< 3.12)" in venv["Depends"]
+    assert keystone["Package"] == "keystone" and keystone["Architecture"] == "all"
+    assert "venv-keystone-2026.1 (= ${binary:Version})" in keystone["Depends"]
+    assert "adduser" in keystone["Depends"]
+    for paragraph in (venv, keystone):
+        for line in paragraph["Description"].splitlines()[1:]:
+            assert len(line) <= 79, line
+
+
+def test_version_epoch_revision_and_rebuilds(cfg: config.Config, tmp_path: Path) -> None:
+    first = _plan(cfg, tmp_path)
+    assert first.version == "90:29.0.2-1" and first.dsc_name == "keystone_29.0.2-1.dsc"
+    log = Changelog(dict(first.files)["debian/changelog"])
+    assert str(log.version) == "90:29.0.2-1" and log.version.epoch == "90"
+    assert _plan(cfg, tmp_path).version == "90:29.0.2-1", "same inputs, same version"
+    (tmp_path / "keystone.tar.gz").write_bytes(b"changed upstream tarball")
+    src = Source(tmp_path / "keystone.tar.gz", "29.0.2", "29.0.2", "test")
+    again = source_package.plan(
+        cfg, cfg.projects["keystone"], cfg.release("2026.1"), cfg.distribution("bookworm"),
+        upstream=src, requirements="--require-hashes\n", reqdeb_package="openstack-wheels-2026.1",
+        reqdeb_version="2026.1.3+68f42221", ledger=tmp_path / "versions.json")
+    assert again.version == "90:29.0.2-2", "a rebuild gets a higher version"
+
+
+def test_maintainer_scripts_and_rules(cfg: config.Config, tmp_path: Path) -> None:
+    files = dict(_plan(cfg, tmp_path, "cloudkitty").files)
+    for name in ("debian/cloudkitty-common.postinst", "debian/cloudkitty-common.postrm"):
+        check = subprocess.run(["sh", "-n"], input=files[name], text=True, capture_output=True)
+        assert check.returncode == 0, (name, check.stderr)
+    assert "addgroup --quiet --system cloudkitty" in files["debian/cloudkitty-common.postinst"]
+    assert "rm -rf /var/lib/cloudkitty" in files["debian/cloudkitty-common.postrm"]
+    assert "rm -rf /etc" not in files["debian/cloudkitty-common.postrm"]
+    assert files["debian/cloudkitty-common.links"].splitlines()[0] == \
+        "opt/venvs/cloudkitty-2026.1/bin/cloudkitty-dbsync usr/bin/cloudkitty-dbsync"
+    unit = files["debian/cloudkitty-processor.cloudkitty-processor.service"]
+    assert ("ExecStart=/opt/venvs/cloudkitty-2026.1/bin/cloudkitty-processor "
+            "--config-file=/etc/cloudkitty/cloudkitty.conf") in unit
+    assert "User=cloudkitty" in unit
+    wsgi = files["debian/venvdeb/wsgi/cloudkitty-api/cloudkitty-api"]
+    assert wsgi.startswith("#!/opt/venvs/cloudkitty-2026.1/bin/python\n")
+    assert "application = build_wsgi_app()" in wsgi
+    compile(wsgi, "wsgi", "exec")
+    rules = files["debian/rules"]
+    assert "dh $@ --with python-virtualenv" in rules
+    assert "--builtin-venv --python /usr/bin/python3" in rules
+    assert "--extra-pip-arg=--no-index" in rules and "export PIP_CONFIG_FILE = /dev/null" in rules
+    assert "oslo-config-generator --config-file etc/oslo-config-generator/cloudkitty.conf" in rules
+    assert "dh_installsystemd -pcloudkitty-processor --name=cloudkitty-processor" in rules
+    assert files["debian/source/format"] == "3.0 (quilt)\n"
+    src = tmp_path / "src"
+    for rel, text in files.items():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_text(text)
+    dry = subprocess.run(["make", "-n", "-f", "debian/rules", "override_dh_virtualenv"],
+                         cwd=src, capture_output=True, text=True)
+    assert dry.returncode == 0, dry.stderr
+    assert "finish-venv.py" in dry.stdout
+
+
+def test_sudoers_and_lintian_profile(cfg: config.Config, tmp_path: Path) -> None:
+    files = dict(_plan(cfg, tmp_path, "nova").files)
+    sudoers = files["debian/venvdeb/sudoers/nova-common"]
+    assert 'secure_path="/opt/venvs/nova-2026.1/bin:' in sudoers
+    assert "nova ALL = (root) NOPASSWD: /opt/venvs/nova-2026.1/bin/nova-rootwrap" in sudoers
+    profile = files["debian/venv-nova-2026.1.lintian-overrides"]
+    overrides = [line for line in profile.splitlines() if line and not line.startswith("#")]
+    assert overrides and all("[" in line for line in overrides), "every override is scoped"
+    assert all("opt/venvs" in line for line in overrides)
+    python3_nova = deb822.Deb822.iter_paragraphs(files["debian/control"])
+    by_name = {p.get("Package"): p for p in python3_nova}
+    assert by_name["python3-nova"]["Section"] == "metapackages"
+
+
+@pytest.mark.parametrize(("package", "message"), [
+    ('name = "xx"\nconfig_files = [{ path = "/etc/x/x.conf" }]', "give exactly one of 'source'"),
+    ('name = "xx"\ndirectories = [{ path = "/var/lib/x", mode = "777x" }]', "octal mode"),
+    ('name = "xx"\nwsgi_scripts = [{ path = "/usr/lib/cgi-bin/x", application = "x" }]',
+     "module:callable"),
+    ('name = "xx"\nconfig_files = [{ path = "/usr/x.conf", source = "a" }]', "under /etc/"),
+    ('name = "X y"', "is not a Debian package name"),
+    ('name = "xx"\ncolour = 1', "unknown key"),
+])
+def test_bad_package_entries(tmp_path: Path, package: str, message: str) -> None:
+    text = (ROOT / "pipeline.toml").read_text().replace(
+        "[[projects.keystone.packages]]\n",
+        f"[[projects.keystone.packages]]\n{package}\n\n[[projects.keystone.packages]]\n", 1)
+    (tmp_path / "pipeline.toml").write_text(text.replace(
+        'requirements_dir = "requirements-repo', f'requirements_dir = "{ROOT}/requirements-repo'))
+    with pytest.raises(ConfigError, match=message):
+        config.load(tmp_path / "pipeline.toml")
+
+
+def test_differences_name_the_files(tmp_path: Path) -> None:
+    def deb(content: str, name: str) -> Path:
+        root = tmp_path / name
+        (root / "DEBIAN").mkdir(parents=True)
+        (root / "DEBIAN" / "control").write_text(
+            "Package: t\nVersion: 1\nArchitecture: all\nMaintainer: a <a@b.c>\nDescription: t\n")
+        (root / "usr/share/t").mkdir(parents=True)
+        (root / "usr/share/t/same").write_text("same")
+        (root / "usr/share/t/changes").write_text(content)
+        out = tmp_path / f"{name}.deb"
+        subprocess.run(["dpkg-deb", "--root-owner-group", "-Zgzip", "-b", str(root), str(out)],
+                       check=True, capture_output=True,
+                       env={"SOURCE_DATE_EPOCH": "1", "PATH": "/usr/bin:/bin"})
+        return out
+    a, b = deb("one", "a"), deb("two", "b")
+    assert debbuild.differences(a, b) == ["data:./usr/share/t/changes"]
+    assert debbuild.differences(a, deb("one", "c")) == []
