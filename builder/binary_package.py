@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from builder.table import DEB_NAME_RE as _DEB_NAME_RE
 from builder.table import Table
 
-_DEB_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 _USER_RE = re.compile(r"^[a-z_][a-z0-9_-]*$")
 _MODE_RE = re.compile(r"^0?[0-7]{3}$")
 _COMMAND_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")

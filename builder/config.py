@@ -17,6 +17,7 @@ from packaging.utils import canonicalize_name
 
 from builder.binary_package import BinaryPackage, parse_packages
 from builder.errors import ConfigError
+from builder.table import DEB_NAME_RE as _DEB_NAME_RE
 from builder.table import Table
 
 Scope = Literal["all", "projects"]
@@ -24,7 +25,6 @@ SCOPES: tuple[Scope, ...] = ("all", "projects")
 DEFAULT_CONFIG = "pipeline.toml"
 
 _RELEASE_RE = re.compile(r"^[0-9]{4}\.[0-9]+$|^[a-z][a-z0-9.-]*$")
-_DEB_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 _PYVER_RE = re.compile(r"^3\.[0-9]+$")
 
 

@@ -14,10 +14,9 @@ from pathlib import Path
 
 from packaging.utils import parse_wheel_filename
 
-from builder import command, render, version, wheelhouse
+from builder import command, debbuild, render, version, wheelhouse
 from builder.config import Config, Distribution, Release
-from builder.debbuild import SUPPRESSED_TAGS
-from builder.errors import ConfigError, HashMismatch, LintianFailed
+from builder.errors import ConfigError, HashMismatch
 from builder.lock import LockEntry
 from builder.wheelhouse import Record
 
@@ -165,7 +164,7 @@ def build(the_plan: ReqdebPlan, out_dir: Path, log: Path, *, force: bool = False
     # dpkg-genchanges names the .changes after the build architecture
     [changes] = work.glob(f"{the_plan.source}_{the_plan.version}_*.changes")
     if lintian:
-        run_lintian(changes, log)
+        debbuild.lintian(changes, log)
     out_dir.mkdir(parents=True, exist_ok=True)
     for produced in sorted(work.glob(f"{the_plan.source}_{the_plan.version}_*")):
         if produced != built_deb:
@@ -174,17 +173,3 @@ def build(the_plan: ReqdebPlan, out_dir: Path, log: Path, *, force: bool = False
     built_deb.replace(deb)
     shutil.rmtree(work.parent)
     return deb, True
-
-
-def run_lintian(changes: Path, log: Path) -> None:
-    result = command.run(
-        ["lintian", "--fail-on", "error,warning", "--suppress-tags",
-         SUPPRESSED_TAGS, "--no-tag-display-limit", str(changes)],
-        log=log, check=False, what="lintian")
-    if result.returncode != 0:
-        tags = [line for line in result.output.splitlines() if line[:2] in ("E:", "W:")]
-        raise LintianFailed(
-            f"lintian rejected {changes.name}: {len(tags)} error/warning tags, first: "
-            f"{tags[0] if tags else result.output.strip()[-200:]}",
-            hint="fix the packaging, or add an override with its reason", log=log)
-

@@ -8,6 +8,9 @@ from typing import Any, cast
 
 from builder.errors import ConfigError
 
+#: A Debian package (or codename, or unit) name: two or more of [a-z0-9+.-].
+DEB_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
+
 
 class Table:
     """A TOML table being read: typed getters that name file and key on error."""
