@@ -170,6 +170,9 @@ class Config:
         return tuple(p for _, p in sorted(self.projects.items())
                      if p.version_for(release) is not None)
 
+    def all_build_dependencies(self) -> tuple[str, ...]:
+        return tuple(sorted({d for deps in self.sdist_build_dependencies.values() for d in deps}))
+
     def build_dependencies_for(self, package: str) -> tuple[str, ...]:
         return self.sdist_build_dependencies.get(canonicalize_name(package), ())
 

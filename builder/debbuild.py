@@ -83,16 +83,22 @@ CHROOT_PACKAGES = ("debhelper", "dh-virtualenv", "python3-venv", "python3-dev", 
 
 
 def chroot_tarball(distribution: str, architecture: str, mirror: str, cache: Path, log: Path,
-                   *, refresh: bool = False) -> Path:
-    """The mmdebstrap tarball sbuild builds in; made on first use, then cached."""
-    tarball = cache / f"{distribution}-{architecture}.tar"
+                   *, extra: tuple[str, ...] = (), refresh: bool = False) -> Path:
+    """The mmdebstrap tarball sbuild builds in; made on first use, then cached.
+
+    ``extra``: the Debian build dependencies of sdist-built wheels (pipeline.toml),
+    preinstalled so that no build needs the network; the tarball's name carries
+    a digest of what it holds, so a new list makes a new tarball."""
+    packages = tuple(sorted({*CHROOT_PACKAGES, *extra}))
+    digest = hashlib.sha256(" ".join((mirror, *packages)).encode()).hexdigest()[:8]
+    tarball = cache / f"{distribution}-{architecture}-{digest}.tar"
     if tarball.exists() and not refresh:
         return tarball
     cache.mkdir(parents=True, exist_ok=True)
     partial = cache / f"partial-{tarball.name}"  # mmdebstrap picks the format by the suffix
     partial.unlink(missing_ok=True)
     command.run(["mmdebstrap", "--variant=buildd", f"--architectures={architecture}",
-                 f"--include={','.join(CHROOT_PACKAGES)}", distribution, str(partial), mirror],
+                 f"--include={','.join(packages)}", distribution, str(partial), mirror],
                 log=log, heartbeat=30, what="mmdebstrap (sbuild chroot)")
     partial.replace(tarball)
     return tarball

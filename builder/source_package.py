@@ -49,7 +49,8 @@ class SourcePlan:
 
 
 def _context(config: Config, project: Project, release: Release, dist: Distribution,
-             upstream: Source, reqdeb_package: str, reqdeb_version: str) -> dict[str, Any]:
+             upstream: Source, reqdeb_package: str, reqdeb_version: str,
+             native_build_depends: tuple[str, ...]) -> dict[str, Any]:
     lo, hi = dist.python_range
     venv_path = project.venv_path(release.name)
     # every command of the venv that the packages refer to: links, units, sudoers
@@ -64,6 +65,7 @@ def _context(config: Config, project: Project, release: Release, dist: Distribut
         "python_lo": lo, "python_hi": hi, "python": str(dist.python),
         "python_version": dist.python_version,
         "reqdeb_package": reqdeb_package, "reqdeb_version": reqdeb_version,
+        "native_build_depends": native_build_depends,
         "wheels_root": f"/usr/share/venvdeb/wheels/{release.name}",
         "venv_package": project.venv_package(release.name), "venv_path": venv_path,
         "venv_suffix": venv_path.rsplit("/", 1)[1], "packages": project.packages,
@@ -104,12 +106,16 @@ def _per_package(package: BinaryPackage, context: dict[str, Any]) -> dict[str, s
 
 def plan(config: Config, project: Project, release: Release, dist: Distribution, *,
          upstream: Source, requirements: str, reqdeb_package: str, reqdeb_version: str,
-         ledger: Path) -> SourcePlan:
+         ledger: Path, native_build_depends: tuple[str, ...] = ()) -> SourcePlan:
+    """``native_build_depends``: Debian packages the closure's locally built wheels
+    link against (their declared build dependencies); dpkg-shlibdeps needs the
+    libraries to compute the venv package's Depends, in any chroot."""
     if not project.packages:
         raise ConfigError(f"{config.path}: projects.{project.name} has no [[projects."
                           f"{project.name}.packages]]",
                           hint="name at least one Debian package (e.g. the one puppet installs)")
-    context = _context(config, project, release, dist, upstream, reqdeb_package, reqdeb_version)
+    context = _context(config, project, release, dist, upstream, reqdeb_package, reqdeb_version,
+                       native_build_depends)
     files = render.render_tree("venv", {**context, "copyright_year": "YYYY"})
     files[f"{context['venv_package']}.lintian-overrides"] = files.pop("venv.lintian-overrides")
     for package in project.packages:

@@ -181,10 +181,14 @@ def run_source(config: Config, work: Workdir, t: Target, name: str) -> SourceRes
                                 records, log, src.python_version, project.requirements)
     header = (f"venvdeb: the closure of {project.pypi_name} {src.upstream_version} "
               f"in {req.package} {req.version},\ninstalled offline with each wheel's hash.")
+    native = sorted({dep for r in found.records if r.origin == "built"
+                     for dep in config.build_dependencies_for(r.name)
+                     if dep not in ("python3-dev", "pkg-config")})
     the_plan = source_package.plan(
         config, project, t.release, t.distribution, upstream=src,
         requirements=found.requirements(header), reqdeb_package=req.package,
-        reqdeb_version=req.version, ledger=work.state / "versions.json")
+        reqdeb_version=req.version, ledger=work.state / "versions.json",
+        native_build_depends=tuple(native))
     say(f"source: {the_plan.source} {the_plan.version}: {len(found.records)} dependencies, "
         f"packages {', '.join(the_plan.packages)}")
     dsc = source_package.make(the_plan, out_dir, log)
@@ -207,7 +211,8 @@ def run_build(config: Config, work: Workdir, t: Target, name: str, *,
     def build_once(work_name: str) -> debbuild.BuildResult:
         if builder == "sbuild":
             tarball = debbuild.chroot_tarball(dist.name, dist.architecture, dist.mirror,
-                                              sbuild_cache(), log)
+                                              sbuild_cache(), log,
+                                              extra=config.all_build_dependencies())
             return debbuild.build_sbuild(src.dsc, src.out_dir, log, tarball=tarball,
                                          distribution=dist.name, architecture=dist.architecture,
                                          extra_packages=(src.reqdeb_deb,), work_name=work_name)

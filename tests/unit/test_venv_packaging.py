@@ -26,7 +26,7 @@ def _plan(cfg: config.Config, tmp_path: Path, name: str = "keystone") -> source_
         cfg, cfg.projects[name], cfg.release("2026.1"), cfg.distribution("bookworm"),
         upstream=src, requirements="--require-hashes\nsix==1.17.0 --hash=sha256:00\n",
         reqdeb_package="openstack-wheels-2026.1", reqdeb_version="2026.1.3+68f42221",
-        ledger=tmp_path / "versions.json")
+        ledger=tmp_path / "versions.json", native_build_depends=("libldap2-dev", "libsasl2-dev"))
 
 
 def test_names_and_paths(cfg: config.Config) -> None:
@@ -49,6 +49,8 @@ def test_control_parses_back(cfg: config.Config, tmp_path: Path) -> None:
     assert source["Source"] == "keystone"
     assert "openstack-wheels-2026.1 (= 2026.1.3+68f42221)" in source["Build-Depends"]
     assert "dh-virtualenv" in source["Build-Depends"]
+    # python-ldap's wheel was built here: dpkg-shlibdeps needs libldap in any chroot
+    assert "libldap2-dev," in source["Build-Depends"] and "libsasl2-dev," in source["Build-Depends"]
     assert venv["Package"] == "venv-keystone-2026.1" and venv["Architecture"] == "any"
     assert "python3 (>= 3.11~)" in venv["Depends"] and "python3 (<< 3.12)" in venv["Depends"]
     assert keystone["Package"] == "keystone" and keystone["Architecture"] == "all"
