@@ -12,21 +12,23 @@ import sys
 
 built, final = sys.argv[1], sys.argv[2]
 bin_dir = os.path.join(built, "bin")
-shebang = f"#!{final}/bin/python\n".encode()
+trampoline = b"'''exec' " + final.encode() + b"/bin/"
 
 # 1. pip writes a /bin/sh trampoline instead of a shebang when the build path
-#    is long; dh_virtualenv only rewrote the path inside it. Make it a plain
-#    shebang into the venv again.
+#    is long (a short one, as in sbuild, gets a plain shebang); dh_virtualenv
+#    only rewrote the path inside it. Make it the plain shebang into the venv,
+#    with the same interpreter name, whatever the build path was.
 for name in sorted(os.listdir(bin_dir)):
     path = os.path.join(bin_dir, name)
     if os.path.islink(path) or not os.path.isfile(path):
         continue
     with open(path, "rb") as handle:
         lines = handle.read().split(b"\n")
-    if lines[0] == b"#!/bin/sh" and lines[1].startswith(b"'''exec' " + final.encode() + b"/bin/python") \
+    if len(lines) > 3 and lines[0] == b"#!/bin/sh" and lines[1].startswith(trampoline) \
             and lines[2] == b"' '''":
+        interpreter = lines[1][len(b"'''exec' "):].split(b" ", 1)[0]
         with open(path, "wb") as handle:
-            handle.write(shebang + b"\n".join(lines[3:]))
+            handle.write(b"#!" + interpreter + b"\n" + b"\n".join(lines[3:]))
 
 # 2. No bytecode from the build (recompiled later for FINAL_PATH), no
 #    direct_url.json (it names the build path).
