@@ -44,7 +44,7 @@ def render_tree(kind: str, context: Mapping[str, Any], *,
     env = _environment(base)
     out: dict[str, str] = {}
     for path in sorted(base.rglob("*")):
-        if not path.is_file() or path.name == "README.md":
+        if not path.is_file() or path.name == "README.md" or "__pycache__" in path.parts:
             continue
         rel = path.relative_to(base).as_posix()
         if rel.split("/")[0] in ("package", "unit"):
