@@ -47,10 +47,6 @@ class Distribution:
     mirror: str
 
     @property
-    def python_tag(self) -> str:
-        return "cp" + self.python_version.replace(".", "")
-
-    @property
     def python_range(self) -> tuple[str, str]:
         """``(>= 3.11~, << 3.12)``: the interpreter range a venv built here needs."""
         major, minor = self.python_version.split(".")

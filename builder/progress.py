@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
 
 
 class Progress:
@@ -12,7 +11,6 @@ class Progress:
         self.total = total
         self.done = 0
         self.quiet = quiet
-        self.started = time.monotonic()
         self._lock = threading.Lock()
 
     def step(self, message: str) -> None:
@@ -22,10 +20,6 @@ class Progress:
                 width = len(str(self.total))
                 sys.stderr.write(f"{self.stage}: [{self.done:{width}}/{self.total}] {message}\n")
                 sys.stderr.flush()
-
-    @property
-    def elapsed(self) -> float:
-        return time.monotonic() - self.started
 
 
 def say(message: str) -> None:
