@@ -12,23 +12,30 @@ import sys
 
 built, final = sys.argv[1], sys.argv[2]
 bin_dir = os.path.join(built, "bin")
-trampoline = b"'''exec' " + final.encode() + b"/bin/"
+venv_python = final.encode() + b"/bin/python"
 
-# 1. pip writes a /bin/sh trampoline instead of a shebang when the build path
-#    is long (a short one, as in sbuild, gets a plain shebang); dh_virtualenv
-#    only rewrote the path inside it. Make it the plain shebang into the venv,
-#    with the same interpreter name, whatever the build path was.
+# 1. Every script of bin/ starts with "#!FINAL/bin/python". pip writes a
+#    /bin/sh trampoline instead of a shebang when the build path is long, and
+#    a plain "#!.../python3" when it is short (sbuild); dh_virtualenv only
+#    rewrote the path. One form for both, so that any build path gives the
+#    same bytes (and lintian does not take ".../python3" for a misplaced
+#    /usr/bin/python3).
 for name in sorted(os.listdir(bin_dir)):
     path = os.path.join(bin_dir, name)
     if os.path.islink(path) or not os.path.isfile(path):
         continue
     with open(path, "rb") as handle:
         lines = handle.read().split(b"\n")
-    if len(lines) > 3 and lines[0] == b"#!/bin/sh" and lines[1].startswith(trampoline) \
-            and lines[2] == b"' '''":
-        interpreter = lines[1][len(b"'''exec' "):].split(b" ", 1)[0]
-        with open(path, "wb") as handle:
-            handle.write(b"#!" + interpreter + b"\n" + b"\n".join(lines[3:]))
+    if len(lines) > 3 and lines[0] == b"#!/bin/sh" \
+            and lines[1].startswith(b"'''exec' " + venv_python) and lines[2] == b"' '''":
+        first, body = venv_python, lines[3:]
+    elif lines[0].startswith(b"#!" + venv_python):
+        args = lines[0][2:].split(b" ", 1)[1:]  # keep interpreter options, if any
+        first, body = b" ".join([venv_python, *args]), lines[1:]
+    else:
+        continue
+    with open(path, "wb") as handle:
+        handle.write(b"#!" + first + b"\n" + b"\n".join(body))
 
 # 2. No bytecode from the build (recompiled later for FINAL_PATH), no
 #    direct_url.json (it names the build path).
