@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from builder import command, render, upstream, version
+from builder import command, index, render, upstream, version
 from builder.binary_package import BinaryPackage
 from builder.config import Config, Distribution, Project, Release
 from builder.errors import ConfigError
@@ -121,7 +121,7 @@ def plan(config: Config, project: Project, release: Release, dist: Distribution,
     for package in project.packages:
         files.update(_per_package(package, context))
     files["venvdeb/requirements.txt"] = requirements
-    orig_sha = _sha256(upstream.tarball)
+    orig_sha = index.file_sha256(upstream.tarball)
     h = hashlib.sha256()
     for part in [orig_sha, reqdeb_version, *(f"{k}\n{v}" for k, v in sorted(files.items()))]:
         h.update(part.encode() + b"\0")
@@ -143,12 +143,6 @@ def plan(config: Config, project: Project, release: Release, dist: Distribution,
                       context["venv_package"], packages,
                       tuple(sorted((f"debian/{k}", v) for k, v in files.items())),
                       upstream.tarball)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    h.update(path.read_bytes())
-    return h.hexdigest()
 
 
 def make(the_plan: SourcePlan, out_dir: Path, log: Path) -> Path:
