@@ -8,6 +8,7 @@ Debian uses, so that puppet manifests keep working. Parsed from
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass
 
 from builder.table import DEB_NAME_RE as _DEB_NAME_RE
@@ -80,6 +81,15 @@ class BinaryPackage:
     wsgi_scripts: tuple[WsgiScript, ...]
     sudoers: tuple[str, ...]  # commands in the venv the user may run as root
     creates_user: bool
+    #: how the install test runs each command (default ``--version``; empty: not run,
+    #: only checked to link into the venv)
+    smoke: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def smoke_command(self, command: str) -> tuple[str, ...]:
+        return (command, *dict(self.smoke).get(command, ("--version",)))
+
+    def smoke_commands(self) -> tuple[tuple[str, ...], ...]:
+        return tuple(self.smoke_command(c) for c in self.commands if len(self.smoke_command(c)) > 1)
 
     @property
     def is_empty(self) -> bool:
@@ -163,6 +173,13 @@ def _package(t: Table, user: str | None) -> BinaryPackage:
     for owner in [d.owner for d in directories] + [c.group for c in configs]:
         if not _USER_RE.match(owner):
             raise t.fail("directories", f"{owner!r} is not a user or group name")
+    smoke_t = t.get("smoke", dict, {}, "a table of command = \"arguments\"")
+    smoke = []
+    for command, args in sorted(smoke_t.items()):
+        if command not in commands or not isinstance(args, str):
+            raise t.fail("smoke", f"{command!r}: keys must be commands of this package and "
+                                  f"values argument strings, like {{ cmd = \"--help\" }}")
+        smoke.append((command, tuple(shlex.split(args))))
     return BinaryPackage(
         name=name,
         description=t.string("description", f"OpenStack {name}"),
@@ -174,4 +191,5 @@ def _package(t: Table, user: str | None) -> BinaryPackage:
         wsgi_scripts=tuple(wsgi),
         sudoers=sudoers,
         creates_user=t.get("creates_user", bool, False, "true or false"),
+        smoke=tuple(smoke),
     )

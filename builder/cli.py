@@ -8,10 +8,9 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from builder import __version__, debbuild, stages
+from builder import __version__, archive, check, debbuild, pipeline, stages
 from builder import config as config_mod
 from builder.errors import VenvdebError
-from builder.progress import say
 from builder.workdir import Workdir
 
 DESCRIPTION = """\
@@ -31,6 +30,13 @@ is missing) and logged under WORKDIR/logs/<release>/<stage>.log:
   build    its binary packages: the venv (venv-<project>-<release>, in
            /opt/venvs/<project>-<release>) and the packages named like
            Debian's, built offline by dh-virtualenv (local or sbuild)
+  check    lintian, then an install test in a clean mmdebstrap chroot:
+           apt-get install, each command run, units, users, directories,
+           then apt-get purge leaves nothing behind
+  publish  the requirements package and every project's binary and source
+           packages, checked, into the signed reprepro repository
+           WORKDIR/repo, codename <dist>-<release>-staging
+  promote  what staging holds into <dist>-<release> (production)
   pipeline all of the above for the releases and projects in [pipeline]
 
 Releases, distributions and projects come from one file, pipeline.toml.
@@ -44,8 +50,16 @@ examples:
   venvdeb reqdeb --release 2026.1 && dpkg -i build/releases/2026.1/bookworm/reqdeb/*.deb
   venvdeb build keystone --release 2026.1  # venv-keystone-2026.1 and keystone
   venvdeb build keystone --release 2026.1 --builder sbuild --check-reproducible
+  venvdeb check keystone --release 2026.1  # lintian + install test in a chroot
+  venvdeb publish --release 2026.1         # into bookworm-2026.1-staging
+  venvdeb promote --release 2026.1         # staging -> bookworm-2026.1
   venvdeb pipeline                         # what [pipeline] in pipeline.toml says
+  venvdeb pipeline --promote keystone      # ... only keystone, up to production
 """
+
+
+#: stage lines the pipeline already said on stderr; stdout gets the summary
+STAGE_PREFIXES = ("lock:", "wheels:", "reqdeb:", "build:", "check:", "publish:", "promote:")
 
 
 def _default_config() -> Path:
@@ -121,13 +135,62 @@ def parser() -> argparse.ArgumentParser:
                    help="build twice in different directories and compare the packages")
     s.add_argument("--no-lintian", action="store_true", help="skip lintian (not for publishing)")
 
-    s = sub.add_parser("pipeline", help="lock, wheels, reqdeb and project packages",
+    s = sub.add_parser("check", help="lintian and an install test in a clean chroot",
+                       description="lintian the project's packages (unless they passed at "
+                                   "build time), then in a clean bookworm chroot made by "
+                                   "mmdebstrap (cached in ~/.cache/venvdeb/chroot): apt-get "
+                                   "install of its distribution-named packages, each command "
+                                   "run (--version or the config's smoke arguments), units "
+                                   "pointing into the venv, users and directories, then "
+                                   "apt-get purge and a search for leftovers. Results are "
+                                   "recorded per file; publish requires them.")
+    s.add_argument("project", metavar="PROJECT", help="a project of the config, e.g. keystone")
+    target_args(s)
+    s.add_argument("--force", action="store_true", help="check again even if already passed")
+    s.add_argument("--refresh-chroot", action="store_true",
+                   help="make the cached chroot tarball again (new Debian updates)")
+
+    def lock_arg(s: argparse.ArgumentParser) -> None:
+        s.add_argument("--lock-timeout", type=float, default=300.0, metavar="SECONDS",
+                       help="how long to wait for another run holding the repository "
+                            "(default: 300)")
+
+    s = sub.add_parser("publish", help="publish a release into the signed repository",
+                       description="Put the release's requirements package and the binary and "
+                                   "source packages of the projects into WORKDIR/repo (reprepro, "
+                                   "signed; the key is made on first use unless [repository] "
+                                   "signing_key names one), codename <dist>-<release>-staging. "
+                                   "Only files that passed lintian and the install test; never "
+                                   "an older version or the same version with other content. "
+                                   "All or nothing: a failed run leaves the repository as it "
+                                   "was. Writes WORKDIR/repo/sources/<codename>.sources for "
+                                   "nodes and appends to WORKDIR/repo/venvdeb/history.")
+    target_args(s)
+    s.add_argument("projects", nargs="*", metavar="PROJECT",
+                   help="projects to publish (default: [pipeline] projects)")
+    lock_arg(s)
+
+    s = sub.add_parser("promote", help="copy a release from staging to production",
+                       description="Copy what <dist>-<release>-staging holds (it all passed "
+                                   "the checks) into <dist>-<release>, and record what was "
+                                   "promoted, when, and from which publication in "
+                                   "WORKDIR/repo/venvdeb/history.")
+    target_args(s)
+    lock_arg(s)
+
+    s = sub.add_parser("pipeline", help="every stage, from requirements to the repository",
                        description="Run every stage for the given releases (default: "
                                    "[pipeline] releases in the config): lock, wheels, reqdeb, "
-                                   "then source and build of each of [pipeline] projects. "
-                                   "Up-to-date stages are skipped and said so.")
+                                   "then build and check of each project, publish to staging "
+                                   "and, with --promote, production. Up-to-date stages are "
+                                   "skipped and said so; an interrupted run resumes. Ends with "
+                                   "a table of the packages and the lines a node needs.")
+    s.add_argument("projects", nargs="*", metavar="PROJECT",
+                   help="projects to build (default: [pipeline] projects)")
     s.add_argument("--release", action="append", metavar="R",
                    help="limit to this release (repeatable)")
+    s.add_argument("--promote", action="store_true",
+                   help="also promote to production after publishing to staging")
     s.add_argument("--builder", choices=debbuild.BUILDERS, default="local",
                    help="how project packages are built (default: local)")
     s.add_argument("-j", "--jobs", type=int, default=stages.default_jobs())
@@ -156,25 +219,28 @@ def _commands() -> dict[str, Callable[[argparse.Namespace, config_mod.Config, Wo
                                  builder=a.builder, check_reproducible=a.check_reproducible,
                                  lintian=not a.no_lintian)]
 
-    def pipeline(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
-        out = []
-        for name in a.release or c.pipeline_releases:
-            for dist in c.release(name).distributions:
-                t = stages.target(c, name, dist)
-                out.append(stages.run_lock(c, w, t))
-                say(out[-1])
-                out.append(stages.run_wheels(c, w, t, jobs=a.jobs))
-                say(out[-1])
-                out.append(stages.run_reqdeb(c, w, t))
-                say(out[-1])
-                for project in c.projects_for(name):
-                    if project.name in c.pipeline_projects:
-                        out.append(stages.run_build(c, w, t, project.name, builder=a.builder))
-                        say(out[-1])
-        return out
+    def check_(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
+        return [check.run_check(c, w, stages.target(c, a.release, a.dist), a.project,
+                                force=a.force, refresh_chroot=a.refresh_chroot)]
+
+    def publish(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
+        t = stages.target(c, a.release, a.dist)
+        names = a.projects or [p.name for p in c.projects_for(a.release)
+                               if p.name in c.pipeline_projects]
+        for name in names:
+            stages.project_for(c, name, t.release)
+        return [archive.run_publish(c, w, t, names, lock_timeout=a.lock_timeout)]
+
+    def promote(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
+        return [archive.run_promote(c, w, stages.target(c, a.release, a.dist),
+                                    lock_timeout=a.lock_timeout)]
+
+    def pipeline_(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
+        return pipeline.run(c, w, releases=a.release, projects=a.projects, builder=a.builder,
+                            jobs=a.jobs, promote=a.promote)
 
     return {"lock": lock, "wheels": wheels, "reqdeb": reqdeb, "source": source, "build": build,
-            "pipeline": pipeline}
+            "check": check_, "publish": publish, "promote": promote, "pipeline": pipeline_}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -195,11 +261,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("venvdeb: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
-    if args.command != "pipeline":
-        for line in lines:
-            print(line)
-    else:
-        print(f"pipeline: done in {time.monotonic() - started:.0f} s")
+    if args.command == "pipeline":
+        lines.append(f"pipeline: done in {time.monotonic() - started:.0f} s")
+        lines = [line for line in lines if not line.startswith(STAGE_PREFIXES)]
+    for line in lines:
+        print(line)
     return 0
 
 

@@ -5,6 +5,7 @@ a tree of frozen dataclasses that the CLI and the buildbot master both read.
 """
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -35,6 +36,12 @@ class Repository:
     maintainer: str
     index_url: str
     epoch: int = 90
+    #: what nodes put in URIs (default: file:// of the workdir's repo)
+    url: str | None = None
+    #: an existing key to sign with (a 40-hex fingerprint) and its GnuPG home;
+    #: unset: venvdeb makes and keeps one in <workdir>/keys/gnupg
+    signing_key: str | None = None
+    gnupg_home: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -192,7 +199,17 @@ def load(path: Path) -> Config:
         maintainer=_maintainer(repo_t, "maintainer"),
         index_url=repo_t.string("index_url", "https://pypi.org/simple"),
         epoch=repo_t.get("epoch", int, 90, "an integer"),
+        url=repo_t.string("url", None),
+        signing_key=repo_t.string("signing_key", None),
+        gnupg_home=_optional_path(repo_t, "gnupg_home", path.parent),
     )
+    if repository.url is not None and not re.match(r"^(https?|file)://\S+$", repository.url):
+        raise repo_t.fail("url", f"expected an http://, https:// or file:// URL, got "
+                                 f"{repository.url!r}")
+    if repository.signing_key is not None and not re.fullmatch(r"[0-9A-Fa-f]{40}",
+                                                              repository.signing_key):
+        raise repo_t.fail("signing_key", f"expected a 40-hex-digit key fingerprint, got "
+                                         f"{repository.signing_key!r}")
     if repository.epoch < 1:
         raise repo_t.fail("epoch", f"must be a positive integer, got {repository.epoch}")
     repo_t.done()
@@ -232,6 +249,11 @@ def load(path: Path) -> Config:
     top.done()
     return Config(path, repository, distributions, releases, projects, sdist_deps,
                   pipeline_releases, pipeline_projects)
+
+
+def _optional_path(table: Table, key: str, root: Path) -> Path | None:
+    value = table.string(key, None)
+    return None if value is None else (root / os.path.expanduser(value)).resolve()
 
 
 def _maintainer(table: Table, key: str) -> str:

@@ -55,3 +55,22 @@ class CommandFailed(VenvdebError):
 
 class LintianFailed(VenvdebError):
     """lintian reported errors or warnings that are not overridden."""
+
+
+class SigningError(VenvdebError):
+    """The signing key is missing, unusable, or a signature does not verify."""
+
+
+class PublishError(VenvdebError):
+    """A package cannot go into the repository (unchecked, older, same version
+    with other content, corrupt); the repository is left as it was."""
+
+
+class RepositoryLocked(VenvdebError):
+    """Another run holds the repository for longer than the wait allows."""
+
+    exit_code = 75  # EX_TEMPFAIL: try again later
+
+
+class InstallTestFailed(VenvdebError):
+    """A package did not install, run or purge cleanly in a clean chroot."""

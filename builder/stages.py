@@ -14,7 +14,18 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from builder import closure, constraints, debbuild, lock, reqdeb, source_package, upstream, wheelhouse
+from builder import (
+    build_record,
+    checks,
+    closure,
+    constraints,
+    debbuild,
+    lock,
+    reqdeb,
+    source_package,
+    upstream,
+    wheelhouse,
+)
 from builder.config import Config, Distribution, Project, Release, Scope
 from builder.errors import ConfigError
 from builder.progress import say
@@ -102,6 +113,11 @@ def run_reqdeb(config: Config, work: Workdir, t: Target, *, force: bool = False,
         f"{len(the_plan.wheels)} wheels")
     deb, built = reqdeb.build(the_plan, out_dir, work.fresh_log(t.release.name, "reqdeb"),
                               force=force, lintian=lintian)
+    [changes] = out_dir.glob(f"{the_plan.source}_{the_plan.version}_*.changes")
+    build_record.write(out_dir, build_record.BuildRecord(
+        the_plan.source, the_plan.version, None, changes, (deb,)))
+    if built and lintian:
+        checks.record(work.checks, (deb,), "lintian", True)
     size = os.path.getsize(deb) / 1e6
     state = "built" if built else "up to date"
     return f"reqdeb: {state}: {deb} ({size:.1f} MB)"
@@ -203,7 +219,12 @@ def run_build(config: Config, work: Workdir, t: Target, name: str, *,
     arch = t.distribution.architecture
     wanted = [src.out_dir / f"{the_plan.venv_package}_{the_plan.version_no_epoch}_{arch}.deb"]
     wanted += [src.out_dir / f"{p}_{the_plan.version_no_epoch}_all.deb" for p in the_plan.packages[1:]]
+    record = build_record.BuildRecord(
+        the_plan.source, the_plan.version, src.dsc,
+        src.out_dir / f"{the_plan.source}_{the_plan.version_no_epoch}_{arch}.changes",
+        tuple(wanted))
     if all(d.exists() for d in wanted) and not check_reproducible:
+        build_record.write(src.out_dir, record)
         return f"build: up to date: {', '.join(d.name for d in wanted)} in {src.out_dir}"
     log = work.fresh_log(t.release.name, f"build-{name}")
     dist = t.distribution
@@ -238,6 +259,9 @@ def run_build(config: Config, work: Workdir, t: Target, name: str, *,
         say("build: lintian")
         debbuild.lintian(first.changes, log)
     debs = debbuild.publish_outputs(first, src.out_dir)
+    build_record.write(src.out_dir, record)
+    if lintian:
+        checks.record(work.checks, debs, "lintian", True)
     sizes = ", ".join(f"{d.name} ({d.stat().st_size / 1e6:.1f} MB)" for d in debs)
     return f"build: built {sizes} in {src.out_dir}"
 

@@ -48,3 +48,20 @@ class Workdir:
     @property
     def state(self) -> Path:
         return self.root / "state"
+
+    @property
+    def checks(self) -> Path:
+        return self.state / "checks.json"
+
+    @property
+    def repo(self) -> Path:
+        """The apt repository nodes read: a symlink to its current generation."""
+        return self.root / "repo"
+
+    @property
+    def keys(self) -> Path:
+        """The GnuPG home of the managed signing key."""
+        return self.root / "keys" / "gnupg"
+
+    def project(self, release: str, distribution: str, name: str) -> Path:
+        return self.target(release, distribution) / "projects" / name

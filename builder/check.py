@@ -1,0 +1,95 @@
+"""``venvdeb check``: lintian, then the install test in a clean chroot.
+
+Results are recorded per file digest (builder.checks); files that already
+passed are not checked again unless asked, so a pipeline rerun is quick.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from builder import build_record, checks, command, debbuild, install_test, repository
+from builder import chroot as chroot_mod
+from builder.config import Config
+from builder.errors import InstallTestFailed, LintianFailed
+from builder.progress import say
+from builder.stages import Target, project_for, sbuild_cache
+from builder.workdir import Workdir
+
+
+def cache_root() -> Path:
+    return sbuild_cache().parent
+
+
+def project_record(work: Workdir, t: Target, name: str) -> build_record.BuildRecord:
+    return build_record.read(work.project(t.release.name, t.distribution.name, name),
+                             f"{name} for {t.release.name}",
+                             hint=f"run 'venvdeb build {name} --release {t.release.name}' first")
+
+
+def reqdeb_record(work: Workdir, t: Target) -> build_record.BuildRecord:
+    return build_record.read(work.reqdeb(t.release.name, t.distribution.name),
+                             f"the requirements package of {t.release.name}",
+                             hint=f"run 'venvdeb reqdeb --release {t.release.name}' first")
+
+
+def candidates_repo(debs: tuple[Path, ...], into: Path, log: Path) -> None:
+    """A flat apt repository (``deb [trusted=yes] file:DIR ./``) of ``debs``."""
+    into.mkdir(parents=True, exist_ok=True)
+    for deb in debs:
+        try:
+            os.link(deb, into / deb.name)
+        except OSError:
+            shutil.copyfile(deb, into / deb.name)
+    out = command.run(["apt-ftparchive", "packages", "."], cwd=into, log=log,
+                      what="apt-ftparchive").output
+    (into / "Packages").write_text(out)
+    os.chmod(into, 0o755)
+
+
+def run_check(config: Config, work: Workdir, t: Target, name: str, *, force: bool = False,
+              refresh_chroot: bool = False) -> str:
+    project = project_for(config, name, t.release)
+    rec, req = project_record(work, t, name), reqdeb_record(work, t)
+    release = t.release.name
+    log = work.fresh_log(release, f"check-{name}")
+    ledger = work.checks
+    if force or any(checks.result(ledger, d, "lintian") != "passed" for d in rec.debs):
+        say(f"check: lintian {rec.changes.name}")
+        try:
+            debbuild.lintian(rec.changes, log)
+        except LintianFailed as exc:
+            checks.record(ledger, rec.debs, "lintian", False, exc.message)
+            raise
+        checks.record(ledger, rec.debs, "lintian", True)
+    else:
+        say(f"check: lintian: passed when {rec.source} {rec.version} was built")
+    for deb in req.debs:
+        if force or checks.result(ledger, deb, "lintian") != "passed":
+            say(f"check: lintian {req.changes.name}")
+            debbuild.lintian(req.changes, log)
+            checks.record(ledger, (deb,), "lintian", True)
+    every = (*rec.debs, *req.debs)
+    if not force and all(checks.result(ledger, d, "install") == "passed" for d in every):
+        return f"check: up to date: {rec.source} {rec.version} passed lintian and the install test"
+    req_item = repository.item(req.debs[0])
+    the_plan = install_test.plan(project, release, rec.version, (req_item.package,
+                                                                 req_item.version))
+    dist = t.distribution
+    image = chroot_mod.tarball(dist.name, dist.architecture, dist.mirror,
+                               cache_root() / "chroot", log, refresh=refresh_chroot)
+    with tempfile.TemporaryDirectory(prefix="venvdeb-candidates-") as tmp:
+        candidates = Path(tmp) / "repo"
+        candidates_repo(every, candidates, log)
+        binds = [chroot_mod.Bind(candidates, install_test.CANDIDATES)]
+        with chroot_mod.session(image, log, binds, apt_cache=cache_root() / "apt-archives") as box:
+            try:
+                seen = install_test.run(the_plan, box)
+            except InstallTestFailed as exc:
+                checks.record(ledger, rec.debs, "install", False, exc.message)
+                raise
+    checks.record(ledger, every, "install", True, "; ".join(seen))
+    return (f"check: {rec.source} {rec.version}: lintian passed; install test passed: "
+            f"{'; '.join(seen)}")

@@ -1,0 +1,48 @@
+"""What each built file passed: lintian and the clean-chroot install test.
+
+Keyed by the file's sha256 in ``<workdir>/state/checks.json``, so a result
+belongs to exact bytes: a rebuilt or damaged file has no result until it is
+checked again, and publishing refuses it.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Literal
+
+from builder.repository import sha256
+
+Check = Literal["lintian", "install"]
+CHECKS: tuple[Check, ...] = ("lintian", "install")
+
+
+def _load(ledger: Path) -> dict[str, dict[str, object]]:
+    return json.loads(ledger.read_text()) if ledger.exists() else {}
+
+
+def record(ledger: Path, files: Iterable[Path], check: Check, passed: bool,
+           detail: str = "") -> None:
+    data = _load(ledger)
+    for path in files:
+        entry = data.setdefault(sha256(path), {})
+        entry["file"] = path.name
+        entry[check] = {"result": "passed" if passed else "failed", "detail": detail,
+                        "time": int(time.time())}
+    ledger.parent.mkdir(parents=True, exist_ok=True)
+    tmp = ledger.with_name(ledger.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    tmp.replace(ledger)
+
+
+def result(ledger: Path, path: Path, check: Check, digest: str | None = None) -> str | None:
+    """``passed``, ``failed`` or None (never checked) for these exact bytes."""
+    entry = _load(ledger).get(digest or sha256(path), {})
+    found = entry.get(check)
+    return str(found["result"]) if isinstance(found, dict) else None
+
+
+def known_names(ledger: Path) -> dict[str, str]:
+    """File name -> sha256 of every checked file (to tell 'changed since' from 'never')."""
+    return {str(v.get("file")): k for k, v in _load(ledger).items()}

@@ -1,0 +1,155 @@
+"""Clean systems for install tests: mmdebstrap tarballs, unpacked per test.
+
+The tarball (``minbase`` plus what a test asks for) is made once and cached
+under ``~/.cache/venvdeb/chroot/``, named by a digest of what it holds;
+``refresh=True`` makes it again. Each test unpacks it into a fresh directory;
+commands run in it through ``unshare`` (a private mount and PID namespace, so
+/proc, /dev and bind mounts vanish with the command) and ``chroot``.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from builder import command
+
+# Mounts the binds, /proc and /dev, then runs the command in the chroot.
+# Arguments: ROOT, then SRC DST MODE triples, then --, then the command.
+_ENTER = r"""set -e
+root=$1; shift
+while [ "$1" != "--" ]; do
+  mount --bind "$1" "$root$2"
+  if [ "$3" = ro ]; then mount -o remount,bind,ro "$root$2"; fi
+  shift 3
+done
+shift
+mount -t proc proc "$root/proc"
+mount --rbind /dev "$root/dev"
+cd "$root"
+exec chroot "$root" "$@"
+"""
+
+POLICY_RC_D = "#!/bin/sh\n# venvdeb install test: no service is started in a chroot\nexit 101\n"
+
+
+def tarball(distribution: str, architecture: str, mirror: str, cache: Path, log: Path, *,
+            packages: Sequence[str] = (), refresh: bool = False) -> Path:
+    """A minbase chroot tarball holding ``packages``; made on first use."""
+    wanted = tuple(sorted(set(packages)))
+    digest = hashlib.sha256(" ".join(("minbase", mirror, *wanted)).encode()).hexdigest()[:8]
+    path = cache / f"{distribution}-{architecture}-minbase-{digest}.tar"
+    if path.exists() and not refresh:
+        return path
+    cache.mkdir(parents=True, exist_ok=True)
+    partial = cache / f"partial-{path.name}"
+    partial.unlink(missing_ok=True)
+    argv = ["mmdebstrap", "--variant=minbase", f"--architectures={architecture}"]
+    if wanted:
+        argv.append(f"--include={','.join(wanted)}")
+    command.run([*argv, distribution, str(partial), mirror], log=log, heartbeat=30,
+                what="mmdebstrap (install-test chroot)")
+    partial.replace(path)
+    return path
+
+
+@dataclass(frozen=True)
+class Bind:
+    source: Path
+    target: str  # inside the chroot
+    writable: bool = False
+
+
+@dataclass(frozen=True)
+class Chroot:
+    root: Path
+    binds: tuple[Bind, ...]
+    log: Path
+
+    def path(self, inside: str) -> Path:
+        return self.root / inside.lstrip("/")
+
+    def run(self, argv: Sequence[str], *, what: str | None = None, check: bool = True,
+            env: dict[str, str] | None = None) -> command.Result:
+        binds: list[str] = []
+        for b in self.binds:
+            binds += [str(b.source), b.target, "rw" if b.writable else "ro"]
+        wrapper = ["unshare", "--mount", "--pid", "--fork", "--kill-child", "--",
+                   "sh", "-c", _ENTER, "venvdeb-chroot", str(self.root), *binds, "--"]
+        environment = command.clean_environment({"HOME": "/root", **(env or {})})
+        return command.run([*wrapper, *argv], log=self.log, env=environment, check=check,
+                           what=what or f"{argv[0]} (in the test chroot)", heartbeat=60)
+
+    def sh(self, script: str, *, what: str, check: bool = True) -> command.Result:
+        return self.run(["/bin/sh", "-ec", script], what=what, check=check)
+
+
+@contextmanager
+def session(image: Path, log: Path, binds: Sequence[Bind] = (),
+            apt_cache: Path | None = None) -> Iterator[Chroot]:
+    """A fresh chroot from ``image``, removed afterwards."""
+    root = Path(tempfile.mkdtemp(prefix="venvdeb-chroot-", dir=os.environ.get("TMPDIR")))
+    try:
+        command.run(["tar", "-C", str(root), "-xf", str(image)], log=log, what="tar (chroot)")
+        policy = root / "usr/sbin/policy-rc.d"
+        policy.write_text(POLICY_RC_D)
+        policy.chmod(0o755)
+        if Path("/etc/resolv.conf").exists():
+            (root / "etc/resolv.conf").unlink(missing_ok=True)
+            shutil.copy("/etc/resolv.conf", root / "etc/resolv.conf")
+        all_binds = list(binds)
+        if apt_cache is not None:
+            apt_cache.mkdir(parents=True, exist_ok=True)
+            (apt_cache / "partial").mkdir(exist_ok=True)
+            all_binds.append(Bind(apt_cache, "/var/cache/apt/archives", writable=True))
+        for b in all_binds:
+            target = root / b.target.lstrip("/")
+            if b.source.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.touch()
+        yield Chroot(root, tuple(all_binds), log)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+#: Paths a package install legitimately changes and a purge need not restore.
+EXPECTED_CHANGES = (
+    "etc/passwd", "etc/group", "etc/shadow", "etc/gshadow", "etc/passwd-", "etc/group-",
+    "etc/shadow-", "etc/gshadow-", "etc/subuid", "etc/subgid", "etc/subuid-", "etc/subgid-",
+    "etc/ld.so.cache", "etc/apt/sources.list.d/", "etc/apt/keyrings/", "usr/share/keyrings/",
+    "var/lib/dpkg/", "var/lib/apt/", "var/log/", "var/cache/", "var/lib/systemd/deb-systemd-",
+    "var/lib/ucf/", "tmp/", "root/", "var/tmp/",
+)
+
+_SKIP_TOP = ("proc", "sys", "dev", "run", "tmp")
+
+
+def snapshot(root: Path, skip: Sequence[str] = ()) -> frozenset[str]:
+    """Every path in the chroot, relative, but pseudo filesystems and ``skip``."""
+    found = set()
+    skipped = {*_SKIP_TOP, *(s.strip("/") for s in skip)}
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = os.path.relpath(dirpath, root)
+        keep = []
+        for d in dirnames:
+            rel = d if rel_dir == "." else f"{rel_dir}/{d}"
+            if rel not in skipped:
+                keep.append(d)
+                found.add(rel + "/")
+        dirnames[:] = keep
+        for f in filenames:
+            found.add(f if rel_dir == "." else f"{rel_dir}/{f}")
+    return frozenset(found)
+
+
+def leftovers(before: frozenset[str], after: frozenset[str]) -> tuple[str, ...]:
+    """Paths present after the purge that were not before, but expected churn."""
+    return tuple(sorted(p for p in after - before
+                        if not any(p.startswith(e) for e in EXPECTED_CHANGES)))

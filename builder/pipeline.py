@@ -1,0 +1,90 @@
+"""``venvdeb pipeline``: every stage for each release, then a summary.
+
+lock, wheels, requirements package, then per project source + build and
+check, then publish to staging and (``--promote``) production. Each stage
+skips what is up to date and says so; an interrupted run resumes.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from builder import archive, checks, debbuild, repository, stages
+from builder.check import project_record, reqdeb_record, run_check
+from builder.config import Config
+from builder.errors import ConfigError
+from builder.progress import say
+from builder.workdir import Workdir
+
+
+@dataclass(frozen=True)
+class Row:
+    package: str
+    version: str
+    size: int
+    lintian: str
+    install: str
+
+
+def summary(work: Workdir, t: stages.Target, projects: Sequence[str]) -> tuple[Row, ...]:
+    files = list(reqdeb_record(work, t).debs)
+    for name in projects:
+        files += project_record(work, t, name).debs
+    rows = []
+    for deb in files:
+        it = repository.item(deb)
+        rows.append(Row(it.package, it.version, deb.stat().st_size,
+                        checks.result(work.checks, deb, "lintian", it.sha256) or "not run",
+                        checks.result(work.checks, deb, "install", it.sha256) or "not run"))
+    return tuple(rows)
+
+
+def table(rows: Sequence[Row]) -> list[str]:
+    head = ("package", "version", "size", "lintian", "install test")
+    body = [(r.package, r.version, f"{r.size / 1e6:.1f} MB", r.lintian, r.install) for r in rows]
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *body, strict=True)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return [fmt.format(*head), fmt.format(*("-" * w for w in widths)),
+            *(fmt.format(*b) for b in body)]
+
+
+def run(config: Config, work: Workdir, *, releases: Sequence[str] | None,
+        projects: Sequence[str] | None, builder: debbuild.Builder, jobs: int,
+        promote: bool, check: bool = True) -> list[str]:
+    names = tuple(projects or config.pipeline_projects)
+    for name in names:
+        if name not in config.projects:
+            raise ConfigError(f"unknown project '{name}': {config.path.name} defines "
+                              f"{', '.join(sorted(config.projects))}")
+    out: list[str] = []
+
+    def stage(line: str) -> None:
+        say(line)
+        out.append(line)
+
+    for release in releases or config.pipeline_releases:
+        for dist in config.release(release).distributions:
+            t = stages.target(config, release, dist)
+            built = [p.name for p in config.projects_for(release) if p.name in names]
+            stage(stages.run_lock(config, work, t))
+            stage(stages.run_wheels(config, work, t, jobs=jobs))
+            stage(stages.run_reqdeb(config, work, t))
+            for name in built:
+                stage(stages.run_build(config, work, t, name, builder=builder))
+                if check:
+                    stage(run_check(config, work, t, name))
+            if not check:
+                continue
+            stage(archive.run_publish(config, work, t, built))
+            if promote:
+                stage(archive.run_promote(config, work, t))
+            out.append("")
+            out += table(summary(work, t, built))
+            stage_name: repository.Stage = "production" if promote else "staging"
+            packages = [p.name for n in built for p in config.projects[n].packages][:1] or built
+            out.append("")
+            out.append(f"On a {dist} node, as root, to install from "
+                       f"{repository.codename(dist, release, stage_name)}:")
+            out += ["  " + line for line in archive.operator_lines(config, work, t, stage_name,
+                                                                   packages)]
+    return out
