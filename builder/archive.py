@@ -99,6 +99,8 @@ def _change(config: Config, work: Workdir, key: signing.SigningKey, log: Path,
     except BaseException:
         shutil.rmtree(new, ignore_errors=True)
         raise
+    finally:
+        signing.stop_agent(key, log)
 
 
 def run_publish(config: Config, work: Workdir, t: Target, projects: Sequence[str], *,

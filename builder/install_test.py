@@ -89,6 +89,18 @@ def _unit_exec(root: Path, unit: str) -> str | None:
     return None
 
 
+def _new_since(root: Path, path: str, before: frozenset[str]) -> bool:
+    """``path`` exists in the chroot and did not before (through /lib -> usr/lib aliases)."""
+    target = root / path.lstrip("/")
+    if not target.exists():
+        return False
+    real = Path(os.path.realpath(target))
+    if not real.is_relative_to(root):
+        return False
+    rel = str(real.relative_to(root))
+    return rel not in before and rel + "/" not in before
+
+
 def run(the_plan: InstallPlan, box: chroot_mod.Chroot) -> list[str]:
     """Install, verify, purge, look for leftovers; the lines of what was seen."""
     root = box.root
@@ -162,8 +174,7 @@ def run(the_plan: InstallPlan, box: chroot_mod.Chroot) -> list[str]:
     after = chroot_mod.snapshot(root, skip=(CANDIDATES, "var/cache/apt/archives"))
     left = [p for p in chroot_mod.leftovers(before, after)]
     left += [p for p in owned if p.startswith("/") and p not in ("/", "/.")
-             and (root / p.lstrip("/")).exists() and p.lstrip("/") + "/" not in before
-             and p.lstrip("/") not in before]
+             and _new_since(root, p, before)]
     if left:
         shown = ", ".join(sorted(set(left))[:10])
         problems.append(f"left behind after purge: {shown}"

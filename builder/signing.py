@@ -100,6 +100,12 @@ def export(key: SigningKey, dest: Path, log: Path) -> tuple[Path, Path]:
     return binary, armored
 
 
+def stop_agent(key: SigningKey, log: Path) -> None:
+    """gpg and reprepro start an agent for the key's home; do not leave it behind."""
+    command.run(["gpgconf", "--kill", "gpg-agent"], log=log, env=key.env(), check=False,
+                what="gpgconf --kill gpg-agent")
+
+
 def verify(signed: Path, keyring: Path, log: Path) -> None:
     """``gpgv`` with only our keyring: what apt does with Signed-By."""
     try:

@@ -10,6 +10,10 @@ def manage() -> int:
     if "--version" in sys.argv[1:]:
         print(f"fixture-manage {__version__}")
         return 0
+    unknown = [a for a in sys.argv[1:] if a.startswith("-")]
+    if unknown:
+        print(f"fixture-manage: error: unknown option {unknown[0]}", file=sys.stderr)
+        return 2
     print(f"fixture-manage {__version__} with fixture-lib {fixture_lib.__version__}: "
           f"running from {sys.prefix}")
     return 0

@@ -1,0 +1,322 @@
+"""The pipeline end to end on the fixture service: build, check in a clean
+chroot, publish into a signed reprepro repository, promote; then the faults.
+
+Real tools: dh-virtualenv, lintian, mmdebstrap, apt in a chroot, reprepro,
+gpg and gpgv. The chroot's own Debian packages (python3 ...) come from the
+Debian mirror, so this reaches the network; the project itself is offline.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from debian.deb822 import Deb822
+
+from builder import checks, chroot, repository
+from tests.conftest import RELEASE, ROOT, Project, require_tools
+from tests.integration.test_venv_fixture import SERVICE, service_project
+
+pytestmark = [pytest.mark.integration, pytest.mark.network, pytest.mark.slow]
+
+STAGING = f"bookworm-{RELEASE}-staging"
+PRODUCTION = f"bookworm-{RELEASE}"
+
+
+def venvdeb(project: Project, *args: str, workdir: Path | None = None,
+            check: bool = False) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "builder", "--config", str(project.config), "--workdir",
+         str(workdir or project.workdir), *args], capture_output=True, text=True, cwd=ROOT)
+    if check:
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def listing(repo: Path, codename: str) -> list[str]:
+    out = subprocess.run(["reprepro", "-b", str(repo), "--list-format",
+                          "${package} ${$type} ${version}\n", "list", codename],
+                         capture_output=True, text=True, check=True).stdout
+    return sorted(out.splitlines())
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory: pytest.TempPathFactory, fixture_index: Path) -> tuple[
+        Project, subprocess.CompletedProcess[str]]:
+    require_tools("dpkg-buildpackage", "dh_virtualenv", "lintian", "unshare", "mmdebstrap",
+                  "reprepro", "gpg", "gpgv", "apt-ftparchive")
+    base = tmp_path_factory.mktemp("repo")
+    project = service_project(Project(base / "checkout", fixture_index, base / "work"))
+    run = venvdeb(project, "pipeline", "fixture-service", "--release", RELEASE, "--promote",
+                  check=True)
+    return project, run
+
+
+def test_pipeline_summary_and_node_lines(published: tuple[Project, subprocess.CompletedProcess[str]]
+                                         ) -> None:
+    project, run = published
+    out = run.stdout
+    assert "package" in out and "install test" in out
+    for package in (f"venv-fixture-service-{RELEASE}", "fixture-service",
+                    "python3-fixture-service", f"openstack-wheels-{RELEASE}"):
+        row = next(line for line in out.splitlines() if line.startswith(package + " "))
+        assert row.split()[-2:] == ["passed", "passed"], row
+    assert f"Suites: {PRODUCTION}" in out
+    assert f"Signed-By: /etc/apt/keyrings/venvdeb-archive-keyring.gpg" in out
+    assert "check: " in run.stderr and "purge left nothing behind" in run.stderr
+
+
+def test_repository_is_signed_and_holds_binaries_and_sources(
+        published: tuple[Project, subprocess.CompletedProcess[str]], tmp_path: Path) -> None:
+    project, _ = published
+    repo = project.workdir / "repo"
+    assert repo.is_symlink()
+    keyring = repo / "venvdeb-archive-keyring.gpg"
+    for codename in (STAGING, PRODUCTION):
+        result = subprocess.run(["gpgv", "--keyring", str(keyring),
+                                 str(repo / "dists" / codename / "InRelease")],
+                                capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        release = Deb822((repo / "dists" / codename / "Release").read_text())
+        assert release["Codename"] == codename and release["Origin"] == "venvdeb-tests"
+    held = listing(repo, STAGING)
+    assert any(line.startswith("fixture-service dsc 90:1.0.0-") for line in held), held
+    assert any(line.startswith(f"openstack-wheels-{RELEASE} deb ") for line in held)
+    assert listing(repo, PRODUCTION) == held
+    # a signature by another key does not verify: gpgv really checks
+    other = tmp_path / "other-key"
+    other.mkdir(mode=0o700)
+    env = {**os.environ, "GNUPGHOME": str(other)}
+    subprocess.run(["gpg", "--batch", "--passphrase", "", "--quick-generate-key", "other <o@x>",
+                    "ed25519", "sign", "never"], env=env, check=True, capture_output=True)
+    subprocess.run(["gpg", "--batch", "--output", str(other / "k.gpg"), "--export"], env=env,
+                   check=True)
+    bad = subprocess.run(["gpgv", "--keyring", str(other / "k.gpg"),
+                          str(repo / "dists" / STAGING / "InRelease")], capture_output=True)
+    assert bad.returncode != 0
+
+
+def test_history_records_publish_and_promotion(
+        published: tuple[Project, subprocess.CompletedProcess[str]]) -> None:
+    project, _ = published
+    history = repository.read_history(project.workdir / "repo")
+    actions = [(h["Action"], h["Codename"]) for h in history]
+    assert ("publish", STAGING) in actions and ("promote", PRODUCTION) in actions
+    promote = next(h for h in history if h["Action"] == "promote")
+    publish = next(h for h in history if h["Action"] == "publish" and "fixture-service" in
+                   h["Packages"])
+    assert promote["From"] == STAGING and promote["From-Generation"] == publish["Generation"]
+    assert "fixture-service 90:1.0.0-" in promote["Packages"]
+    assert (project.workdir / "repo" / "dists" / STAGING / "snapshots" /
+            publish["Generation"] / "Release").is_file()
+
+
+def test_a_node_installs_from_the_printed_lines(
+        published: tuple[Project, subprocess.CompletedProcess[str]], tmp_path: Path) -> None:
+    """A clean chroot configured with exactly the lines the pipeline printed."""
+    project, run = published
+    lines = run.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("On a bookworm node"))
+    script = "\n".join(line[2:] for line in lines[start + 1:] if line.startswith("  "))
+    assert "apt-get install fixture-service" in script
+    log = tmp_path / "node.log"
+    image = chroot.tarball("bookworm", "amd64", "http://deb.debian.org/debian",
+                           Path.home() / ".cache/venvdeb/chroot", log)
+    work = project.workdir
+    with chroot.session(image, log, [chroot.Bind(work, str(work))]) as box:
+        (box.root / "etc/apt/apt.conf.d/90yes").write_text('APT::Get::Assume-Yes "true";\n')
+        result = box.sh(script, what="the printed lines", check=False)
+        assert result.returncode == 0, result.output[-3000:]
+        out = box.run(["fixture-manage", "--version"], check=False).output
+        assert "1.0.0" in out
+        policy = box.run(["apt-cache", "policy", "fixture-service"]).output
+        assert PRODUCTION in policy
+
+
+def test_rerun_changes_nothing(published: tuple[Project, subprocess.CompletedProcess[str]]
+                               ) -> None:
+    project, _ = published
+    before = os.readlink(project.workdir / "repo")
+    run = venvdeb(project, "pipeline", "fixture-service", "--release", RELEASE, "--promote",
+                  check=True)
+    assert os.readlink(project.workdir / "repo") == before
+    for stage in ("reqdeb: up to date", "build: up to date", "check: up to date",
+                  "publish: up to date", "promote: up to date"):
+        assert stage in run.stderr, run.stderr[-3000:]
+
+
+# --- faults: each leaves the repository exactly as it was -----------------------------------
+
+
+def _copy(project: Project, tmp_path: Path) -> Path:
+    work = tmp_path / "work"
+    shutil.copytree(project.workdir, work, symlinks=True,
+                    ignore=shutil.ignore_patterns("S.gpg-agent*"))
+    return work
+
+
+def _state(work: Path) -> tuple[str, list[str], list[str]]:
+    repo = work / "repo"
+    return os.readlink(repo), listing(repo, STAGING), listing(repo, PRODUCTION)
+
+
+def _venv_deb(work: Path) -> Path:
+    [deb] = work.glob(f"releases/{RELEASE}/bookworm/projects/fixture-service/venv-*.deb")
+    return deb
+
+
+def test_unchecked_and_failed_packages_are_refused(
+        published: tuple[Project, subprocess.CompletedProcess[str]], tmp_path: Path) -> None:
+    project, _ = published
+    work = _copy(project, tmp_path)
+    before = _state(work)
+    deb = _venv_deb(work)
+    ledger = work / "state" / "checks.json"
+    checks.record(ledger, [deb], "install", False, "simulated failure")
+    result = venvdeb(project, "publish", "--release", RELEASE, "fixture-service", workdir=work)
+    assert result.returncode != 0
+    assert f"{deb.name} has failed install" in result.stderr
+    assert "venvdeb check fixture-service" in result.stderr
+    assert _state(work) == before
+
+
+def test_a_failing_install_test_is_recorded_and_blocks_publishing(
+        published: tuple[Project, subprocess.CompletedProcess[str]], tmp_path: Path) -> None:
+    """A smoke command that fails in the chroot: check fails, publish refuses."""
+    project, _ = published
+    work = _copy(project, tmp_path)
+    before = _state(work)
+    broken = SERVICE.replace('commands = ["fixture-manage", "fixture-service"]',
+                             'commands = ["fixture-manage", "fixture-service"]\n'
+                             'smoke = { "fixture-manage" = "--no-such-option" }')
+    service_project(project, broken)
+    try:
+        check = venvdeb(project, "check", "fixture-service", "--release", RELEASE, "--force",
+                        workdir=work)
+        assert check.returncode != 0
+        assert "install test of fixture-service" in check.stderr
+        assert "fixture-manage --no-such-option failed" in check.stderr
+        publish = venvdeb(project, "publish", "--release", RELEASE, workdir=work)
+        assert publish.returncode != 0 and "has failed install" in publish.stderr
+        assert _state(work) == before
+    finally:
+        service_project(project)
+
+
+def test_same_version_other_content_is_refused(
+        published: tuple[Project, subprocess.CompletedProcess[str]], tmp_path: Path) -> None:
+    project, _ = published
+    work = _copy(project, tmp_path)
+    before = _state(work)
+    deb = _venv_deb(work)
+    tree = tmp_path / "tree"
+    subprocess.run(["dpkg-deb", "-R", str(deb), str(tree)], check=True)
+    (tree / "opt" / "venvs" / f"fixture-service-{RELEASE}" / "EXTRA").write_text("changed\n")
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-b", str(tree), str(deb)], check=True,
+                   capture_output=True)
+    ledger = work / "state" / "checks.json"
+    changed = venvdeb(project, "publish", "--release", RELEASE, workdir=work)
+    assert changed.returncode != 0 and "changed since it was checked" in changed.stderr
+    checks.record(ledger, [deb], "lintian", True)
+    checks.record(ledger, [deb], "install", True)
+    result = venvdeb(project, "publish", "--release", RELEASE, workdir=work)
+    assert result.returncode != 0
+    assert f"is already in {STAGING} with different content ({deb.name})" in result.stderr
+    assert _state(work) == before
+
+
+def test_corrupt_deb_is_refused(published: tuple[Project, subprocess.CompletedProcess[str]],
+                                tmp_path: Path) -> None:
+    project, _ = published
+    work = _copy(project, tmp_path)
+    before = _state(work)
+    deb = _venv_deb(work)
+    deb.write_bytes(deb.read_bytes()[:5000])
+    result = venvdeb(project, "publish", "--release", RELEASE, workdir=work)
+    assert result.returncode != 0
+    assert deb.name in result.stderr.splitlines()[-1]
+    assert _state(work) == before
+
+
+def test_unusable_signing_key_is_refused(
+        published: tuple[Project, subprocess.CompletedProcess[str]], tmp_path: Path) -> None:
+    project, _ = published
+    work = _copy(project, tmp_path)
+    shutil.rmtree(work / "repo.d")
+    (work / "repo").unlink()
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    text = project.config.read_text()
+    project.config.write_text(text.replace(
+        "[repository]\n", f'[repository]\nsigning_key = "{"AB" * 20}"\ngnupg_home = "{home}"\n'))
+    try:
+        result = venvdeb(project, "publish", "--release", RELEASE, workdir=work)
+    finally:
+        project.config.write_text(text)
+    assert result.returncode != 0
+    assert f"signing key {'AB' * 20}" in result.stderr and "cannot sign" in result.stderr
+    assert not (work / "repo").exists()
+
+
+def test_a_locked_repository_fails_clearly(
+        published: tuple[Project, subprocess.CompletedProcess[str]], tmp_path: Path) -> None:
+    project, _ = published
+    work = _copy(project, tmp_path)
+    before = _state(work)
+    with (work / "repo.lock").open("a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        started = time.monotonic()
+        result = venvdeb(project, "publish", "--release", RELEASE, "--lock-timeout", "2",
+                         workdir=work)
+        waited = time.monotonic() - started
+    assert result.returncode == 75, result.stderr
+    assert "is locked by another run" in result.stderr and waited >= 2
+    assert os.readlink(work / "repo") == before[0]
+
+
+def test_killed_publish_leaves_the_old_state_and_a_rerun_completes(
+        published: tuple[Project, subprocess.CompletedProcess[str]], tmp_path: Path) -> None:
+    """SIGKILL while reprepro runs, twice; then a rerun gives the same repository."""
+    project, _ = published
+    work = _copy(project, tmp_path)
+    shutil.rmtree(work / "repo.d")
+    (work / "repo").unlink()
+    for _ in range(2):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "builder", "--config", str(project.config), "--workdir",
+             str(work), "publish", "--release", RELEASE], cwd=ROOT, start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not _reprepro_running(proc.pid):
+            time.sleep(0.05)
+        assert _reprepro_running(proc.pid), "publish never ran reprepro"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert not (work / "repo").exists(), "a killed first publish leaves no repository"
+    venvdeb(project, "publish", "--release", RELEASE, workdir=work, check=True)
+    venvdeb(project, "promote", "--release", RELEASE, workdir=work, check=True)
+    reference = project.workdir / "repo"
+    assert listing(work / "repo", STAGING) == listing(reference, STAGING)
+    assert listing(work / "repo", PRODUCTION) == listing(reference, PRODUCTION)
+    assert [p.name for p in (work / "repo.d").iterdir() if p.name.startswith("tmp-")] == []
+
+
+def _reprepro_running(parent: int) -> bool:
+    """A reprepro child of ``parent`` is running."""
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+                name = stat[stat.index("(") + 1:stat.rindex(")")]
+                ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+                if name == "reprepro" and ppid == parent:
+                    return True
+            except OSError:
+                continue
+    return False
