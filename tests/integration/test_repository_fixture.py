@@ -68,7 +68,7 @@ def test_pipeline_summary_and_node_lines(published: tuple[Project, subprocess.Co
         row = next(line for line in out.splitlines() if line.startswith(package + " "))
         assert row.split()[-2:] == ["passed", "passed"], row
     assert f"Suites: {PRODUCTION}" in out
-    assert f"Signed-By: /etc/apt/keyrings/venvdeb-archive-keyring.gpg" in out
+    assert "Signed-By: /etc/apt/keyrings/venvdeb-archive-keyring.gpg" in out
     assert "check: " in run.stderr and "purge left nothing behind" in run.stderr
 
 
