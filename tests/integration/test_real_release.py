@@ -1,42 +1,60 @@
-"""The real 2026.1 wheel repository, scoped to keystone and cloudkitty.
+"""keystone for real: the 2025.1 and 2026.1 pipelines into one signed
+repository, then what operators do with it on clean bookworm systems.
 
-Reaches the package index (PyPI) for the lock and the wheels; then builds the
-package offline, installs it with dpkg and installs keystone from it into a
-fresh venv with the network cut. Slow: a few minutes; it runs in CI.
+Reaches PyPI (lock, wheels) and the Debian mirror (chroots). One module-wide
+run of ``venvdeb pipeline keystone --release 2025.1 --release 2026.1
+--promote``; then: the requirements package installs keystone offline; the
+venv packages' contents; a node configured with the printed lines; the upgrade
+2025.1 -> 2026.1 keeping a local conffile edit, and the downgrade back; and
+Debian's puppet-module-keystone applied unchanged against our package.
+Slow (about 15 minutes); it runs in CI.
 """
 from __future__ import annotations
 
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from debian.debfile import DebFile
 
-from builder.cli import main
+from builder import archive, chroot, stages
+from builder import config as config_mod
+from builder.workdir import Workdir
 from tests.conftest import ROOT, require_tools
 
 pytestmark = [pytest.mark.integration, pytest.mark.network, pytest.mark.slow]
 RELEASE = "2026.1"
+OLD = "2025.1"
 INSTALLED = Path(f"/usr/share/venvdeb/wheels/{RELEASE}")
 
 
 @pytest.fixture(scope="module")
 def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("real-2026.1")
+    return tmp_path_factory.mktemp("real")
 
 
 @pytest.fixture(scope="module")
-def deb(work: Path) -> Iterator[Path]:
-    require_tools("dpkg-buildpackage", "lintian", "unshare", "dpkg")
-    for stage in ("lock", "wheels", "reqdeb"):
-        code = main(["--config", str(ROOT / "pipeline.toml"), "--workdir", str(work), stage,
-                     "--release", RELEASE])
-        assert code == 0, f"venvdeb {stage} failed: see {work}/logs/{RELEASE}/"
+def pipeline(work: Path) -> str:
+    """The whole job for keystone, 2025.1 and 2026.1, up to production."""
+    require_tools("dpkg-buildpackage", "dh_virtualenv", "lintian", "unshare", "dpkg",
+                  "mmdebstrap", "reprepro", "gpg", "gpgv", "apt-ftparchive")
+    result = subprocess.run(
+        [sys.executable, "-m", "builder", "--config", str(ROOT / "pipeline.toml"), "--workdir",
+         str(work), "pipeline", "keystone", "--release", OLD, "--release", RELEASE,
+         "--promote"], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def deb(work: Path, pipeline: str) -> Path:
     [built] = sorted(work.glob(f"releases/{RELEASE}/bookworm/reqdeb/*.deb"))
-    yield built
+    return built
 
 
 def test_repository_holds_the_projects_closure(deb: Path) -> None:
@@ -82,10 +100,6 @@ VENV = f"/opt/venvs/keystone-{RELEASE}"
 
 def test_keystone_venv_packages(deb: Path, work: Path, tmp_path: Path) -> None:
     """The acceptance of the venv packages: keystone 29.0.2 from the 2026.1 repository."""
-    require_tools("dh_virtualenv")
-    code = main(["--config", str(ROOT / "pipeline.toml"), "--workdir", str(work), "build",
-                 "keystone", "--release", RELEASE])
-    assert code == 0, f"venvdeb build keystone failed: see {work}/logs/{RELEASE}/build-keystone.log"
     out = work / "releases" / RELEASE / "bookworm" / "projects" / "keystone"
     debs = {DebFile(str(d)).debcontrol()["Package"]: d for d in out.glob("*.deb")}
     assert set(debs) == {f"venv-keystone-{RELEASE}", "keystone"}
@@ -111,3 +125,129 @@ def test_keystone_venv_packages(deb: Path, work: Path, tmp_path: Path) -> None:
                               "--version"], capture_output=True, text=True)
     assert version.returncode == 0, version.stderr
     assert "29.0.2" in version.stdout + version.stderr
+
+
+# --- on clean nodes ---------------------------------------------------------------------------
+
+MIRROR = "http://deb.debian.org/debian"
+
+
+def _config_and_work(work: Path) -> tuple[config_mod.Config, Workdir]:
+    return config_mod.load(ROOT / "pipeline.toml"), Workdir(work)
+
+
+def _node_lines(work: Path, release: str) -> list[str]:
+    cfg, wd = _config_and_work(work)
+    return archive.operator_lines(cfg, wd, stages.target(cfg, release, None), "production",
+                                  ["keystone"])
+
+
+@contextmanager
+def _node(work: Path, log: Path, packages: tuple[str, ...] = ()) -> Iterator[chroot.Chroot]:
+    image = chroot.tarball("bookworm", "amd64", MIRROR, Path.home() / ".cache/venvdeb/chroot",
+                           log, packages=packages)
+    with chroot.session(image, log, [chroot.Bind(work, str(work))],
+                        apt_cache=Path.home() / ".cache/venvdeb/apt-archives") as box:
+        (box.root / "etc/apt/apt.conf.d/90yes").write_text('APT::Get::Assume-Yes "true";\n')
+        yield box
+
+
+def _sh(box: chroot.Chroot, script: str) -> str:
+    result = box.sh(script, what="test script", check=False)
+    assert result.returncode == 0, result.output[-4000:]
+    return result.output
+
+
+def test_pipeline_printed_the_node_lines(pipeline: str, work: Path) -> None:
+    for line in _node_lines(work, RELEASE):
+        assert "  " + line in pipeline.splitlines()
+    assert "keystone" in pipeline and "passed" in pipeline
+
+
+def test_upgrade_keeps_the_conffile_edit_and_downgrade_runs_again(pipeline: str, work: Path,
+                                                                  tmp_path: Path) -> None:
+    log = tmp_path / "node.log"
+    old_venv, new_venv = f"/opt/venvs/keystone-{OLD}", f"/opt/venvs/keystone-{RELEASE}"
+    with _node(work, log) as box:
+        # a node set up with the printed lines for 2025.1
+        _sh(box, "\n".join(_node_lines(work, OLD)))
+        assert _sh(box, "keystone-manage --version").strip().endswith("27.0.2")
+        old_version = _sh(box, "dpkg-query -W -f '${Version}' keystone")
+        _sh(box, "printf '\\n[DEFAULT]\\n# local edit by the operator\\ndebug = true\\n' "
+                 ">> /etc/keystone/keystone.conf")
+        # the release upgrade: switch the suite, full-upgrade, keep local conffiles
+        _sh(box, f"sed -i 's/^Suites: .*/Suites: bookworm-{RELEASE}/' "
+                 "/etc/apt/sources.list.d/venvdeb.sources && apt-get update && "
+                 "apt-get -o Dpkg::Options::=--force-confold full-upgrade")
+        assert _sh(box, "keystone-manage --version").strip().endswith("29.0.2")
+        links = _sh(box, "readlink -f /usr/bin/keystone-manage /usr/bin/keystone-status")
+        assert links.split() == [f"{new_venv}/bin/keystone-manage",
+                                 f"{new_venv}/bin/keystone-status"]
+        wsgi = (box.path("/usr/lib/cgi-bin/keystone")).read_text()
+        assert new_venv in wsgi and old_venv not in wsgi
+        conf = box.path("/etc/keystone/keystone.conf").read_text()
+        assert "# local edit by the operator" in conf, "the conffile edit survives the upgrade"
+        assert box.path("/etc/keystone/keystone.conf.dpkg-dist").exists()
+        assert box.path(old_venv).is_dir(), "the old venv stays until it is removed"
+        _sh(box, "apt-get autoremove --purge")
+        assert not box.path(old_venv).exists(), "the 2025.1 venv can be removed"
+        assert _sh(box, "keystone-manage --version").strip().endswith("29.0.2")
+        # and back: the 2025.1 suite, an explicit downgrade
+        _sh(box, f"sed -i 's/^Suites: .*/Suites: bookworm-{OLD}/' "
+                 "/etc/apt/sources.list.d/venvdeb.sources && apt-get update && "
+                 "apt-get -o Dpkg::Options::=--force-confold install --allow-downgrades "
+                 f"keystone={old_version}")
+        assert _sh(box, "keystone-manage --version").strip().endswith("27.0.2")
+        assert _sh(box, "readlink -f /usr/bin/keystone-manage").strip() == \
+            f"{old_venv}/bin/keystone-manage"
+        assert "# local edit by the operator" in box.path("/etc/keystone/keystone.conf").read_text()
+
+
+MANIFEST = """\
+class { 'keystone':
+  manage_service => false,
+  sync_db        => false,
+}
+# the sqlite default would ensure python3-pysqlite2, which bookworm lacks
+Oslo::Db <| title == 'keystone_config' |> { manage_backend_package => false }
+# keep the test to keystone: Debian's clients are not ours to test
+Package <| title == 'python-keystoneclient' or title == 'python3-openstackclient' |> {
+  noop => true,
+}
+keystone_config { 'token/expiration': value => '7200' }
+"""
+
+
+def test_puppet_module_keystone_applies_unchanged(pipeline: str, work: Path,
+                                                  tmp_path: Path) -> None:
+    """Debian's puppet and puppet-module-keystone, stock 'keystone' class, our package."""
+    log = tmp_path / "puppet.log"
+    with _node(work, log, packages=("puppet", "puppet-module-keystone")) as box:
+        lines = _node_lines(work, RELEASE)
+        _sh(box, "\n".join(line for line in lines if not line.startswith("apt-get update &&")))
+        _sh(box, "apt-get update")
+        box.path("/root/site.pp").write_text(MANIFEST)
+        apply = box.run(["puppet", "apply", "--modulepath=/usr/share/puppet/modules",
+                         "--detailed-exitcodes", "/root/site.pp"], check=False)
+        assert apply.returncode in (0, 2), apply.output[-5000:]
+        assert "Error: " not in "\n".join(line for line in apply.output.splitlines()
+                                           if "Facter" not in line and "/proc" not in line
+                                           and "/sys" not in line)
+        version = _sh(box, "dpkg-query -W -f '${Version}' keystone")
+        assert version.startswith("90:29.0.2-"), version
+        policy = _sh(box, "apt-cache policy keystone")
+        assert "2:22" in policy, "Debian's keystone was a candidate; ours won by epoch"
+        assert _sh(box, "dpkg -S /etc/keystone/keystone.conf").startswith("keystone:")
+        conf = box.path("/etc/keystone/keystone.conf").read_text()
+        token = conf[conf.index("\n[token]"):]
+        assert "expiration = 7200" in token[:token.find("\n[", 2)], "keystone_config wrote it"
+        stat = box.path("/etc/keystone/keystone.conf").stat()
+        assert oct(stat.st_mode & 0o777) == "0o640"
+        assert box.path("/etc/keystone/fernet-keys/0").exists(), "fernet_setup ran"
+        assert box.path("/etc/keystone/credential-keys/0").exists(), "credential_setup ran"
+        assert _sh(box, "readlink -f /usr/bin/keystone-manage").strip() == \
+            f"/opt/venvs/keystone-{RELEASE}/bin/keystone-manage"
+        assert "python3-keystone " not in _sh(box, "dpkg -l"), "Debian's keystone is not here"
+        again = box.run(["puppet", "apply", "--modulepath=/usr/share/puppet/modules",
+                         "--detailed-exitcodes", "/root/site.pp"], check=False)
+        assert again.returncode == 0, again.output[-3000:]

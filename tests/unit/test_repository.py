@@ -1,0 +1,131 @@
+"""Pure parts of publishing: codenames, reprepro's conf, the publish plan,
+the install-test plan, leftovers, the summary table and config checks."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from debian.deb822 import Deb822
+
+from builder import chroot, config, install_test, pipeline, repository
+from builder.errors import ConfigError, PublishError
+from tests.conftest import ROOT
+from tests.unit.test_config import BASE, _write
+
+
+def test_codenames_and_conf_cover_every_release_and_stage() -> None:
+    cfg = config.load(ROOT / "pipeline.toml")
+    names = [s.codename for s in repository.suites(cfg)]
+    assert names == ["bookworm-2025.1-staging", "bookworm-2025.1",
+                     "bookworm-2026.1-staging", "bookworm-2026.1"]
+    text = repository.distributions_conf(cfg, "AB" * 20)
+    paragraphs = [Deb822(p) for p in text.split("\n\n") if "Codename" in p]
+    assert [p["Codename"] for p in paragraphs] == names
+    for p in paragraphs:
+        assert p["SignWith"] == "AB" * 20 and p["Architectures"] == "amd64 source"
+        assert p["Components"] == "main" and p["Origin"] == "venvdeb"
+
+
+def _item(tmp_path: Path, version: str, content: bytes = b"a", kind: str = "deb") -> repository.Item:
+    path = tmp_path / f"pkg_{version.replace(':', '%')}.{kind}"
+    path.write_bytes(content)
+    return repository.Item(kind, "pkg", version, path, repository.sha256(path))  # type: ignore[arg-type]
+
+
+def _held(tmp_path: Path, version: str, content: bytes) -> dict[tuple[str, str], repository.Entry]:
+    pool = tmp_path / "pool" / "p.deb"
+    pool.parent.mkdir(exist_ok=True)
+    pool.write_bytes(content)
+    return {("pkg", "deb"): repository.Entry("pkg", version, "deb", "pool/p.deb")}
+
+
+def test_plan_includes_new_and_newer_and_skips_identical(tmp_path: Path) -> None:
+    new = _item(tmp_path, "90:1.0-2")
+    [step] = repository.plan([new], {}, tmp_path, "c")
+    assert step.action == "include" and step.replaces is None
+    [step] = repository.plan([new], _held(tmp_path, "90:1.0-1", b"old"), tmp_path, "c")  # type: ignore[arg-type]
+    assert step.action == "include" and step.replaces == "90:1.0-1"
+    [step] = repository.plan([new], _held(tmp_path, "90:1.0-2", b"a"), tmp_path, "c")  # type: ignore[arg-type]
+    assert step.action == "present"
+
+
+def test_plan_refuses_same_version_other_content_and_going_back(tmp_path: Path) -> None:
+    new = _item(tmp_path, "90:1.0-2")
+    with pytest.raises(PublishError, match=r"pkg 90:1.0-2 is already in c with different"):
+        repository.plan([new], _held(tmp_path, "90:1.0-2", b"other"), tmp_path, "c")  # type: ignore[arg-type]
+    with pytest.raises(PublishError, match=r"pkg 90:1.0-2 is older than 90:1.0-10 already in c"):
+        repository.plan([new], _held(tmp_path, "90:1.0-10", b"a"), tmp_path, "c")  # type: ignore[arg-type]
+
+
+def test_a_damaged_file_is_refused_naming_it(tmp_path: Path) -> None:
+    bad = tmp_path / "x_1_all.deb"
+    bad.write_bytes(b"!<arch>\ngarbage")
+    with pytest.raises(PublishError, match=r"x_1_all.deb is not a valid deb"):
+        repository.item(bad)
+
+
+def test_sources_entry_is_deb822_with_signed_by() -> None:
+    entry = Deb822(repository.sources_entry("file:///srv/repo", "bookworm-2026.1",
+                                            "/etc/apt/keyrings/k.gpg"))
+    assert dict(entry) == {"Types": "deb", "URIs": "file:///srv/repo",
+                           "Suites": "bookworm-2026.1", "Components": "main",
+                           "Signed-By": "/etc/apt/keyrings/k.gpg"}
+
+
+def test_install_plan_from_the_config() -> None:
+    cfg = config.load(ROOT / "pipeline.toml")
+    the_plan = install_test.plan(cfg.projects["keystone"], "2026.1", "90:29.0.2-1",
+                                 ("openstack-wheels-2026.1", "2026.1.1+x"))
+    assert the_plan.install == ("keystone",)
+    assert ("venv-keystone-2026.1", "90:29.0.2-1") in the_plan.versions
+    assert the_plan.commands == (("keystone-manage", "--version"),)
+    assert the_plan.links == ("/usr/bin/keystone-manage", "/usr/bin/keystone-status")
+    assert the_plan.users == ("keystone",)
+    assert "/var/log/keystone" in [d.path for d in the_plan.directories]
+    ck = install_test.plan(cfg.projects["cloudkitty"], "2026.1", "v", ("r", "1"))
+    assert ("cloudkitty-status", "--help") in ck.commands
+    assert ck.units == ("cloudkitty-processor",)
+
+
+def test_leftovers_ignore_expected_churn() -> None:
+    before = frozenset({"etc/", "etc/passwd", "usr/"})
+    after = before | {"etc/group-", "var/log/apt/history.log", "etc/keystone/",
+                      "etc/keystone/keystone.conf", "var/lib/dpkg/status-old"}
+    assert chroot.leftovers(before, after) == ("etc/keystone/", "etc/keystone/keystone.conf")
+
+
+def test_snapshot_lists_files_and_dirs_but_pseudo_filesystems(tmp_path: Path) -> None:
+    for rel in ("etc/a", "proc/1/stat", "srv/skip/x", "usr/bin/b"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("")
+    found = chroot.snapshot(tmp_path, skip=("/srv/skip",))
+    assert found == {"etc/", "etc/a", "srv/", "usr/", "usr/bin/", "usr/bin/b"}
+
+
+def test_summary_table_aligns_columns() -> None:
+    rows = [pipeline.Row("keystone", "90:29.0.2-1", 12_000, "passed", "passed"),
+            pipeline.Row("venv-keystone-2026.1", "90:29.0.2-1", 28_500_000, "passed", "not run")]
+    lines = pipeline.table(rows)
+    assert lines[0].split() == ["package", "version", "size", "lintian", "install", "test"]
+    assert lines[3].split() == ["venv-keystone-2026.1", "90:29.0.2-1", "28.5", "MB", "passed",
+                                "not", "run"]
+    assert len({line.index("90:") for line in lines[2:]}) == 1
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ('url = "ftp://x"', "repository.url: expected an http://, https:// or file:// URL"),
+    ('signing_key = "ABC"', "repository.signing_key: expected a 40-hex-digit key fingerprint"),
+])
+def test_bad_repository_settings(tmp_path: Path, extra: str, message: str) -> None:
+    text = BASE.format(release="", project="").replace(
+        'maintainer = "A B <a@example.invalid>"', f'maintainer = "A B <a@example.invalid>"\n{extra}')
+    with pytest.raises(ConfigError) as info:
+        config.load(_write(tmp_path, text))
+    assert message in str(info.value)
+
+
+def test_smoke_keys_must_be_commands(tmp_path: Path) -> None:
+    project = ('[[projects.keystone.packages]]\nname = "keystone"\ncommands = ["keystone-manage"]\n'
+               'smoke = { "keystone-all" = "--help" }\n')
+    with pytest.raises(ConfigError, match="smoke: 'keystone-all': keys must be commands"):
+        config.load(_write(tmp_path, BASE.format(release="", project=project)))
