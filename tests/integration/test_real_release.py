@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from debian.debfile import DebFile
 
-from builder import archive, chroot, stages
+from builder import archive, check, chroot, stages
 from builder import config as config_mod
 from builder.workdir import Workdir
 from tests.conftest import ROOT, require_tools
@@ -144,10 +144,10 @@ def _node_lines(work: Path, release: str) -> list[str]:
 
 @contextmanager
 def _node(work: Path, log: Path, packages: tuple[str, ...] = ()) -> Iterator[chroot.Chroot]:
-    image = chroot.tarball("bookworm", "amd64", MIRROR, Path.home() / ".cache/venvdeb/chroot",
+    image = chroot.tarball("bookworm", "amd64", MIRROR, check.cache_root() / "chroot",
                            log, packages=packages)
     with chroot.session(image, log, [chroot.Bind(work, str(work))],
-                        apt_cache=Path.home() / ".cache/venvdeb/apt-archives") as box:
+                        apt_cache=check.cache_root() / "apt-archives") as box:
         (box.root / "etc/apt/apt.conf.d/90yes").write_text('APT::Get::Assume-Yes "true";\n')
         yield box
 

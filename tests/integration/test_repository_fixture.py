@@ -20,6 +20,7 @@ import pytest
 from debian.deb822 import Deb822
 
 from builder import checks, chroot, repository
+from builder.check import cache_root
 from tests.conftest import RELEASE, ROOT, Project, require_tools
 from tests.integration.test_venv_fixture import SERVICE, service_project
 
@@ -127,7 +128,7 @@ def test_a_node_installs_from_the_printed_lines(
     assert "apt-get install fixture-service" in script
     log = tmp_path / "node.log"
     image = chroot.tarball("bookworm", "amd64", "http://deb.debian.org/debian",
-                           Path.home() / ".cache/venvdeb/chroot", log)
+                           cache_root() / "chroot", log)
     work = project.workdir
     with chroot.session(image, log, [chroot.Bind(work, str(work))]) as box:
         (box.root / "etc/apt/apt.conf.d/90yes").write_text('APT::Get::Assume-Yes "true";\n')
