@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from builder import archive, checks, debbuild, repository, stages
 from builder.check import project_record, reqdeb_record, run_check
-from builder.config import Config
+from builder.config import Config, Project
 from builder.errors import ConfigError
 from builder.progress import say
 from builder.workdir import Workdir
@@ -24,6 +24,12 @@ class Row:
     size: int
     lintian: str
     install: str
+
+
+def leaves(project: Project) -> tuple[str, ...]:
+    """The packages an operator installs: those no other package of the project needs."""
+    needed = {d for p in project.packages for d in p.depends}
+    return tuple(p.name for p in project.packages if p.name not in needed)
 
 
 def summary(work: Workdir, t: stages.Target, projects: Sequence[str]) -> tuple[Row, ...]:
@@ -81,7 +87,7 @@ def run(config: Config, work: Workdir, *, releases: Sequence[str] | None,
             out.append("")
             out += table(summary(work, t, built))
             stage_name: repository.Stage = "production" if promote else "staging"
-            packages = [p.name for n in built for p in config.projects[n].packages][:1] or built
+            packages = [name for n in built for name in leaves(config.projects[n])]
             out.append("")
             out.append(f"On a {dist} node, as root, to install from "
                        f"{repository.codename(dist, release, stage_name)}:")

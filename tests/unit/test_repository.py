@@ -129,3 +129,9 @@ def test_smoke_keys_must_be_commands(tmp_path: Path) -> None:
                'smoke = { "keystone-all" = "--help" }\n')
     with pytest.raises(ConfigError, match="smoke: 'keystone-all': keys must be commands"):
         config.load(_write(tmp_path, BASE.format(release="", project=project)))
+
+
+def test_node_installs_the_leaf_packages_of_each_project() -> None:
+    cfg = config.load(ROOT / "pipeline.toml")
+    assert pipeline.leaves(cfg.projects["keystone"]) == ("keystone",)
+    assert pipeline.leaves(cfg.projects["cloudkitty"]) == ("cloudkitty-api", "cloudkitty-processor")
