@@ -35,7 +35,9 @@ INSTALLED = Path(f"/usr/share/venvdeb/wheels/{RELEASE}")
 
 @pytest.fixture(scope="module")
 def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("real")
+    """A fresh workdir; ``VENVDEB_TEST_WORKDIR`` reuses one (the pipeline then reruns in it)."""
+    reuse = os.environ.get("VENVDEB_TEST_WORKDIR")
+    return Path(reuse) if reuse else tmp_path_factory.mktemp("real")
 
 
 @pytest.fixture(scope="module")

@@ -107,6 +107,7 @@ def test_summary_table_aligns_columns() -> None:
             pipeline.Row("venv-keystone-2026.1", "90:29.0.2-1", 28_500_000, "passed", "not run")]
     lines = pipeline.table(rows)
     assert lines[0].split() == ["package", "version", "size", "lintian", "install", "test"]
+    assert lines[2].split()[2:4] == ["12", "kB"]
     assert lines[3].split() == ["venv-keystone-2026.1", "90:29.0.2-1", "28.5", "MB", "passed",
                                 "not", "run"]
     assert len({line.index("90:") for line in lines[2:]}) == 1
