@@ -125,7 +125,7 @@ def test_a_node_installs_from_the_printed_lines(
     lines = run.stdout.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("On a bookworm node"))
     script = "\n".join(line[2:] for line in lines[start + 1:] if line.startswith("  "))
-    assert "apt-get install fixture-service" in script
+    assert "apt-get install python3-fixture-service" in script, "the leaf package"
     log = tmp_path / "node.log"
     image = chroot.tarball("bookworm", "amd64", "http://deb.debian.org/debian",
                            cache_root() / "chroot", log)
