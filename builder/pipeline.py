@@ -13,7 +13,7 @@ from builder import archive, checks, debbuild, repository, stages
 from builder.check import project_record, reqdeb_record, run_check
 from builder.config import Config, Project
 from builder.errors import ConfigError
-from builder.progress import say
+from builder.progress import say, size
 from builder.workdir import Workdir
 
 
@@ -47,14 +47,11 @@ def summary(work: Workdir, t: stages.Target, projects: Sequence[str]) -> tuple[R
 
 def table(rows: Sequence[Row]) -> list[str]:
     head = ("package", "version", "size", "lintian", "install test")
-    body = [(r.package, r.version, _size(r.size), r.lintian, r.install) for r in rows]
+    body = [(r.package, r.version, size(r.size), r.lintian, r.install) for r in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(head, *body, strict=True)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     return [fmt.format(*row).rstrip() for row in (head, tuple("-" * w for w in widths), *body)]
 
-
-def _size(size: int) -> str:
-    return f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.0f} kB"
 
 
 def run(config: Config, work: Workdir, *, releases: Sequence[str] | None,

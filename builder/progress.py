@@ -25,3 +25,8 @@ class Progress:
 def say(message: str) -> None:
     sys.stderr.write(message + "\n")
     sys.stderr.flush()
+
+
+def size(n: int) -> str:
+    """``28.5 MB``, or ``12 kB`` for small files."""
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"

@@ -28,7 +28,7 @@ from builder import (
 )
 from builder.config import Config, Distribution, Project, Release, Scope
 from builder.errors import ConfigError
-from builder.progress import say
+from builder.progress import say, size
 from builder.workdir import Workdir
 
 
@@ -262,7 +262,7 @@ def run_build(config: Config, work: Workdir, t: Target, name: str, *,
     build_record.write(src.out_dir, record)
     if lintian:
         checks.record(work.checks, debs, "lintian", True)
-    sizes = ", ".join(f"{d.name} ({d.stat().st_size / 1e6:.1f} MB)" for d in debs)
+    sizes = ", ".join(f"{d.name} ({size(d.stat().st_size)})" for d in debs)
     return f"build: built {sizes} in {src.out_dir}"
 
 
