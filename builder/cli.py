@@ -8,7 +8,16 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from builder import __version__, archive, check, debbuild, pipeline, stages
+from builder import (
+    __version__,
+    archive,
+    buildbot_plan,
+    buildbot_service,
+    check,
+    debbuild,
+    pipeline,
+    stages,
+)
 from builder import config as config_mod
 from builder.errors import VenvdebError
 from builder.workdir import Workdir
@@ -149,6 +158,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true", help="check again even if already passed")
     s.add_argument("--refresh-chroot", action="store_true",
                    help="make the cached chroot tarball again (new Debian updates)")
+    s.add_argument("--only", choices=("lintian", "install"), default=None,
+                   help="run one of the two checks (install needs lintian passed)")
 
     def lock_arg(s: argparse.ArgumentParser) -> None:
         s.add_argument("--lock-timeout", type=float, default=300.0, metavar="SECONDS",
@@ -177,6 +188,20 @@ def parser() -> argparse.ArgumentParser:
                                    "WORKDIR/repo/venvdeb/history.")
     target_args(s)
     lock_arg(s)
+
+    s = sub.add_parser("buildbot", help="run the buildbot master and workers on this machine",
+                       description="start: check the config, create the master (default "
+                                   "build/buildbot/master) and each worker of the settings if "
+                                   "needed, and start them; the web UI is on 127.0.0.1:8010 "
+                                   "unless the settings say otherwise. stop, status, "
+                                   "checkconfig (buildbot checkconfig of buildbot-master/"
+                                   "master.cfg). Settings: --settings, "
+                                   "$VENVDEB_BUILDBOT_SETTINGS or buildbot-master/settings.toml "
+                                   "(see buildbot-master/settings.toml.example); builders, "
+                                   "pollers and schedulers come from the pipeline config.")
+    s.add_argument("action", choices=("start", "stop", "status", "checkconfig"))
+    s.add_argument("--settings", type=Path, default=None, metavar="FILE",
+                   help="buildbot settings (TOML)")
 
     s = sub.add_parser("pipeline", help="every stage, from requirements to the repository",
                        description="Run every stage for the given releases (default: "
@@ -221,7 +246,8 @@ def _commands() -> dict[str, Callable[[argparse.Namespace, config_mod.Config, Wo
 
     def check_(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
         return [check.run_check(c, w, stages.target(c, a.release, a.dist), a.project,
-                                force=a.force, refresh_chroot=a.refresh_chroot)]
+                                force=a.force, refresh_chroot=a.refresh_chroot,
+                                only=a.only)]
 
     def publish(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
         t = stages.target(c, a.release, a.dist)
@@ -239,8 +265,21 @@ def _commands() -> dict[str, Callable[[argparse.Namespace, config_mod.Config, Wo
         return pipeline.run(c, w, releases=a.release, projects=a.projects, builder=a.builder,
                             jobs=a.jobs, promote=a.promote)
 
+    def buildbot(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
+        site = buildbot_plan.load_settings(a.settings, Path(__file__).resolve().parent.parent)
+        if a.action == "checkconfig":
+            return [buildbot_service.checkconfig(site)]
+        if a.action == "start":
+            lines = buildbot_service.start(site)
+            buildbot_service.wait_for_master(site)
+            return lines
+        if a.action == "stop":
+            return buildbot_service.stop(site)
+        return buildbot_service.status(site)
+
     return {"lock": lock, "wheels": wheels, "reqdeb": reqdeb, "source": source, "build": build,
-            "check": check_, "publish": publish, "promote": promote, "pipeline": pipeline_}
+            "check": check_, "publish": publish, "promote": promote, "pipeline": pipeline_,
+            "buildbot": buildbot}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

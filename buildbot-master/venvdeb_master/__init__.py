@@ -1,0 +1,1 @@
+"""Small modules that turn venvdeb's build plan into buildbot objects."""

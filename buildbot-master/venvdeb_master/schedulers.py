@@ -1,0 +1,29 @@
+"""A commit on a project's stable branch rebuilds that project for that release;
+nightly rebuilds of the requirements packages; force for every builder;
+promotion only by hand."""
+from __future__ import annotations
+
+from buildbot.plugins import schedulers, util
+
+from builder.buildbot_plan import BuilderPlan, Settings
+
+
+def make(site: Settings, plans: tuple[BuilderPlan, ...]) -> list[schedulers.BaseScheduler]:
+    out: list[schedulers.BaseScheduler] = []
+    for p in plans:
+        if p.poller is not None:
+            out.append(schedulers.SingleBranchScheduler(
+                name=f"commit-{p.name}", builderNames=[p.name], treeStableTimer=None,
+                change_filter=util.ChangeFilter(project=p.change_project,
+                                                branch=p.poller.branch)))
+    requirements = [p.name for p in plans if p.kind == "requirements"]
+    if requirements:
+        out.append(schedulers.Nightly(name="nightly-requirements", builderNames=requirements,
+                                      hour=site.nightly_hour, minute=0))
+    out.append(schedulers.ForceScheduler(
+        name="force", builderNames=[p.name for p in plans if p.kind != "promote"]))
+    promote = [p.name for p in plans if p.kind == "promote"]
+    if promote:
+        out.append(schedulers.ForceScheduler(name="promote", builderNames=promote,
+                                             buttonName="Promote to production"))
+    return out

@@ -1,0 +1,195 @@
+"""What the buildbot master runs, as plain data computed from the config.
+
+``buildbot-master/master.cfg`` turns this into buildbot objects; the tests
+compare plans without buildbot. Settings that are not the pipeline's (ports,
+workers, paths) come from a TOML file outside git, with working defaults
+bound to 127.0.0.1.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from builder import command
+from builder.config import Config
+from builder.errors import ConfigError
+from builder.table import Table
+
+Kind = Literal["requirements", "project", "promote"]
+SETTINGS_ENV = "VENVDEB_BUILDBOT_SETTINGS"
+
+
+@dataclass(frozen=True)
+class Worker:
+    name: str
+    password: str
+    max_builds: int = 1
+
+
+@dataclass(frozen=True)
+class Settings:
+    path: Path | None  # the file read, if any
+    config: Path  # pipeline.toml
+    workdir: Path  # venvdeb --workdir of every build
+    basedir: Path  # the master's directory; workers under basedir/../workers/<name>
+    venvdeb: Path  # the venvdeb executable the steps run
+    host: str = "127.0.0.1"
+    web_port: int = 8010
+    pb_port: int = 9989
+    poll_interval: int = 60
+    builder: Literal["local", "sbuild"] = "sbuild"
+    nightly_hour: int = 3
+    workers: tuple[Worker, ...] = (Worker("local", "venvdeb-local"),)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.web_port}/"
+
+    def worker_dir(self, name: str) -> Path:
+        return self.basedir.parent / "workers" / name
+
+
+def load_settings(path: Path | None, checkout: Path) -> Settings:
+    """Read the settings file (``$VENVDEB_BUILDBOT_SETTINGS`` or
+    ``buildbot-master/settings.toml``); absent keys take their defaults."""
+    if path is None:
+        env = os.environ.get(SETTINGS_ENV)
+        path = Path(env) if env else checkout / "buildbot-master" / "settings.toml"
+        if not env and not path.exists():
+            path = None
+    raw: dict[str, object] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read buildbot settings {path}: {exc}") from None
+    t = Table(path or checkout / "buildbot-master/settings.toml", "", raw)
+    base = path.parent if path else checkout
+
+    def at(key: str, default: Path) -> Path:
+        value = t.string(key, None)
+        return (base / os.path.expanduser(value)).resolve() if value else default
+
+    builder = t.string("builder", "sbuild")
+    if builder not in ("local", "sbuild"):
+        raise t.fail("builder", f"expected 'local' or 'sbuild', got {builder!r}")
+    workers = []
+    for wt in t.tables("workers"):
+        workers.append(Worker(wt.string("name"), wt.string("password"),
+                              wt.get("max_builds", int, 1, "an integer")))
+        wt.done()
+    settings = Settings(
+        path=path,
+        config=at("config", checkout / "pipeline.toml"),
+        workdir=at("workdir", checkout / "build"),
+        basedir=at("basedir", checkout / "build" / "buildbot" / "master"),
+        venvdeb=at("venvdeb", checkout / ".venv" / "bin" / "venvdeb"),
+        host=t.string("host", "127.0.0.1"),
+        web_port=t.get("web_port", int, 8010, "a port number"),
+        pb_port=t.get("pb_port", int, 9989, "a port number"),
+        poll_interval=t.get("poll_interval", int, 60, "seconds"),
+        builder=builder,  # type: ignore[arg-type]
+        nightly_hour=t.get("nightly_hour", int, 3, "an hour, 0-23"),
+        workers=tuple(workers) or (Worker("local", "venvdeb-local"),),
+    )
+    t.done()
+    names = [w.name for w in settings.workers]
+    if len(set(names)) != len(names):
+        raise t.fail("workers", f"worker names must be unique, got {', '.join(names)}")
+    return settings
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    argv: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Poller:
+    repourl: str
+    branch: str
+
+
+@dataclass(frozen=True)
+class BuilderPlan:
+    name: str
+    kind: Kind
+    release: str
+    distribution: str
+    project: str | None
+    steps: tuple[Step, ...]
+    poller: Poller | None = None
+
+    @property
+    def change_project(self) -> str:
+        """The ``project`` buildbot tags this builder's changes with."""
+        return f"{self.project or 'requirements'}/{self.release}/{self.distribution}"
+
+
+def builder_name(kind: Kind, release: str, distribution: str, project: str | None) -> str:
+    if kind == "project":
+        return f"{project}-{release}-{distribution}"
+    return f"{kind}-{release}-{distribution}"
+
+
+def plan(config: Config, settings: Settings) -> tuple[BuilderPlan, ...]:
+    """One builder per release's requirements package, per (project, release,
+    distribution), and a promotion builder per release."""
+    base = (str(settings.venvdeb), "--config", str(settings.config), "--workdir",
+            str(settings.workdir))
+    out = []
+    for release_name, release in sorted(config.releases.items()):
+        for dist in release.distributions:
+            target = ("--release", release_name, "--dist", dist)
+            out.append(BuilderPlan(
+                builder_name("requirements", release_name, dist, None), "requirements",
+                release_name, dist, None, (
+                    Step("lock", (*base, "lock", *target)),
+                    Step("wheels", (*base, "wheels", *target)),
+                    Step("requirements package", (*base, "reqdeb", *target)),
+                )))
+            for project in config.projects_for(release_name):
+                name = project.name
+                ref = project.upstream.ref_for(release_name)
+                poller = Poller(project.upstream.git, ref) if project.upstream.git and ref \
+                    else None
+                out.append(BuilderPlan(
+                    builder_name("project", release_name, dist, name), "project",
+                    release_name, dist, name, (
+                        Step("source package", (*base, "source", name, *target)),
+                        Step(f"build ({settings.builder})",
+                             (*base, "build", name, *target, "--builder", settings.builder,
+                              "--no-lintian")),
+                        Step("lintian", (*base, "check", name, *target, "--only", "lintian")),
+                        Step("install test", (*base, "check", name, *target, "--only",
+                                              "install")),
+                        Step("publish to staging", (*base, "publish", *target, name)),
+                    ), poller))
+            out.append(BuilderPlan(
+                builder_name("promote", release_name, dist, None), "promote", release_name,
+                dist, None, (Step("promote to production", (*base, "promote", *target)),)))
+    return tuple(out)
+
+
+def check_sources(plans: tuple[BuilderPlan, ...], log: Path) -> None:
+    """Every poller's repository and branch answers now: a master that polls
+    nothing forever is worse than a config that does not load."""
+    seen: set[Poller] = set()
+    for p in plans:
+        if p.poller is None or p.poller in seen:
+            continue
+        seen.add(p.poller)
+        result = command.run(["git", "ls-remote", "--exit-code", "--heads", p.poller.repourl,
+                              p.poller.branch], log=log, check=False,
+                             env=command.clean_environment({"GIT_TERMINAL_PROMPT": "0"}),
+                             what="git ls-remote")
+        if result.returncode != 0:
+            raise ConfigError(
+                f"projects.{p.project}: upstream {p.poller.repourl} has no branch "
+                f"{p.poller.branch!r} or cannot be reached (git ls-remote exit "
+                f"{result.returncode})", hint="fix upstream.git or upstream.refs in the config",
+                log=log)

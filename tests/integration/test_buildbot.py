@@ -1,0 +1,132 @@
+"""A real buildbot master and worker on 127.0.0.1, configured from a pipeline
+config: checkconfig, and a commit on the fixture upstream's stable branch
+becoming a new package in the staging codename. Results read over the REST API.
+"""
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RELEASE, ROOT, Project, require_tools
+from tests.integration.test_repository_fixture import STAGING, listing
+from tests.integration.test_venv_bad_input import git_upstream, with_git
+from tests.integration.test_venv_fixture import service_project
+
+pytestmark = pytest.mark.integration
+VENVDEB = Path(sys.executable).parent / "venvdeb"
+BUILDER = f"fixture-service-{RELEASE}-bookworm"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _settings(tmp_path: Path, project: Project, **extra: object) -> Path:
+    path = tmp_path / "settings.toml"
+    lines = [f'config = "{project.config}"', f'workdir = "{project.workdir}"',
+             f'basedir = "{tmp_path / "bb" / "master"}"', f'venvdeb = "{VENVDEB}"',
+             f"web_port = {_free_port()}", f"pb_port = {_free_port()}", 'builder = "local"',
+             "poll_interval = 2"]
+    lines += [f"{k} = {json.dumps(v)}" for k, v in extra.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _venvdeb(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(VENVDEB), *args], capture_output=True, text=True, cwd=ROOT)
+
+
+def test_checkconfig_passes_on_the_bundled_config() -> None:
+    require_tools("git")
+    result = _venvdeb("buildbot", "checkconfig")
+    assert result.returncode == 0, result.stderr
+    assert "master.cfg is good" in result.stdout
+
+
+def test_checkconfig_rejects_an_unreachable_upstream(project: Project, tmp_path: Path) -> None:
+    service_project(project, with_git(f"file://{tmp_path}/nowhere.git"))
+    result = _venvdeb("buildbot", "checkconfig", "--settings", str(_settings(tmp_path, project)))
+    assert result.returncode != 0
+    assert f"projects.fixture-service: upstream file://{tmp_path}/nowhere.git has no branch " \
+           f"'stable/{RELEASE}' or cannot be reached" in result.stderr + result.stdout
+
+
+@pytest.fixture
+def running(project: Project, tmp_path: Path) -> Iterator[tuple[Project, Path, str, str]]:
+    require_tools("git", "dpkg-buildpackage", "dh_virtualenv", "lintian", "unshare",
+                  "mmdebstrap", "reprepro", "gpg")
+    url = git_upstream(tmp_path)
+    service_project(project, with_git(url))
+    for stage in ("lock", "wheels", "reqdeb"):
+        r = _venvdeb("--config", str(project.config), "--workdir", str(project.workdir), stage,
+                     "--release", RELEASE)
+        assert r.returncode == 0, r.stderr[-2000:]
+    settings = _settings(tmp_path, project)
+    start = _venvdeb("buildbot", "start", "--settings", str(settings))
+    try:
+        assert start.returncode == 0, start.stderr[-3000:]
+        port = next(line.split("= ")[1] for line in settings.read_text().splitlines()
+                    if line.startswith("web_port"))
+        yield project, settings, url, f"http://127.0.0.1:{port}/api/v2/"
+    finally:
+        _venvdeb("buildbot", "stop", "--settings", str(settings))
+
+
+def _get(api: str, path: str) -> dict[str, list[dict[str, object]]]:
+    with urllib.request.urlopen(api + path, timeout=10) as response:
+        data: dict[str, list[dict[str, object]]] = json.load(response)
+        return data
+
+
+def _push_fix(url: str, tmp_path: Path) -> None:
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid",
+           "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    clone = tmp_path / "upstream-clone"
+    subprocess.run(["git", "clone", "-q", "--branch", f"stable/{RELEASE}", url, str(clone)],
+                   check=True, env=env)
+    readme = clone / "README.md"
+    readme.write_text(readme.read_text() + "\nA second stable fix.\n")
+    for args in (["commit", "-q", "-am", "second stable fix"], ["push", "-q", "origin", "HEAD"]):
+        subprocess.run(["git", *args], cwd=clone, check=True, env=env, capture_output=True)
+
+
+def test_a_stable_commit_becomes_a_package_in_staging(
+        running: tuple[Project, Path, str, str], tmp_path: Path) -> None:
+    project, _, url, api = running
+    names = {str(b["name"]) for b in _get(api, "builders")["builders"]}
+    assert {BUILDER, f"requirements-{RELEASE}-bookworm", f"promote-{RELEASE}-bookworm"} <= names
+    workers = _get(api, "workers")["workers"]
+    deadline = time.monotonic() + 60
+    while not any(w.get("connected_to") for w in workers) and time.monotonic() < deadline:
+        time.sleep(1)
+        workers = _get(api, "workers")["workers"]
+    assert any(w.get("connected_to") for w in workers), "the local worker connected"
+    time.sleep(5)  # the poller's first poll records the branch as it is
+    _push_fix(url, tmp_path)
+    deadline = time.monotonic() + 900
+    build: dict[str, object] = {}
+    while time.monotonic() < deadline:
+        builds = _get(api, f"builders/{BUILDER}/builds")["builds"]
+        if builds and builds[-1].get("complete"):
+            build = builds[-1]
+            break
+        time.sleep(3)
+    assert build, "a build ran within 15 minutes of the push"
+    steps = _get(api, f"builds/{build['buildid']}/steps")["steps"]
+    summary = [(s["name"], s["results"]) for s in steps]
+    assert build["results"] == 0, summary
+    assert [name for name, _ in summary][-5:] == ["source package", "build (local)", "lintian",
+                                                   "install test", "publish to staging"]
+    held = listing(project.workdir / "repo", STAGING)
+    assert any(line.startswith("fixture-service deb 90:1.0.0.post2-") for line in held), held

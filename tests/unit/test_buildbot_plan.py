@@ -1,0 +1,47 @@
+"""The buildbot plan, as data: builders, steps, pollers, settings."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from builder import buildbot_plan, config
+from builder.errors import ConfigError
+from tests.conftest import ROOT
+
+
+def test_one_builder_per_project_release_distribution_and_per_release() -> None:
+    cfg = config.load(ROOT / "pipeline.toml")
+    site = buildbot_plan.load_settings(ROOT / "buildbot-master" / "settings.toml.example", ROOT)
+    plans = buildbot_plan.plan(cfg, site)
+    names = sorted(p.name for p in plans)
+    assert names == sorted([
+        "requirements-2025.1-bookworm", "requirements-2026.1-bookworm",
+        "promote-2025.1-bookworm", "promote-2026.1-bookworm",
+        *(f"{project}-{release}-bookworm" for project in ("keystone", "cloudkitty", "nova")
+          for release in ("2025.1", "2026.1"))])
+    keystone = next(p for p in plans if p.name == "keystone-2026.1-bookworm")
+    assert [s.name for s in keystone.steps] == ["source package", "build (sbuild)", "lintian",
+                                                "install test", "publish to staging"]
+    build = keystone.steps[1].argv
+    assert build[0] == str(ROOT / ".venv" / "bin" / "venvdeb")
+    assert build[5:] == ("build", "keystone", "--release", "2026.1", "--dist", "bookworm", "--builder",
+                         "sbuild", "--no-lintian")
+    assert keystone.poller is None, "the bundled projects come from PyPI sdists"
+    assert site.url == "http://127.0.0.1:8010/" and site.workers[0].name == "local"
+
+
+def test_settings_are_validated(tmp_path: Path) -> None:
+    path = tmp_path / "settings.toml"
+    path.write_text('builder = "docker"\n')
+    with pytest.raises(ConfigError, match=r"settings.toml: builder: expected 'local' or 'sbuild'"):
+        buildbot_plan.load_settings(path, ROOT)
+    path.write_text('[[workers]]\nname = "a"\npassword = "x"\n[[workers]]\nname = "a"\n'
+                    'password = "y"\n')
+    with pytest.raises(ConfigError, match="worker names must be unique"):
+        buildbot_plan.load_settings(path, ROOT)
+    path.write_text('web_port = 8011\nworkdir = "w"\n[[workers]]\nname = "one"\npassword = "p"\n'
+                    'max_builds = 2\n')
+    site = buildbot_plan.load_settings(path, ROOT)
+    assert site.web_port == 8011 and site.workdir == tmp_path / "w"
+    assert site.workers == (buildbot_plan.Worker("one", "p", 2),)
