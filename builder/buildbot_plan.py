@@ -19,6 +19,8 @@ from builder.errors import ConfigError
 from builder.table import Table
 
 Kind = Literal["requirements", "project", "promote"]
+#: placeholder in a step's argv for the build's reason (factories fill it in)
+REASON = "@reason@"
 SETTINGS_ENV = "VENVDEB_BUILDBOT_SETTINGS"
 
 
@@ -160,7 +162,8 @@ def plan(config: Config, settings: Settings) -> tuple[BuilderPlan, ...]:
                 out.append(BuilderPlan(
                     builder_name("project", release_name, dist, name), "project",
                     release_name, dist, name, (
-                        Step("source package", (*base, "source", name, *target)),
+                        Step("source package", (*base, "source", name, *target,
+                                                "--reason", REASON)),
                         Step(f"build ({settings.builder})",
                              (*base, "build", name, *target, "--builder", settings.builder,
                               "--no-lintian")),

@@ -131,6 +131,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("project", metavar="PROJECT", help="a project of the config, e.g. keystone")
     target_args(s)
 
+    s.add_argument("--reason", default="", metavar="TEXT",
+                   help="why (e.g. the upstream commit); written into the changelog of a new "
+                        "version, recorded with it in the version ledger")
+
     s = sub.add_parser("build", help="build a project's binary packages",
                        description="Make the source package, then build the venv package and "
                                    "the Debian-named packages offline with dh-virtualenv, and "
@@ -236,7 +240,8 @@ def _commands() -> dict[str, Callable[[argparse.Namespace, config_mod.Config, Wo
                                   lintian=not a.no_lintian)]
 
     def source(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
-        result = stages.run_source(c, w, stages.target(c, a.release, a.dist), a.project)
+        result = stages.run_source(c, w, stages.target(c, a.release, a.dist), a.project,
+                                   reason=a.reason)
         return [f"source: {result.dsc}"]
 
     def build(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:

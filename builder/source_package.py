@@ -106,7 +106,7 @@ def _per_package(package: BinaryPackage, context: dict[str, Any]) -> dict[str, s
 
 def plan(config: Config, project: Project, release: Release, dist: Distribution, *,
          upstream: Source, requirements: str, reqdeb_package: str, reqdeb_version: str,
-         ledger: Path, native_build_depends: tuple[str, ...] = ()) -> SourcePlan:
+         ledger: Path, native_build_depends: tuple[str, ...] = (), reason: str = "") -> SourcePlan:
     """``native_build_depends``: Debian packages the closure's locally built wheels
     link against (their declared build dependencies); dpkg-shlibdeps needs the
     libraries to compute the venv package's Depends, in any chroot."""
@@ -127,7 +127,7 @@ def plan(config: Config, project: Project, release: Release, dist: Distribution,
         h.update(part.encode() + b"\0")
     digest = h.hexdigest()
     key = f"{project.name}/{release.name}/{dist.name}/{upstream.upstream_version}"
-    assigned = version.assign(ledger, key, release.name, digest)
+    assigned = version.assign(ledger, key, release.name, digest, note=reason)
     epoch = config.repository.epoch
     full = f"{epoch}:{upstream.upstream_version}-{assigned.serial}"
     year = str(1970 + assigned.epoch // 31556952)
@@ -136,7 +136,8 @@ def plan(config: Config, project: Project, release: Release, dist: Distribution,
         project.name, full, dist.name,
         [f"{project.pypi_name} {upstream.upstream_version} for OpenStack {release.name} "
          f"({release.series}) in {context['venv_path']}, from {upstream.origin}.",
-         f"Built against {reqdeb_package} {reqdeb_version}; inputs digest {digest}."],
+         f"Built against {reqdeb_package} {reqdeb_version}; inputs digest {digest}.",
+         *([f"Rebuild reason: {assigned.note}"] if assigned.note else [])],
         config.repository.maintainer, assigned.date)
     packages = (context["venv_package"], *(p.name for p in project.packages))
     return SourcePlan(project.name, upstream.upstream_version, full, assigned.epoch,

@@ -164,7 +164,8 @@ class SourceResult:
     reqdeb_version: str
 
 
-def run_source(config: Config, work: Workdir, t: Target, name: str) -> SourceResult:
+def run_source(config: Config, work: Workdir, t: Target, name: str, *,
+               reason: str = "") -> SourceResult:
     project = project_for(config, name, t.release)
     entries = _entries(work, t)
     wheel_dir = work.wheelhouse(t.release.name, t.distribution.name)
@@ -204,7 +205,7 @@ def run_source(config: Config, work: Workdir, t: Target, name: str) -> SourceRes
         config, project, t.release, t.distribution, upstream=src,
         requirements=found.requirements(header), reqdeb_package=req.package,
         reqdeb_version=req.version, ledger=work.state / "versions.json",
-        native_build_depends=tuple(native))
+        native_build_depends=tuple(native), reason=reason)
     say(f"source: {the_plan.source} {the_plan.version}: {len(found.records)} dependencies, "
         f"packages {', '.join(the_plan.packages)}")
     dsc = source_package.make(the_plan, out_dir, log)

@@ -22,6 +22,7 @@ class Assigned:
     serial: int
     digest: str
     epoch: int
+    note: str = ""  # why this version was made (recorded with it, e.g. a rebuild reason)
 
     @property
     def date(self) -> str:
@@ -33,7 +34,7 @@ def format_version(release: str, serial: int, digest: str) -> str:
 
 
 def assign(ledger: Path, key: str, release: str, digest: str, *,
-           now: float | None = None, floor: str | None = None) -> Assigned:
+           now: float | None = None, floor: str | None = None, note: str = "") -> Assigned:
     """Version for ``digest`` under ``key``; record it if new.
 
     ``floor`` (a version already published) makes a new serial sort above it.
@@ -43,14 +44,15 @@ def assign(ledger: Path, key: str, release: str, digest: str, *,
     for entry in entries:
         if entry["digest"] == digest:
             return Assigned(format_version(release, entry["serial"], digest), entry["serial"],
-                            digest, entry["epoch"])
+                            digest, entry["epoch"], entry.get("note", ""))
     serial = max((e["serial"] for e in entries), default=0) + 1
     while floor is not None and Version(format_version(release, serial, digest)) <= Version(floor):
         serial += 1
     epoch = int(now if now is not None else time.time())
-    entries.append({"digest": digest, "serial": serial, "epoch": epoch})
+    entries.append({"digest": digest, "serial": serial, "epoch": epoch,
+                    **({"note": note} if note else {})})
     ledger.parent.mkdir(parents=True, exist_ok=True)
     tmp = ledger.with_name(ledger.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     tmp.replace(ledger)
-    return Assigned(format_version(release, serial, digest), serial, digest, epoch)
+    return Assigned(format_version(release, serial, digest), serial, digest, epoch, note)
