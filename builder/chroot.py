@@ -103,10 +103,10 @@ def session(image: Path, log: Path, binds: Sequence[Bind] = (),
             (root / "etc/resolv.conf").unlink(missing_ok=True)
             shutil.copy("/etc/resolv.conf", root / "etc/resolv.conf")
         all_binds = list(binds)
-        if apt_cache is not None:
+        archives = root / "var/cache/apt/archives"
+        if apt_cache is not None:  # a private copy: concurrent chroots must not share apt's lock
             apt_cache.mkdir(parents=True, exist_ok=True)
-            (apt_cache / "partial").mkdir(exist_ok=True)
-            all_binds.append(Bind(apt_cache, "/var/cache/apt/archives", writable=True))
+            _share(apt_cache, archives)
         for b in all_binds:
             target = root / b.target.lstrip("/")
             if b.source.is_dir():
@@ -115,8 +115,25 @@ def session(image: Path, log: Path, binds: Sequence[Bind] = (),
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.touch()
         yield Chroot(root, tuple(all_binds), log)
+        if apt_cache is not None:
+            _share(archives, apt_cache)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _share(source: Path, dest: Path) -> None:
+    """Hard-link (or copy) the .debs ``dest`` lacks; each appears whole or not at all."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for deb in source.glob("*.deb"):
+        target = dest / deb.name
+        if target.exists():
+            continue
+        partial = dest / f".{deb.name}.{os.getpid()}"
+        try:
+            os.link(deb, partial)
+        except OSError:
+            shutil.copyfile(deb, partial)
+        partial.replace(target)
 
 
 #: Paths a package install legitimately changes and a purge need not restore.
