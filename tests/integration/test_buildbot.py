@@ -61,6 +61,36 @@ def test_checkconfig_rejects_an_unreachable_upstream(project: Project, tmp_path:
            f"'stable/{RELEASE}' or cannot be reached" in result.stderr + result.stdout
 
 
+def test_web_ui_lists_every_builder(tmp_path: Path) -> None:
+    """The bundled config's master, its web UI rendered by headless Chromium."""
+    require_tools("git", "chromium")
+    from builder import buildbot_plan, config
+    settings = tmp_path / "settings.toml"
+    port = _free_port()
+    settings.write_text(f'basedir = "{tmp_path / "master"}"\nweb_port = {port}\n'
+                        f'pb_port = {_free_port()}\nworkdir = "{tmp_path / "work"}"\n'
+                        f'config = "{ROOT / "pipeline.toml"}"\nvenvdeb = "{VENVDEB}"\n')
+    start = _venvdeb("buildbot", "start", "--settings", str(settings))
+    try:
+        assert start.returncode == 0, start.stderr[-3000:]
+        url = f"http://127.0.0.1:{port}/#/builders"
+        chromium = ["chromium", "--headless", "--no-sandbox", "--disable-gpu",
+                    "--virtual-time-budget=15000", "--window-size=1400,1000"]
+        dom = subprocess.run([*chromium, "--dump-dom", url], capture_output=True, text=True,
+                             timeout=120).stdout
+        shot = tmp_path / "builders.png"
+        subprocess.run([*chromium, f"--screenshot={shot}", url], capture_output=True,
+                       timeout=120, check=True)
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+    finally:
+        _venvdeb("buildbot", "stop", "--settings", str(settings))
+    site = buildbot_plan.load_settings(settings, ROOT)
+    names = [p.name for p in buildbot_plan.plan(config.load(ROOT / "pipeline.toml"), site)]
+    assert len(names) == 10
+    missing = [n for n in names if n not in dom]
+    assert not missing, f"not on the page: {missing}"
+
+
 @pytest.fixture
 def running(project: Project, tmp_path: Path) -> Iterator[tuple[Project, Path, str, str]]:
     require_tools("git", "dpkg-buildpackage", "dh_virtualenv", "lintian", "unshare",
@@ -72,6 +102,9 @@ def running(project: Project, tmp_path: Path) -> Iterator[tuple[Project, Path, s
                      "--release", RELEASE)
         assert r.returncode == 0, r.stderr[-2000:]
     settings = _settings(tmp_path, project)
+    with settings.open("a") as handle:  # a second worker takes builds too
+        handle.write('[[workers]]\nname = "local"\npassword = "p1"\n'
+                     '[[workers]]\nname = "second"\npassword = "p2"\n')
     start = _venvdeb("buildbot", "start", "--settings", str(settings))
     try:
         assert start.returncode == 0, start.stderr[-3000:]
@@ -136,3 +169,32 @@ def test_a_stable_commit_becomes_a_package_in_staging(
                                capture_output=True, text=True, check=True).stdout
     assert f"Rebuild reason: buildbot {BUILDER} build " in changelog
     assert f"stable/{RELEASE} at " in changelog, changelog
+
+
+def test_a_second_worker_takes_builds(running: tuple[Project, Path, str, str]) -> None:
+    """Two builds forced at once run on the two workers (one build each at a time)."""
+    _, _, _, api = running
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        connected = [w for w in _get(api, "workers")["workers"] if w.get("connected_to")]
+        if len(connected) == 2:
+            break
+        time.sleep(1)
+    assert len(connected) == 2, "both workers connected"
+    ids = {str(b["name"]): b["builderid"] for b in _get(api, "builders")["builders"]}
+    for name in (BUILDER, f"requirements-{RELEASE}-bookworm"):
+        body = json.dumps({"jsonrpc": "2.0", "method": "force", "id": 1,
+                           "params": {"builderid": ids[name]}}).encode()
+        request = urllib.request.Request(api + "forceschedulers/force", data=body,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert "error" not in json.load(response)
+    deadline = time.monotonic() + 900
+    builds: list[dict[str, object]] = []
+    while time.monotonic() < deadline:
+        builds = _get(api, "builds")["builds"]
+        if len(builds) >= 2 and all(b.get("complete") for b in builds):
+            break
+        time.sleep(3)
+    assert len(builds) >= 2 and all(b["results"] == 0 for b in builds), builds
+    assert len({b["workerid"] for b in builds}) == 2, "each worker ran a build"
