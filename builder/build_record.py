@@ -21,6 +21,7 @@ class BuildRecord:
     dsc: Path | None  # None: a binary-only build (the requirements package)
     changes: Path
     debs: tuple[Path, ...]
+    closure: tuple[str, ...] = ()  # name==version of the wheels a project's venv holds
 
     @property
     def files(self) -> tuple[Path, ...]:
@@ -30,7 +31,7 @@ class BuildRecord:
 def write(out_dir: Path, record: BuildRecord) -> None:
     data = {"source": record.source, "version": record.version,
             "dsc": record.dsc.name if record.dsc else None, "changes": record.changes.name,
-            "debs": [d.name for d in record.debs]}
+            "debs": [d.name for d in record.debs], "closure": list(record.closure)}
     text = json.dumps(data, indent=1) + "\n"
     path = out_dir / NAME
     if not path.exists() or path.read_text() != text:
@@ -46,4 +47,5 @@ def read(out_dir: Path, what: str, hint: str) -> BuildRecord:
     data = json.loads(path.read_text())
     return BuildRecord(data["source"], data["version"],
                        out_dir / data["dsc"] if data["dsc"] else None,
-                       out_dir / data["changes"], tuple(out_dir / d for d in data["debs"]))
+                       out_dir / data["changes"], tuple(out_dir / d for d in data["debs"]),
+                       tuple(data.get("closure", ())))

@@ -108,6 +108,8 @@ def load_settings(path: Path | None, checkout: Path) -> Settings:
 class Step:
     name: str
     argv: tuple[str, ...]
+    #: "affected": its last output line, ``affected: P1 P2``, names the projects to rebuild
+    kind: Literal["command", "affected"] = "command"
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,8 @@ class BuilderPlan:
     project: str | None
     steps: tuple[Step, ...]
     poller: Poller | None = None
+    #: (project, builder) pairs a requirements build may trigger
+    triggers: tuple[tuple[str, str], ...] = ()
 
     @property
     def change_project(self) -> str:
@@ -147,13 +151,17 @@ def plan(config: Config, settings: Settings) -> tuple[BuilderPlan, ...]:
     for release_name, release in sorted(config.releases.items()):
         for dist in release.distributions:
             target = ("--release", release_name, "--dist", dist)
+            projects = [p.name for p in config.projects_for(release_name)]
             out.append(BuilderPlan(
                 builder_name("requirements", release_name, dist, None), "requirements",
                 release_name, dist, None, (
                     Step("lock", (*base, "lock", *target)),
                     Step("wheels", (*base, "wheels", *target)),
                     Step("requirements package", (*base, "reqdeb", *target)),
-                )))
+                    Step("affected projects", (*base, "affected", *target, "--reason", REASON),
+                         kind="affected"),
+                ), triggers=tuple((p, builder_name("project", release_name, dist, p))
+                                  for p in projects)))
             for project in config.projects_for(release_name):
                 name = project.name
                 ref = project.upstream.ref_for(release_name)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from builder import (
     __version__,
+    affected,
     archive,
     buildbot_plan,
     buildbot_service,
@@ -134,6 +135,17 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--reason", default="", metavar="TEXT",
                    help="why (e.g. the upstream commit); written into the changelog of a new "
                         "version, recorded with it in the version ledger")
+
+    s = sub.add_parser("affected", help="which projects a new requirements package rebuilds",
+                       description="For each project of the release (or those named), compute "
+                                   "its source package against the current lock and wheels and "
+                                   "compare it with its last build: rebuild when its closure, "
+                                   "upstream or packaging changed, and say which wheels changed. "
+                                   "The last line, 'affected: P1 P2', is for scripts (buildbot).")
+    s.add_argument("projects", nargs="*", metavar="PROJECT")
+    target_args(s)
+    s.add_argument("--reason", default="", metavar="TEXT",
+                   help="recorded with a new version (its changelog says it)")
 
     s = sub.add_parser("build", help="build a project's binary packages",
                        description="Make the source package, then build the venv package and "
@@ -282,9 +294,18 @@ def _commands() -> dict[str, Callable[[argparse.Namespace, config_mod.Config, Wo
             return buildbot_service.stop(site)
         return buildbot_service.status(site)
 
+    def affected_(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
+        t = stages.target(c, a.release, a.dist)
+        names = a.projects or [p.name for p in c.projects_for(a.release)]
+        for name in names:
+            stages.project_for(c, name, t.release)
+        verdicts = affected.run_affected(c, w, t, names, reason=a.reason)
+        return [v.line() for v in verdicts] + [
+            "affected: " + " ".join(v.project for v in verdicts if v.rebuild)]
+
     return {"lock": lock, "wheels": wheels, "reqdeb": reqdeb, "source": source, "build": build,
             "check": check_, "publish": publish, "promote": promote, "pipeline": pipeline_,
-            "buildbot": buildbot}
+            "buildbot": buildbot, "affected": affected_}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -123,7 +123,9 @@ def plan(config: Config, project: Project, release: Release, dist: Distribution,
     files["venvdeb/requirements.txt"] = requirements
     orig_sha = index.file_sha256(upstream.tarball)
     h = hashlib.sha256()
-    for part in [orig_sha, reqdeb_version, *(f"{k}\n{v}" for k, v in sorted(files.items()))]:
+    # Not the requirements package's version: a new one whose wheels this closure does
+    # not use must not rebuild the project (requirements.txt pins each wheel's hash).
+    for part in [orig_sha, *(f"{k}\n{v}" for k, v in sorted(files.items()))]:
         h.update(part.encode() + b"\0")
     digest = h.hexdigest()
     key = f"{project.name}/{release.name}/{dist.name}/{upstream.upstream_version}"
@@ -136,7 +138,8 @@ def plan(config: Config, project: Project, release: Release, dist: Distribution,
         project.name, full, dist.name,
         [f"{project.pypi_name} {upstream.upstream_version} for OpenStack {release.name} "
          f"({release.series}) in {context['venv_path']}, from {upstream.origin}.",
-         f"Built against {reqdeb_package} {reqdeb_version}; inputs digest {digest}.",
+         f"Built from {reqdeb_package}: each wheel's hash in debian/venvdeb/requirements.txt; "
+         f"inputs digest {digest}.",
          *([f"Rebuild reason: {assigned.note}"] if assigned.note else [])],
         config.repository.maintainer, assigned.date)
     packages = (context["venv_package"], *(p.name for p in project.packages))

@@ -162,10 +162,13 @@ class SourceResult:
     reqdeb_deb: Path
     reqdeb_package: str
     reqdeb_version: str
+    closure: tuple[str, ...]  # name==version of every wheel the venv installs
 
 
 def run_source(config: Config, work: Workdir, t: Target, name: str, *,
-               reason: str = "") -> SourceResult:
+               reason: str = "", plan_only: bool = False) -> SourceResult:
+    """Make the project's source package; ``plan_only``: compute it (version included,
+    a new one recorded in the ledger) without writing the .dsc."""
     project = project_for(config, name, t.release)
     entries = _entries(work, t)
     wheel_dir = work.wheelhouse(t.release.name, t.distribution.name)
@@ -197,7 +200,7 @@ def run_source(config: Config, work: Workdir, t: Target, name: str, *,
         found = closure.resolve(tree, project.extras, project.pypi_name, wheel_dir / "files",
                                 records, log, src.python_version, project.requirements)
     header = (f"venvdeb: the closure of {project.pypi_name} {src.upstream_version} "
-              f"in {req.package} {req.version},\ninstalled offline with each wheel's hash.")
+              f"in {req.package},\ninstalled offline with each wheel's hash.")
     native = sorted({dep for r in found.records if r.origin == "built"
                      for dep in config.build_dependencies_for(r.name)
                      if dep not in ("python3-dev", "pkg-config")})
@@ -208,8 +211,12 @@ def run_source(config: Config, work: Workdir, t: Target, name: str, *,
         native_build_depends=tuple(native), reason=reason)
     say(f"source: {the_plan.source} {the_plan.version}: {len(found.records)} dependencies, "
         f"packages {', '.join(the_plan.packages)}")
+    closure_pins = tuple(sorted(f"{r.name}=={r.version}" for r in found.records))
+    if plan_only:
+        return SourceResult(the_plan, out_dir / the_plan.dsc_name, out_dir, req_deb, req.package,
+                            req.version, closure_pins)
     dsc = source_package.make(the_plan, out_dir, log)
-    return SourceResult(the_plan, dsc, out_dir, req_deb, req.package, req.version)
+    return SourceResult(the_plan, dsc, out_dir, req_deb, req.package, req.version, closure_pins)
 
 
 def run_build(config: Config, work: Workdir, t: Target, name: str, *,
@@ -223,7 +230,7 @@ def run_build(config: Config, work: Workdir, t: Target, name: str, *,
     record = build_record.BuildRecord(
         the_plan.source, the_plan.version, src.dsc,
         src.out_dir / f"{the_plan.source}_{the_plan.version_no_epoch}_{arch}.changes",
-        tuple(wanted))
+        tuple(wanted), src.closure)
     if all(d.exists() for d in wanted) and not check_reproducible:
         build_record.write(src.out_dir, record)
         return f"build: up to date: {', '.join(d.name for d in wanted)} in {src.out_dir}"

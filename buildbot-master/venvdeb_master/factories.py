@@ -12,9 +12,29 @@ WHY = util.Interpolate("buildbot %(prop:buildername)s build %(prop:buildnumber)s
                        "(%(prop:scheduler)s)")
 
 
+def _affected(rc: int, stdout: str, stderr: str) -> dict[str, list[str]]:
+    last = [line for line in stdout.splitlines() if line.startswith("affected:")]
+    return {"affected": last[-1].split()[1:] if last else []}
+
+
+def _wanted(project: str):  # type: ignore[no-untyped-def]
+    def check(step) -> bool:  # type: ignore[no-untyped-def]
+        return project in (step.getProperty("affected") or [])
+    return check
+
+
 def make(plan: BuilderPlan) -> util.BuildFactory:
     factory = util.BuildFactory()
     for step in plan.steps:
+        if step.kind == "affected":
+            factory.addStep(steps.SetPropertyFromCommand(
+                name=step.name, command=[WHY if a == REASON else a for a in step.argv],
+                env=ENV, extract_fn=_affected, haltOnFailure=True, timeout=3600))
+            for project, builder in plan.triggers:
+                factory.addStep(steps.Trigger(
+                    name=f"rebuild {project}", schedulerNames=[f"rebuild-{builder}"],
+                    waitForFinish=False, doStepIf=_wanted(project), hideStepIf=False))
+            continue
         factory.addStep(steps.ShellCommand(
             name=step.name, command=[WHY if a == REASON else a for a in step.argv], env=ENV,
             haltOnFailure=True,

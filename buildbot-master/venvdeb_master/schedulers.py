@@ -16,6 +16,8 @@ def make(site: Settings, plans: tuple[BuilderPlan, ...]) -> list[schedulers.Base
                 name=f"commit-{p.name}", builderNames=[p.name], treeStableTimer=None,
                 change_filter=util.ChangeFilter(project=p.change_project,
                                                 branch=p.poller.branch)))
+        if p.kind == "project":  # what a requirements build triggers
+            out.append(schedulers.Triggerable(name=f"rebuild-{p.name}", builderNames=[p.name]))
     requirements = [p.name for p in plans if p.kind == "requirements"]
     if requirements:
         out.append(schedulers.Nightly(name="nightly-requirements", builderNames=requirements,

@@ -198,3 +198,84 @@ def test_a_second_worker_takes_builds(running: tuple[Project, Path, str, str]) -
         time.sleep(3)
     assert len(builds) >= 2 and all(b["results"] == 0 for b in builds), builds
     assert len({b["workerid"] for b in builds}) == 2, "each worker ran a build"
+
+
+OTHER = f"""
+[projects.fixture-other]
+pypi_name = "fixture-service"
+versions = {{ "{RELEASE}" = "1.0.0" }}
+requirements = ["fixture-native"]
+user = "fixture"
+
+[[projects.fixture-other.packages]]
+name = "fixture-other"
+description = "fixture service with fixture-native"
+commands = ["fixture-manage"]
+"""
+
+
+def _force(api: str, builder: str) -> None:
+    ids = {str(b["name"]): b["builderid"] for b in _get(api, "builders")["builders"]}
+    body = json.dumps({"jsonrpc": "2.0", "method": "force", "id": 1,
+                       "params": {"builderid": ids[builder]}}).encode()
+    request = urllib.request.Request(api + "forceschedulers/force", data=body,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert "error" not in json.load(response)
+
+
+def _finished(api: str, builder: str, timeout: float = 900) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        builds = _get(api, f"builders/{builder}/builds")["builds"]
+        if builds and builds[-1].get("complete"):
+            return builds[-1]
+        time.sleep(3)
+    raise AssertionError(f"no finished build of {builder} within {timeout:.0f} s")
+
+
+def test_a_constraint_change_rebuilds_only_the_affected_project(project: Project,
+                                                                 tmp_path: Path) -> None:
+    """fixture-native 0.1.0 -> 0.2.0: the requirements package and fixture-other (whose
+    closure holds fixture-native) are rebuilt; fixture-service (whose closure does not)
+    is left alone, and the requirements build's log says why for each."""
+    require_tools("dpkg-buildpackage", "dh_virtualenv", "lintian", "unshare", "mmdebstrap",
+                  "reprepro", "gpg")
+    from tests.integration.test_venv_fixture import SERVICE
+    service_project(project, SERVICE + OTHER)
+    for args in (["lock"], ["wheels"], ["reqdeb"], ["build", "fixture-service"],
+                 ["build", "fixture-other"]):
+        r = _venvdeb("--config", str(project.config), "--workdir", str(project.workdir), *args,
+                     "--release", RELEASE)
+        assert r.returncode == 0, r.stderr[-2000:]
+    before = {p.name for p in project.workdir.glob("releases/*/*/projects/*/*.deb")}
+    constraints = project.requirements / "upper-constraints.txt"
+    constraints.write_text(constraints.read_text().replace("fixture-native===0.1.0",
+                                                           "fixture-native===0.2.0"))
+    settings = _settings(tmp_path, project)
+    start = _venvdeb("buildbot", "start", "--settings", str(settings))
+    try:
+        assert start.returncode == 0, start.stderr[-3000:]
+        port = next(line.split("= ")[1] for line in settings.read_text().splitlines()
+                    if line.startswith("web_port"))
+        api = f"http://127.0.0.1:{port}/api/v2/"
+        _force(api, f"requirements-{RELEASE}-bookworm")
+        req = _finished(api, f"requirements-{RELEASE}-bookworm")
+        steps = _get(api, f"builds/{req['buildid']}/steps")["steps"]
+        assert req["results"] == 0, [(s["name"], s["results"]) for s in steps]
+        affected = next(s for s in steps if s["name"] == "affected projects")
+        logs = _get(api, f"steps/{affected['stepid']}/logs")["logs"]
+        with urllib.request.urlopen(f"{api}logs/{logs[0]['logid']}/raw", timeout=10) as r:
+            text = r.read().decode()
+        assert "rebuild fixture-other" in text and "fixture-native 0.1.0 -> 0.2.0" in text, text
+        assert "keep fixture-service" in text, text
+        other = _finished(api, f"fixture-other-{RELEASE}-bookworm")
+        assert other["results"] == 0
+        assert _get(api, f"builders/fixture-service-{RELEASE}-bookworm/builds")["builds"] == []
+    finally:
+        _venvdeb("buildbot", "stop", "--settings", str(settings))
+    after = {p.name for p in project.workdir.glob("releases/*/*/projects/*/*.deb")}
+    assert {n for n in after - before if n.startswith("fixture-other")}, "fixture-other rebuilt"
+    assert not {n for n in after - before if n.startswith(("fixture-service", "venv-fixture-s"))}
+    held = listing(project.workdir / "repo", STAGING)
+    assert any(line.startswith("fixture-other deb 90:1.0.0-2") for line in held), held

@@ -45,3 +45,10 @@ def test_settings_are_validated(tmp_path: Path) -> None:
     site = buildbot_plan.load_settings(path, ROOT)
     assert site.web_port == 8011 and site.workdir == tmp_path / "w"
     assert site.workers == (buildbot_plan.Worker("one", "p", 2),)
+
+
+def test_closure_change_says_what_moved() -> None:
+    from builder.affected import closure_change
+    assert closure_change(["a==1", "b==2", "c==3"], ["a==1", "b==2.1", "d==4"]) == \
+        "b 2 -> 2.1, +d 4, -c 3"
+    assert closure_change(["a==1"], ["a==1"]) == ""
