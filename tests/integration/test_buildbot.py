@@ -279,3 +279,44 @@ def test_a_constraint_change_rebuilds_only_the_affected_project(project: Project
     assert not {n for n in after - before if n.startswith(("fixture-service", "venv-fixture-s"))}
     held = listing(project.workdir / "repo", STAGING)
     assert any(line.startswith("fixture-other deb 90:1.0.0-2") for line in held), held
+
+
+def test_checkconfig_rejects_an_unknown_project(project: Project, tmp_path: Path) -> None:
+    service_project(project)
+    project.config.write_text(project.config.read_text().replace(
+        "[repository]", '[pipeline]\nprojects = ["glance"]\n\n[repository]', 1))
+    result = _venvdeb("buildbot", "checkconfig", "--settings", str(_settings(tmp_path, project)))
+    assert result.returncode != 0
+    assert "pipeline.projects: unknown project 'glance'" in result.stdout + result.stderr
+
+
+def test_a_worker_lost_mid_build_publishes_nothing(running: tuple[Project, Path, str, str],
+                                                    tmp_path: Path) -> None:
+    """Kill the worker while the package builds: the build ends as retried (or failed), the
+    repository is untouched."""
+    project, settings, _, api = running
+    _force(api, BUILDER)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        builds = _get(api, f"builders/{BUILDER}/builds")["builds"]
+        if builds:
+            steps = _get(api, f"builds/{builds[-1]['buildid']}/steps")["steps"]
+            if any(s["name"] == "build (local)" and s.get("started_at") for s in steps):
+                break
+        time.sleep(1)
+    else:
+        raise AssertionError("the build never reached its build step")
+    time.sleep(3)
+    for worker in ("local", "second"):
+        pid_file = tmp_path / "bb" / "workers" / worker / "twistd.pid"
+        if pid_file.exists():
+            subprocess.run(["kill", "-9", pid_file.read_text().strip()], check=False)
+    deadline = time.monotonic() + 120
+    first: dict[str, object] = {}
+    while time.monotonic() < deadline:
+        first = _get(api, f"builders/{BUILDER}/builds")["builds"][0]
+        if first.get("complete"):
+            break
+        time.sleep(1)
+    assert first.get("complete") and first["results"] in (2, 4, 5), first  # failure, exception, retry
+    assert not (project.workdir / "repo").exists(), "nothing was published"
