@@ -321,3 +321,23 @@ def _reprepro_running(parent: int) -> bool:
             except OSError:
                 continue
     return False
+
+
+def test_two_publications_at_once_serialise(
+        published: tuple[Project, subprocess.CompletedProcess[str]], tmp_path: Path) -> None:
+    """What two buildbot builds publishing together do: one waits for the other."""
+    project, _ = published
+    work = _copy(project, tmp_path)
+    shutil.rmtree(work / "repo.d")
+    (work / "repo").unlink()
+    argv = [sys.executable, "-m", "builder", "--config", str(project.config), "--workdir",
+            str(work), "publish", "--release", RELEASE]
+    procs = [subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    results = [(p.wait(timeout=600), p.stdout.read() if p.stdout else "") for p in procs]
+    assert [code for code, _ in results] == [0, 0], results
+    outs = sorted(out for _, out in results)
+    assert any("up to date" in out for out in outs) and any("files into" in out for out in outs)
+    assert listing(work / "repo", STAGING) == listing(project.workdir / "repo", STAGING)
+    generations = [p.name for p in (work / "repo.d").iterdir()]
+    assert generations == ["000001"], generations
