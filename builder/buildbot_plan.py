@@ -152,16 +152,24 @@ def plan(config: Config, settings: Settings) -> tuple[BuilderPlan, ...]:
         for dist in release.distributions:
             target = ("--release", release_name, "--dist", dist)
             projects = [p.name for p in config.projects_for(release_name)]
+            fetch: tuple[Step, ...] = ()
+            req_poller = None
+            if release.requirements_git and release.requirements_branch:
+                fetch = (Step("requirement files",
+                              (*base, "requirements", "--release", release_name)),)
+                req_poller = Poller(release.requirements_git, release.requirements_branch)
             out.append(BuilderPlan(
                 builder_name("requirements", release_name, dist, None), "requirements",
                 release_name, dist, None, (
+                    *fetch,
                     Step("lock", (*base, "lock", *target)),
                     Step("wheels", (*base, "wheels", *target)),
                     Step("requirements package", (*base, "reqdeb", *target)),
                     Step("affected projects", (*base, "affected", *target, "--reason", REASON),
                          kind="affected"),
-                ), triggers=tuple((p, builder_name("project", release_name, dist, p))
-                                  for p in projects)))
+                ), poller=req_poller,
+                triggers=tuple((p, builder_name("project", release_name, dist, p))
+                               for p in projects)))
             for project in config.projects_for(release_name):
                 name = project.name
                 ref = project.upstream.ref_for(release_name)
@@ -186,6 +194,11 @@ def plan(config: Config, settings: Settings) -> tuple[BuilderPlan, ...]:
     return tuple(out)
 
 
+def owner(p: BuilderPlan) -> str:
+    """The config key a builder's poller comes from."""
+    return f"projects.{p.project}" if p.project else f'releases."{p.release}".requirements_git'
+
+
 def check_sources(plans: tuple[BuilderPlan, ...], log: Path) -> None:
     """Every poller's repository and branch answers now: a master that polls
     nothing forever is worse than a config that does not load."""
@@ -200,7 +213,7 @@ def check_sources(plans: tuple[BuilderPlan, ...], log: Path) -> None:
                              what="git ls-remote")
         if result.returncode != 0:
             raise ConfigError(
-                f"projects.{p.project}: upstream {p.poller.repourl} has no branch "
+                f"{owner(p)}: upstream {p.poller.repourl} has no branch "
                 f"{p.poller.branch!r} or cannot be reached (git ls-remote exit "
                 f"{result.returncode})", hint="fix upstream.git or upstream.refs in the config",
                 log=log)

@@ -29,6 +29,8 @@ Ship OpenStack services as Python virtualenvs inside Debian packages.
 The pipeline, one stage per command, each resumable (a rerun does only what
 is missing) and logged under WORKDIR/logs/<release>/<stage>.log:
 
+  requirements  fetch a release's requirement files from its git branch
+           (releases with requirements_git only)
   lock     compile a release's openstack/requirements files with pip-tools
            into a hash-locked set (WORKDIR/releases/<release>/<dist>/lock/)
   wheels   fetch or build a verified wheel for every lock entry and write a
@@ -98,6 +100,15 @@ def parser() -> argparse.ArgumentParser:
                        help="OpenStack release, as named in the config (e.g. 2026.1)")
         s.add_argument("--dist", default=None, metavar="D",
                        help="distribution (default: the release's first, e.g. bookworm)")
+
+    s = sub.add_parser("requirements", help="fetch a release's requirement files from git",
+                       description="For a release with requirements_git and "
+                                   "requirements_branch in the config (openstack/requirements or "
+                                   "a local repository holding the release's files): fetch "
+                                   "upper-constraints.txt, global-requirements.txt and "
+                                   "denylist.txt into WORKDIR/releases/<release>/requirements/, "
+                                   "which lock then reads. Other releases read requirements_dir.")
+    s.add_argument("--release", required=True, metavar="R")
 
     s = sub.add_parser("lock", help="compile a release into a hash-locked set",
                        description="Compile the release's upper-constraints (deny-list applied, "
@@ -241,33 +252,33 @@ def parser() -> argparse.ArgumentParser:
 def _commands() -> dict[str, Callable[[argparse.Namespace, config_mod.Config, Workdir],
                                       list[str]]]:
     def lock(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
-        return [stages.run_lock(c, w, stages.target(c, a.release, a.dist), scope=a.scope,
+        return [stages.run_lock(c, w, stages.target(c, a.release, a.dist, w), scope=a.scope,
                                 force=a.force)]
 
     def wheels(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
-        return [stages.run_wheels(c, w, stages.target(c, a.release, a.dist), jobs=a.jobs)]
+        return [stages.run_wheels(c, w, stages.target(c, a.release, a.dist, w), jobs=a.jobs)]
 
     def reqdeb(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
-        return [stages.run_reqdeb(c, w, stages.target(c, a.release, a.dist), force=a.force,
+        return [stages.run_reqdeb(c, w, stages.target(c, a.release, a.dist, w), force=a.force,
                                   lintian=not a.no_lintian)]
 
     def source(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
-        result = stages.run_source(c, w, stages.target(c, a.release, a.dist), a.project,
+        result = stages.run_source(c, w, stages.target(c, a.release, a.dist, w), a.project,
                                    reason=a.reason)
         return [f"source: {result.dsc}"]
 
     def build(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
-        return [stages.run_build(c, w, stages.target(c, a.release, a.dist), a.project,
+        return [stages.run_build(c, w, stages.target(c, a.release, a.dist, w), a.project,
                                  builder=a.builder, check_reproducible=a.check_reproducible,
                                  lintian=not a.no_lintian)]
 
     def check_(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
-        return [check.run_check(c, w, stages.target(c, a.release, a.dist), a.project,
+        return [check.run_check(c, w, stages.target(c, a.release, a.dist, w), a.project,
                                 force=a.force, refresh_chroot=a.refresh_chroot,
                                 only=a.only)]
 
     def publish(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
-        t = stages.target(c, a.release, a.dist)
+        t = stages.target(c, a.release, a.dist, w)
         names = a.projects or [p.name for p in c.projects_for(a.release)
                                if p.name in c.pipeline_projects]
         for name in names:
@@ -275,7 +286,7 @@ def _commands() -> dict[str, Callable[[argparse.Namespace, config_mod.Config, Wo
         return [archive.run_publish(c, w, t, names, lock_timeout=a.lock_timeout)]
 
     def promote(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
-        return [archive.run_promote(c, w, stages.target(c, a.release, a.dist),
+        return [archive.run_promote(c, w, stages.target(c, a.release, a.dist, w),
                                     lock_timeout=a.lock_timeout)]
 
     def pipeline_(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
@@ -295,7 +306,7 @@ def _commands() -> dict[str, Callable[[argparse.Namespace, config_mod.Config, Wo
         return buildbot_service.status(site)
 
     def affected_(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
-        t = stages.target(c, a.release, a.dist)
+        t = stages.target(c, a.release, a.dist, w)
         names = a.projects or [p.name for p in c.projects_for(a.release)]
         for name in names:
             stages.project_for(c, name, t.release)
@@ -303,9 +314,13 @@ def _commands() -> dict[str, Callable[[argparse.Namespace, config_mod.Config, Wo
         return [v.line() for v in verdicts] + [
             "affected: " + " ".join(v.project for v in verdicts if v.rebuild)]
 
+    def requirements(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
+        return [stages.run_requirements(c, w, a.release)]
+
     return {"lock": lock, "wheels": wheels, "reqdeb": reqdeb, "source": source, "build": build,
             "check": check_, "publish": publish, "promote": promote, "pipeline": pipeline_,
-            "buildbot": buildbot, "affected": affected_}
+            "buildbot": buildbot, "affected": affected_,
+            "requirements": requirements}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

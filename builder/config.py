@@ -69,6 +69,10 @@ class Release:
     distributions: tuple[str, ...]
     extra_pins: tuple[str, ...]
     index_url: str
+    #: a git repository holding the release's requirement files at its top (like
+    #: openstack/requirements) and its branch; ``venvdeb requirements`` fetches them
+    requirements_git: str | None = None
+    requirements_branch: str | None = None
 
     @property
     def upper_constraints(self) -> Path:
@@ -319,7 +323,12 @@ def _release(name: str, t: Table, root: Path, repository: Repository,
         distributions=dists,
         extra_pins=pins,
         index_url=t.string("index_url", repository.index_url),
+        requirements_git=t.string("requirements_git", None),
+        requirements_branch=t.string("requirements_branch", None),
     )
+    if (release.requirements_git is None) != (release.requirements_branch is None):
+        raise t.fail("requirements_git", "give both requirements_git and requirements_branch "
+                                         "(e.g. stable/" + name + "), or neither")
     t.done()
     return release
 

@@ -70,7 +70,9 @@ def run(config: Config, work: Workdir, *, releases: Sequence[str] | None,
 
     for release in releases or config.pipeline_releases:
         for dist in config.release(release).distributions:
-            t = stages.target(config, release, dist)
+            if config.release(release).requirements_git:
+                stage(stages.run_requirements(config, work, release))
+            t = stages.target(config, release, dist, work)
             built = [p.name for p in config.projects_for(release) if p.name in names]
             stage(stages.run_lock(config, work, t))
             stage(stages.run_wheels(config, work, t, jobs=jobs))

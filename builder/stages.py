@@ -6,6 +6,7 @@ summary line.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -18,6 +19,7 @@ from builder import (
     build_record,
     checks,
     closure,
+    command,
     constraints,
     debbuild,
     lock,
@@ -38,8 +40,18 @@ class Target:
     distribution: Distribution
 
 
-def target(config: Config, release: str, distribution: str | None) -> Target:
+def target(config: Config, release: str, distribution: str | None,
+           work: Workdir | None = None) -> Target:
+    """The release on a distribution; with ``work``, a release whose requirement files
+    come from git reads the copy ``venvdeb requirements`` fetched into the workdir."""
     rel = config.release(release)
+    if work is not None and rel.requirements_git:
+        fetched = work.root / "releases" / release / "requirements"
+        if not (fetched / "upper-constraints.txt").is_file():
+            raise ConfigError(f"release {release} takes its requirement files from "
+                              f"{rel.requirements_git} ({rel.requirements_branch}), not fetched",
+                              hint=f"run 'venvdeb requirements --release {release}' first")
+        rel = dataclasses.replace(rel, requirements_dir=fetched)
     dist_name = distribution or rel.distributions[0]
     if dist_name not in rel.distributions:
         raise ConfigError(f"release {release} is not built for distribution '{dist_name}' "
@@ -282,3 +294,40 @@ def _compare(first: tuple[Path, ...], second: tuple[Path, ...]) -> list[str]:
             shown = ", ".join(diff[:8]) + (f" and {len(diff) - 8} more" if len(diff) > 8 else "")
             report.append(f"{a.name} differs in {shown or 'its ar/tar framing'}")
     return report
+
+
+REQUIREMENT_FILES = ("upper-constraints.txt", "global-requirements.txt", "denylist.txt")
+
+
+def run_requirements(config: Config, work: Workdir, release_name: str) -> str:
+    """Fetch the release's requirement files from its git branch into the workdir
+    (written only when they change), with a PROVENANCE naming the commit."""
+    release = config.release(release_name)
+    if not release.requirements_git or not release.requirements_branch:
+        return (f"requirements: {release_name} reads {release.requirements_dir} (no "
+                f"requirements_git in the config)")
+    log = work.fresh_log(release_name, "requirements")
+    dest = work.root / "releases" / release_name / "requirements"
+    with tempfile.TemporaryDirectory(prefix="venvdeb-req-") as tmp:
+        checkout = Path(tmp) / "r"
+        command.run(["git", "clone", "--quiet", "--depth", "1", "--branch",
+                     release.requirements_branch, release.requirements_git, str(checkout)],
+                    log=log, what="git clone (requirements)")
+        commit = command.run(["git", "rev-parse", "HEAD"], log=log, cwd=checkout).output.strip()
+        if not (checkout / "upper-constraints.txt").is_file():
+            raise ConfigError(f"{release.requirements_git} ({release.requirements_branch}) has "
+                              f"no upper-constraints.txt at its top",
+                              hint=f"fix releases.\"{release_name}\".requirements_git")
+        dest.mkdir(parents=True, exist_ok=True)
+        changed = []
+        for name in REQUIREMENT_FILES:
+            if (checkout / name).is_file():
+                text = (checkout / name).read_text()
+                if not (dest / name).exists() or (dest / name).read_text() != text:
+                    (dest / name).write_text(text)
+                    changed.append(name)
+        (dest / "PROVENANCE").write_text(
+            f"Repository: {release.requirements_git}\nBranch: {release.requirements_branch}\n"
+            f"Commit: {commit}\n")
+    state = f"updated {', '.join(changed)}" if changed else "up to date"
+    return f"requirements: {state} from {release.requirements_branch} at {commit[:10]} in {dest}"

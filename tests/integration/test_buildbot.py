@@ -5,6 +5,7 @@ becoming a new package in the staging codename. Results read over the REST API.
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -234,24 +235,43 @@ def _finished(api: str, builder: str, timeout: float = 900) -> dict[str, object]
     raise AssertionError(f"no finished build of {builder} within {timeout:.0f} s")
 
 
+def _requirements_repo(project: Project, tmp_path: Path) -> tuple[str, Path, dict[str, str]]:
+    """A local repository holding the release's requirement files, like
+    openstack/requirements' stable branch; returns its URL and a working clone."""
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid",
+           "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    work = tmp_path / "requirements-work"
+    shutil.copytree(project.requirements, work)
+    for args in (["init", "-q", "-b", f"stable/{RELEASE}"], ["add", "-A"],
+                 ["commit", "-q", "-m", "release files"]):
+        subprocess.run(["git", *args], cwd=work, env=env, check=True, capture_output=True)
+    bare = tmp_path / "requirements.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True, env=env)
+    subprocess.run(["git", "remote", "add", "origin", str(bare)], cwd=work, env=env, check=True)
+    return f"file://{bare}", work, env
+
+
 def test_a_constraint_change_rebuilds_only_the_affected_project(project: Project,
                                                                  tmp_path: Path) -> None:
-    """fixture-native 0.1.0 -> 0.2.0: the requirements package and fixture-other (whose
-    closure holds fixture-native) are rebuilt; fixture-service (whose closure does not)
-    is left alone, and the requirements build's log says why for each."""
+    """A commit to the local requirements repository moves fixture-native 0.1.0 -> 0.2.0:
+    the requirements package and fixture-other (whose closure holds fixture-native) are
+    rebuilt; fixture-service (whose closure does not) is left alone, and the requirements
+    build's log says why for each."""
     require_tools("dpkg-buildpackage", "dh_virtualenv", "lintian", "unshare", "mmdebstrap",
-                  "reprepro", "gpg")
-    from tests.integration.test_venv_fixture import SERVICE
+                  "reprepro", "gpg", "git")
+    from tests.integration.test_venv_fixture import BUILD_PINS, SERVICE
     service_project(project, SERVICE + OTHER)
-    for args in (["lock"], ["wheels"], ["reqdeb"], ["build", "fixture-service"],
+    url, clone, env = _requirements_repo(project, tmp_path)
+    project.write(projects=SERVICE + OTHER, extra_pins=BUILD_PINS,
+                  release_extra=f'requirements_git = "{url}"\n'
+                                f'requirements_branch = "stable/{RELEASE}"')
+    for args in (["requirements"], ["lock"], ["wheels"], ["reqdeb"], ["build", "fixture-service"],
                  ["build", "fixture-other"]):
         r = _venvdeb("--config", str(project.config), "--workdir", str(project.workdir), *args,
                      "--release", RELEASE)
         assert r.returncode == 0, r.stderr[-2000:]
     before = {p.name for p in project.workdir.glob("releases/*/*/projects/*/*.deb")}
-    constraints = project.requirements / "upper-constraints.txt"
-    constraints.write_text(constraints.read_text().replace("fixture-native===0.1.0",
-                                                           "fixture-native===0.2.0"))
     settings = _settings(tmp_path, project)
     start = _venvdeb("buildbot", "start", "--settings", str(settings))
     try:
@@ -259,7 +279,17 @@ def test_a_constraint_change_rebuilds_only_the_affected_project(project: Project
         port = next(line.split("= ")[1] for line in settings.read_text().splitlines()
                     if line.startswith("web_port"))
         api = f"http://127.0.0.1:{port}/api/v2/"
-        _force(api, f"requirements-{RELEASE}-bookworm")
+        deadline = time.monotonic() + 60
+        while not any(w.get("connected_to") for w in _get(api, "workers")["workers"]):
+            assert time.monotonic() < deadline, "the worker connected"
+            time.sleep(1)
+        time.sleep(5)  # the poller's first poll records the branch as it is
+        constraints = clone / "upper-constraints.txt"
+        constraints.write_text(constraints.read_text().replace("fixture-native===0.1.0",
+                                                               "fixture-native===0.2.0"))
+        for args in (["commit", "-q", "-am", "fixture-native 0.2.0"],
+                     ["push", "-q", "origin", "HEAD"]):
+            subprocess.run(["git", *args], cwd=clone, env=env, check=True, capture_output=True)
         req = _finished(api, f"requirements-{RELEASE}-bookworm")
         steps = _get(api, f"builds/{req['buildid']}/steps")["steps"]
         assert req["results"] == 0, [(s["name"], s["results"]) for s in steps]
