@@ -7,6 +7,7 @@ as an extra package, no network). Both end with lintian.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import re
 import shutil
@@ -36,14 +37,21 @@ class BuildResult:
     changes: Path
 
 
+HOST_LOCK = Path("/run/lock/venvdeb-host-packages.lock")
+
+
 def ensure_installed(package: str, version: str, deb: Path, log: Path) -> bool:
-    """Install ``deb`` on the host unless ``package`` is there at ``version``."""
-    result = command.run(["dpkg-query", "-W", "-f", "${Version} ${db:Status-Status}", package],
-                         log=log, check=False)
-    if result.returncode == 0 and result.output.strip() == f"{version} installed":
-        return False
-    command.run(["dpkg", "-i", str(deb)], log=log, what=f"dpkg -i {deb.name}")
-    return True
+    """Install ``deb`` on the host unless ``package`` is there at ``version``; builds
+    running at once (buildbot workers on one host) take turns."""
+    HOST_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with HOST_LOCK.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        result = command.run(["dpkg-query", "-W", "-f", "${Version} ${db:Status-Status}",
+                              package], log=log, check=False)
+        if result.returncode == 0 and result.output.strip() == f"{version} installed":
+            return False
+        command.run(["dpkg", "-i", str(deb)], log=log, what=f"dpkg -i {deb.name}")
+        return True
 
 
 def _explain(error: CommandFailed, log: Path, stage: str) -> BuildFailed:

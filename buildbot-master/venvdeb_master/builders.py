@@ -12,10 +12,31 @@ from venvdeb_master import factories
 HOST_LOCK = util.WorkerLock("venvdeb-host", maxCount=1)
 
 
+_MASTER_LOCKS: dict[str, util.MasterLock] = {}
+
+
+def _master_lock(name: str, max_count: int = 1) -> util.MasterLock:
+    if name not in _MASTER_LOCKS:
+        _MASTER_LOCKS[name] = util.MasterLock(name, maxCount=max_count)
+    return _MASTER_LOCKS[name]
+
+
+def _locks(site: Settings, p: BuilderPlan) -> list[object]:
+    """One build per builder at a time (its outputs live in the shared workdir); a
+    requirements build excludes the release's project builds, which share it."""
+    release = _master_lock(f"release-{p.release}-{p.distribution}", max_count=1000)
+    own = _master_lock(f"builder-{p.name}")
+    if p.kind == "promote":
+        return [release.access("counting"), own.access("exclusive")]
+    locks = [own.access("exclusive"),
+             release.access("exclusive" if p.kind == "requirements" else "counting")]
+    if site.builder == "local":
+        locks.append(HOST_LOCK.access("exclusive"))
+    return locks
+
+
 def make(site: Settings, plans: tuple[BuilderPlan, ...]) -> list[util.BuilderConfig]:
     names = [w.name for w in site.workers]
-    locks = [HOST_LOCK.access("exclusive")] if site.builder == "local" else []
     return [util.BuilderConfig(name=p.name, workernames=names, factory=factories.make(p),
-                               tags=[p.kind, p.release, p.distribution],
-                               locks=locks if p.kind != "promote" else [])
+                               tags=[p.kind, p.release, p.distribution], locks=_locks(site, p))
             for p in plans]

@@ -97,7 +97,7 @@ def running(project: Project, tmp_path: Path) -> Iterator[tuple[Project, Path, s
     require_tools("git", "dpkg-buildpackage", "dh_virtualenv", "lintian", "unshare",
                   "mmdebstrap", "reprepro", "gpg")
     url = git_upstream(tmp_path)
-    service_project(project, with_git(url))
+    service_project(project, with_git(url) + OTHER)
     for stage in ("lock", "wheels", "reqdeb"):
         r = _venvdeb("--config", str(project.config), "--workdir", str(project.workdir), stage,
                      "--release", RELEASE)
@@ -173,7 +173,8 @@ def test_a_stable_commit_becomes_a_package_in_staging(
 
 
 def test_a_second_worker_takes_builds(running: tuple[Project, Path, str, str]) -> None:
-    """Two builds forced at once run on the two workers (one build each at a time)."""
+    """Two project builds forced at once run on the two workers (one build each at a
+    time; builds of one builder never overlap, they share the workdir)."""
     _, _, _, api = running
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -183,13 +184,9 @@ def test_a_second_worker_takes_builds(running: tuple[Project, Path, str, str]) -
         time.sleep(1)
     assert len(connected) == 2, "both workers connected"
     ids = {str(b["name"]): b["builderid"] for b in _get(api, "builders")["builders"]}
-    for name in (BUILDER, f"requirements-{RELEASE}-bookworm"):
-        body = json.dumps({"jsonrpc": "2.0", "method": "force", "id": 1,
-                           "params": {"builderid": ids[name]}}).encode()
-        request = urllib.request.Request(api + "forceschedulers/force", data=body,
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=10) as response:
-            assert "error" not in json.load(response)
+    assert BUILDER in ids
+    for name in (BUILDER, f"fixture-other-{RELEASE}-bookworm"):
+        _force(api, name)
     deadline = time.monotonic() + 900
     builds: list[dict[str, object]] = []
     while time.monotonic() < deadline:
