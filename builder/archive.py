@@ -108,10 +108,10 @@ def run_publish(config: Config, work: Workdir, t: Target, projects: Sequence[str
                 lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> str:
     log = work.fresh_log(t.release.name, "publish")
     items = _items(work, t, projects)
-    key = signing_key(config, work, log)
     codename = repository.codename(t.distribution.name, t.release.name, stage)
     paths = repository.Paths(work.repo)
     with repository.locked(paths, lock_timeout):
+        key = signing_key(config, work, log)  # under the lock: one gpg user at a time
         current = paths.current()
         held = repository.listing(current, codename, log) if current else {}
         steps = repository.plan(items, held, current or work.repo, codename)
@@ -138,11 +138,11 @@ def run_publish(config: Config, work: Workdir, t: Target, projects: Sequence[str
 def run_promote(config: Config, work: Workdir, t: Target, *,
                 lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> str:
     log = work.fresh_log(t.release.name, "promote")
-    key = signing_key(config, work, log)
     source = repository.codename(t.distribution.name, t.release.name, "staging")
     target = repository.codename(t.distribution.name, t.release.name, "production")
     paths = repository.Paths(work.repo)
     with repository.locked(paths, lock_timeout):
+        key = signing_key(config, work, log)
         current = paths.current()
         staged = repository.listing(current, source, log) if current else {}
         if not staged:

@@ -334,7 +334,8 @@ def test_two_publications_at_once_serialise(
             str(work), "publish", "--release", RELEASE]
     procs = [subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) for _ in range(2)]
-    results = [(p.wait(timeout=600), p.stdout.read() if p.stdout else "") for p in procs]
+    results = [(p.wait(timeout=600), (p.stdout.read() if p.stdout else "")
+                + (p.stderr.read() if p.stderr else "")) for p in procs]
     assert [code for code, _ in results] == [0, 0], results
     outs = sorted(out for _, out in results)
     assert any("up to date" in out for out in outs) and any("files into" in out for out in outs)

@@ -154,7 +154,7 @@ def test_source_package_is_quilt_with_orig_tarball(built: Project) -> None:
     [dsc] = built.workdir.glob(f"releases/{RELEASE}/bookworm/projects/fixture-service/*.dsc")
     fields = Deb822(dsc.read_text())
     assert fields["Format"] == "3.0 (quilt)"
-    assert f"openstack-wheels-{RELEASE} (= " in fields["Build-Depends"]
+    assert fields["Build-Depends"].split(",")[-1].strip() == f"openstack-wheels-{RELEASE}"
     assert "fixture-service_1.0.0.orig.tar.gz" in fields["Files"]
 
 
