@@ -9,7 +9,8 @@ source packages, each having passed lintian and the install test, into the
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from debian.debian_support import Version
@@ -27,11 +28,20 @@ NODE_KEYRING = "/etc/apt/keyrings/" + signing.KEYRING
 DEFAULT_LOCK_TIMEOUT = 300.0
 
 
-def signing_key(config: Config, work: Workdir, log: Path) -> signing.SigningKey:
+@contextmanager
+def signing_key(config: Config, work: Workdir, log: Path) -> Iterator[signing.SigningKey]:
+    """The key, its gpg-agent stopped afterwards whatever happens."""
     repo = config.repository
     home = repo.gnupg_home or Path.home() / ".gnupg"
-    return signing.resolve(home, repo.signing_key, work.keys, log,
-                           uid=f"{signing.KEY_NAME} ({repo.origin}) <{repo.maintainer.split('<')[1]}")
+    key = signing.SigningKey(home if repo.signing_key else work.keys, repo.signing_key or "",
+                             managed=not repo.signing_key)
+    try:
+        yield signing.resolve(home, repo.signing_key, work.keys, log,
+                              uid=f"{signing.KEY_NAME} ({repo.origin}) "
+                                  f"<{repo.maintainer.split('<')[1]}")
+    finally:
+        if key.home.is_dir():
+            signing.stop_agent(key, log)
 
 
 def url(config: Config, work: Workdir) -> str:
@@ -99,8 +109,6 @@ def _change(config: Config, work: Workdir, key: signing.SigningKey, log: Path,
     except BaseException:
         shutil.rmtree(new, ignore_errors=True)
         raise
-    finally:
-        signing.stop_agent(key, log)
 
 
 def run_publish(config: Config, work: Workdir, t: Target, projects: Sequence[str], *,
@@ -110,8 +118,8 @@ def run_publish(config: Config, work: Workdir, t: Target, projects: Sequence[str
     items = _items(work, t, projects)
     codename = repository.codename(t.distribution.name, t.release.name, stage)
     paths = repository.Paths(work.repo)
-    with repository.locked(paths, lock_timeout):
-        key = signing_key(config, work, log)  # under the lock: one gpg user at a time
+    # the key under the lock: one gpg user at a time
+    with repository.locked(paths, lock_timeout), signing_key(config, work, log) as key:
         current = paths.current()
         held = repository.listing(current, codename, log) if current else {}
         steps = repository.plan(items, held, current or work.repo, codename)
@@ -141,8 +149,7 @@ def run_promote(config: Config, work: Workdir, t: Target, *,
     source = repository.codename(t.distribution.name, t.release.name, "staging")
     target = repository.codename(t.distribution.name, t.release.name, "production")
     paths = repository.Paths(work.repo)
-    with repository.locked(paths, lock_timeout):
-        key = signing_key(config, work, log)
+    with repository.locked(paths, lock_timeout), signing_key(config, work, log) as key:
         current = paths.current()
         staged = repository.listing(current, source, log) if current else {}
         if not staged:
