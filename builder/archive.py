@@ -33,15 +33,14 @@ def signing_key(config: Config, work: Workdir, log: Path) -> Iterator[signing.Si
     """The key, its gpg-agent stopped afterwards whatever happens."""
     repo = config.repository
     home = repo.gnupg_home or Path.home() / ".gnupg"
-    key = signing.SigningKey(home if repo.signing_key else work.keys, repo.signing_key or "",
-                             managed=not repo.signing_key)
+    agent_home = home if repo.signing_key else work.keys
     try:
         yield signing.resolve(home, repo.signing_key, work.keys, log,
                               uid=f"{signing.KEY_NAME} ({repo.origin}) "
                                   f"<{repo.maintainer.split('<')[1]}")
     finally:
-        if key.home.is_dir():
-            signing.stop_agent(key, log)
+        if agent_home.is_dir():
+            signing.stop_agent(agent_home, log)
 
 
 def url(config: Config, work: Workdir) -> str:

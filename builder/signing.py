@@ -100,9 +100,10 @@ def export(key: SigningKey, dest: Path, log: Path) -> tuple[Path, Path]:
     return binary, armored
 
 
-def stop_agent(key: SigningKey, log: Path) -> None:
-    """gpg and reprepro start an agent for the key's home; do not leave it behind."""
-    command.run(["gpgconf", "--kill", "gpg-agent"], log=log, env=key.env(), check=False,
+def stop_agent(home: Path, log: Path) -> None:
+    """gpg and reprepro start an agent for a GnuPG home; do not leave it behind."""
+    command.run(["gpgconf", "--kill", "gpg-agent"], log=log, check=False,
+                env=command.clean_environment({"GNUPGHOME": str(home)}),
                 what="gpgconf --kill gpg-agent")
 
 

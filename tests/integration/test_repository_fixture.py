@@ -155,10 +155,14 @@ def test_rerun_changes_nothing(published: tuple[Project, subprocess.CompletedPro
 # --- faults: each leaves the repository exactly as it was -----------------------------------
 
 
-def _copy(project: Project, tmp_path: Path) -> Path:
+def _copy(project: Project, tmp_path: Path, *, repository: bool = True) -> Path:
+    """The published workdir copied; ``repository=False``: without its repository."""
     work = tmp_path / "work"
     shutil.copytree(project.workdir, work, symlinks=True,
                     ignore=shutil.ignore_patterns("S.gpg-agent*"))
+    if not repository:
+        shutil.rmtree(work / "repo.d")
+        (work / "repo").unlink()
     return work
 
 
@@ -248,9 +252,7 @@ def test_corrupt_deb_is_refused(published: tuple[Project, subprocess.CompletedPr
 def test_unusable_signing_key_is_refused(
         published: tuple[Project, subprocess.CompletedProcess[str]], tmp_path: Path) -> None:
     project, _ = published
-    work = _copy(project, tmp_path)
-    shutil.rmtree(work / "repo.d")
-    (work / "repo").unlink()
+    work = _copy(project, tmp_path, repository=False)
     home = tmp_path / "gnupg"
     home.mkdir(mode=0o700)
     text = project.config.read_text()
@@ -285,9 +287,7 @@ def test_killed_publish_leaves_the_old_state_and_a_rerun_completes(
         published: tuple[Project, subprocess.CompletedProcess[str]], tmp_path: Path) -> None:
     """SIGKILL while reprepro runs, twice; then a rerun gives the same repository."""
     project, _ = published
-    work = _copy(project, tmp_path)
-    shutil.rmtree(work / "repo.d")
-    (work / "repo").unlink()
+    work = _copy(project, tmp_path, repository=False)
     for _ in range(2):
         proc = subprocess.Popen(
             [sys.executable, "-m", "builder", "--config", str(project.config), "--workdir",
@@ -327,9 +327,7 @@ def test_two_publications_at_once_serialise(
         published: tuple[Project, subprocess.CompletedProcess[str]], tmp_path: Path) -> None:
     """What two buildbot builds publishing together do: one waits for the other."""
     project, _ = published
-    work = _copy(project, tmp_path)
-    shutil.rmtree(work / "repo.d")
-    (work / "repo").unlink()
+    work = _copy(project, tmp_path, repository=False)
     argv = [sys.executable, "-m", "builder", "--config", str(project.config), "--workdir",
             str(work), "publish", "--release", RELEASE]
     procs = [subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
