@@ -15,7 +15,7 @@ from pathlib import Path
 
 from debian.debian_support import Version
 
-from builder import checks, repository, signing
+from builder import checks, repository, signing, tooldeb
 from builder.check import project_record, reqdeb_record
 from builder.config import Config
 from builder.errors import PublishError
@@ -47,13 +47,18 @@ def url(config: Config, work: Workdir) -> str:
     return config.repository.url or f"file://{work.repo}"
 
 
-def _items(work: Workdir, t: Target, projects: Sequence[str]) -> list[repository.Item]:
+def _items(work: Workdir, t: Target, projects: Sequence[str],
+           tool: bool = False) -> list[repository.Item]:
     files = list(reqdeb_record(work, t).debs)
     owner = {f: "" for f in files}
     for name in projects:
         rec = project_record(work, t, name)
         files += rec.files
         owner.update({f: name for f in rec.files})
+    if tool:
+        rec = tooldeb.record(work, t.distribution.name)
+        files += rec.files
+        owner.update({f: tooldeb.PACKAGE for f in rec.files})
     items = [repository.item(f) for f in files]
     known = checks.known_names(work.checks)
     for it in items:
@@ -63,7 +68,8 @@ def _items(work: Workdir, t: Target, projects: Sequence[str]) -> list[repository
             result = checks.result(work.checks, it.path, check, it.sha256)
             if result == "passed":
                 continue
-            how = (f"'venvdeb check {owner[it.path]} --release {t.release.name}'"
+            how = ("'venvdeb tooldeb'" if owner[it.path] == tooldeb.PACKAGE else
+                   f"'venvdeb check {owner[it.path]} --release {t.release.name}'"
                    if owner[it.path] else "'venvdeb check PROJECT' for a project using it")
             if known.get(it.path.name, it.sha256) != it.sha256:
                 raise PublishError(f"{it.path.name} changed since it was checked (damaged or "
@@ -111,10 +117,10 @@ def _change(config: Config, work: Workdir, key: signing.SigningKey, log: Path,
 
 
 def run_publish(config: Config, work: Workdir, t: Target, projects: Sequence[str], *,
-                stage: Stage = "staging",
+                stage: Stage = "staging", tool: bool = False,
                 lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> str:
     log = work.fresh_log(t.release.name, "publish")
-    items = _items(work, t, projects)
+    items = _items(work, t, projects, tool)
     codename = repository.codename(t.distribution.name, t.release.name, stage)
     paths = repository.Paths(work.repo)
     # the key under the lock: one gpg user at a time

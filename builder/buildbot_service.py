@@ -10,11 +10,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from builder import command
+from builder import command, layout
 from builder.buildbot_plan import SETTINGS_ENV, Settings
 from builder.errors import CommandFailed, ConfigError
 
-MASTER_CFG = Path(__file__).resolve().parent.parent / "buildbot-master" / "master.cfg"
+MASTER_CFG = layout.data_root() / "buildbot-master" / "master.cfg"
 
 
 def _bin(name: str) -> Path:

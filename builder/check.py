@@ -49,6 +49,16 @@ def candidates_repo(debs: tuple[Path, ...], into: Path, log: Path) -> None:
     os.chmod(into, 0o755)
 
 
+def lintian_recorded(ledger: Path, changes: Path, debs: tuple[Path, ...], log: Path) -> None:
+    """lintian on ``changes``; the verdict recorded for ``debs`` either way."""
+    try:
+        debbuild.lintian(changes, log)
+    except LintianFailed as exc:
+        checks.record(ledger, debs, "lintian", False, exc.message)
+        raise
+    checks.record(ledger, debs, "lintian", True)
+
+
 def run_check(config: Config, work: Workdir, t: Target, name: str, *, force: bool = False,
               refresh_chroot: bool = False, only: checks.Check | None = None) -> str:
     project = project_for(config, name, t.release)
@@ -64,12 +74,7 @@ def run_check(config: Config, work: Workdir, t: Target, name: str, *, force: boo
                                      f"lintian' first")
     elif force or any(checks.result(ledger, d, "lintian") != "passed" for d in rec.debs):
         say(f"check: lintian {rec.changes.name}")
-        try:
-            debbuild.lintian(rec.changes, log)
-        except LintianFailed as exc:
-            checks.record(ledger, rec.debs, "lintian", False, exc.message)
-            raise
-        checks.record(ledger, rec.debs, "lintian", True)
+        lintian_recorded(ledger, rec.changes, rec.debs, log)
     else:
         say(f"check: lintian: passed when {rec.source} {rec.version} was built")
     for deb in req.debs:

@@ -16,11 +16,13 @@ from builder import (
     buildbot_service,
     check,
     debbuild,
+    layout,
     pipeline,
     stages,
+    tooldeb,
 )
 from builder import config as config_mod
-from builder.errors import VenvdebError
+from builder.errors import ConfigError, VenvdebError
 from builder.workdir import Workdir
 
 DESCRIPTION = """\
@@ -50,6 +52,7 @@ is missing) and logged under WORKDIR/logs/<release>/<stage>.log:
            WORKDIR/repo, codename <dist>-<release>-staging
   promote  what staging holds into <dist>-<release> (production)
   pipeline all of the above for the releases and projects in [pipeline]
+  tooldeb  venvdeb itself as a Debian package (stdeb), for worker machines
 
 Releases, distributions and projects come from one file, pipeline.toml.
 """
@@ -71,7 +74,8 @@ examples:
 
 
 #: stage lines the pipeline already said on stderr; stdout gets the summary
-STAGE_PREFIXES = ("lock:", "wheels:", "reqdeb:", "build:", "check:", "publish:", "promote:")
+STAGE_PREFIXES = ("lock:", "wheels:", "reqdeb:", "build:", "check:", "tooldeb:", "publish:",
+                  "promote:")
 
 
 def _default_config() -> Path:
@@ -81,7 +85,7 @@ def _default_config() -> Path:
     local = Path.cwd() / config_mod.DEFAULT_CONFIG
     if local.exists():
         return local
-    return Path(__file__).resolve().parent.parent / config_mod.DEFAULT_CONFIG
+    return layout.data_root() / config_mod.DEFAULT_CONFIG
 
 
 def parser() -> argparse.ArgumentParser:
@@ -206,6 +210,8 @@ def parser() -> argparse.ArgumentParser:
     target_args(s)
     s.add_argument("projects", nargs="*", metavar="PROJECT",
                    help="projects to publish (default: [pipeline] projects)")
+    s.add_argument("--tool", action="store_true",
+                   help="also publish the venvdeb package ('venvdeb tooldeb' made and checked it)")
     lock_arg(s)
 
     s = sub.add_parser("promote", help="copy a release from staging to production",
@@ -215,6 +221,21 @@ def parser() -> argparse.ArgumentParser:
                                    "WORKDIR/repo/venvdeb/history.")
     target_args(s)
     lock_arg(s)
+
+    s = sub.add_parser("tooldeb", help="venvdeb itself as a Debian package (for workers)",
+                       description="Make venvdeb's own source and binary package with stdeb from "
+                                   "this git checkout (WORKDIR/tool/<dist>/): it depends on "
+                                   "Debian's packages for the tools venvdeb drives and brings "
+                                   "pip-tools (which Debian lacks) in builder/_vendor, pinned "
+                                   "by hash in debian-templates/tool/vendor.txt. Then lintian, "
+                                   "and an install test in a clean chroot (apt-get install "
+                                   "venvdeb; venvdeb --help and the vendored pip-compile run; "
+                                   "purge). 'venvdeb publish --tool' publishes it.")
+    s.add_argument("--dist", default=None, metavar="D",
+                   help="distribution (default: the config's first, e.g. bookworm)")
+    s.add_argument("--force", action="store_true", help="build and check again")
+    s.add_argument("--refresh-chroot", action="store_true",
+                   help="make the install test's chroot tarball again")
 
     s = sub.add_parser("buildbot", help="run the buildbot master and workers on this machine",
                        description="start: check the config, create the master (default "
@@ -283,7 +304,7 @@ def _commands() -> dict[str, Callable[[argparse.Namespace, config_mod.Config, Wo
                                if p.name in c.pipeline_projects]
         for name in names:
             stages.project_for(c, name, t.release)
-        return [archive.run_publish(c, w, t, names, lock_timeout=a.lock_timeout)]
+        return [archive.run_publish(c, w, t, names, lock_timeout=a.lock_timeout, tool=a.tool)]
 
     def promote(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
         return [archive.run_promote(c, w, stages.target(c, a.release, a.dist, w),
@@ -294,7 +315,7 @@ def _commands() -> dict[str, Callable[[argparse.Namespace, config_mod.Config, Wo
                             jobs=a.jobs, promote=a.promote)
 
     def buildbot(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
-        site = buildbot_plan.load_settings(a.settings, Path(__file__).resolve().parent.parent)
+        site = buildbot_plan.load_settings(a.settings, layout.data_root())
         if a.action == "checkconfig":
             return [buildbot_service.checkconfig(site)]
         if a.action == "start":
@@ -314,13 +335,20 @@ def _commands() -> dict[str, Callable[[argparse.Namespace, config_mod.Config, Wo
         return [v.line() for v in verdicts] + [
             "affected: " + " ".join(v.project for v in verdicts if v.rebuild)]
 
+    def tooldeb_(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
+        if a.dist is not None and a.dist not in c.distributions:
+            raise ConfigError(f"unknown distribution {a.dist!r}",
+                              hint=f"the config has: {', '.join(sorted(c.distributions))}")
+        return [tooldeb.run_tooldeb(c, w, a.dist, force=a.force,
+                                    refresh_chroot=a.refresh_chroot)]
+
     def requirements(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
         return [stages.run_requirements(c, w, a.release)]
 
     return {"lock": lock, "wheels": wheels, "reqdeb": reqdeb, "source": source, "build": build,
             "check": check_, "publish": publish, "promote": promote, "pipeline": pipeline_,
             "buildbot": buildbot, "affected": affected_,
-            "requirements": requirements}
+            "requirements": requirements, "tooldeb": tooldeb_}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

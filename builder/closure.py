@@ -46,7 +46,7 @@ def resolve(source_dir: Path, extras: tuple[str, ...], project_name: str, files_
         report = Path(tmp) / "report.json"
         env = command.clean_environment({"PBR_VERSION": python_version})
         result = command.run(
-            ["unshare", "-n", "--", sys.executable, "-m", "pip", "install", "--dry-run",
+            ["unshare", "-n", "--", sys.executable, "-m", "builder.pip_run", "install", "--dry-run",
              "--ignore-installed", "--quiet", "--report", str(report), "--no-index",
              "--find-links", str(files_dir), "--no-cache-dir", target, *requirements],
             log=log, env=env, check=False, what="pip (closure)")

@@ -150,6 +150,7 @@ class Config:
     sdist_build_dependencies: Mapping[str, tuple[str, ...]]
     pipeline_releases: tuple[str, ...] = ()
     pipeline_projects: tuple[str, ...] = ()
+    pipeline_tool: bool = False  # also make, check and publish the venvdeb package itself
 
     @property
     def root(self) -> Path:
@@ -249,10 +250,11 @@ def load(path: Path) -> Config:
         if name not in projects:
             raise pipeline_t.fail("projects", f"unknown project {name!r} "
                                               f"(defined: {', '.join(sorted(projects))})")
+    pipeline_tool = pipeline_t.get("tool_package", bool, False, "true or false")
     pipeline_t.done()
     top.done()
     return Config(path, repository, distributions, releases, projects, sdist_deps,
-                  pipeline_releases, pipeline_projects)
+                  pipeline_releases, pipeline_projects, pipeline_tool)
 
 
 def _optional_path(table: Table, key: str, root: Path) -> Path | None:

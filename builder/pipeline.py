@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from builder import archive, checks, debbuild, repository, stages
+from builder import archive, checks, debbuild, repository, stages, tooldeb
 from builder.check import project_record, reqdeb_record, run_check
 from builder.config import Config, Project
 from builder.errors import ConfigError
@@ -32,10 +32,13 @@ def leaves(project: Project) -> tuple[str, ...]:
     return tuple(p.name for p in project.packages if p.name not in needed)
 
 
-def summary(work: Workdir, t: stages.Target, projects: Sequence[str]) -> tuple[Row, ...]:
+def summary(work: Workdir, t: stages.Target, projects: Sequence[str],
+            tool: bool = False) -> tuple[Row, ...]:
     files = list(reqdeb_record(work, t).debs)
     for name in projects:
         files += project_record(work, t, name).debs
+    if tool:
+        files += tooldeb.record(work, t.distribution.name).debs
     rows = []
     for deb in files:
         it = repository.item(deb)
@@ -83,11 +86,14 @@ def run(config: Config, work: Workdir, *, releases: Sequence[str] | None,
                     stage(run_check(config, work, t, name))
             if not check:
                 continue
-            stage(archive.run_publish(config, work, t, built))
+            tool = config.pipeline_tool
+            if tool:
+                stage(tooldeb.run_tooldeb(config, work, dist))
+            stage(archive.run_publish(config, work, t, built, tool=tool))
             if promote:
                 stage(archive.run_promote(config, work, t))
             out.append("")
-            out += table(summary(work, t, built))
+            out += table(summary(work, t, built, tool=tool))
             stage_name: repository.Stage = "production" if promote else "staging"
             packages = [name for n in built for name in leaves(config.projects[n])]
             out.append("")

@@ -14,7 +14,9 @@ from typing import Any
 import jinja2
 from debian.changelog import Changelog
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "debian-templates"
+from builder import layout
+
+TEMPLATES = layout.data_root() / "debian-templates"
 EXECUTABLE = frozenset({"rules"})
 
 

@@ -79,7 +79,7 @@ def build_wheel(
             hint=f"run: apt-get install {' '.join(missing)}", log=log)
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"venvdeb-{canonicalize_name(name)}-") as tmp:
-        argv = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-cache-dir",
+        argv = [sys.executable, "-m", "builder.pip_run", "wheel", "--no-deps", "--no-cache-dir",
                 "--wheel-dir", tmp, "--index-url", index_url,
                 "--build-constraint", str(build_constraints), str(sdist)]
         env = command.clean_environment({"SOURCE_DATE_EPOCH": str(source_date_epoch)})

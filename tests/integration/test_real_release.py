@@ -206,6 +206,29 @@ def test_upgrade_keeps_the_conffile_edit_and_downgrade_runs_again(pipeline: str,
         assert "# local edit by the operator" in box.path("/etc/keystone/keystone.conf").read_text()
 
 
+def test_a_worker_installs_venvdeb_with_apt_and_locks_like_the_checkout(pipeline: str,
+                                                                        work: Path,
+                                                                        tmp_path: Path) -> None:
+    """The venvdeb package (stdeb) from the signed repository: its vendored pip-tools locks
+    2026.1 to the same pins as the checkout's .venv did."""
+    assert re.search(r"^venvdeb +0\.1\.0\.\d+\+[0-9a-f]{8}-1 .*passed +passed$", pipeline, re.M), \
+        "the pipeline's table lists the venvdeb package, checked"
+    log = tmp_path / "worker.log"
+    with _node(work, log) as box:
+        # the keyring and sources lines only: a worker installs venvdeb, not keystone
+        _sh(box, "\n".join([*_node_lines(work, RELEASE)[:-1], "apt-get update"]))
+        _sh(box, "apt-get install --no-install-recommends venvdeb")
+        assert "usage: venvdeb" in _sh(box, "venvdeb --help")
+        _sh(box, f"venvdeb --workdir /tmp/w lock --release {RELEASE}")
+        theirs = box.path(f"/tmp/w/releases/{RELEASE}/bookworm/lock/lock.txt").read_text()
+    ours = (work / "releases" / RELEASE / "bookworm" / "lock" / "lock.txt").read_text()
+
+    def pins(text: str) -> set[str]:
+        return {line.split()[0] for line in text.splitlines() if "==" in line.split(" ")[0]}
+
+    assert pins(theirs) == pins(ours) and len(pins(ours)) > 100
+
+
 MANIFEST = """\
 class { 'keystone':
   manage_service   => false,

@@ -1,0 +1,84 @@
+"""venvdeb's own Debian package, as data: vendored wheels, control fields, setup.py."""
+from __future__ import annotations
+
+import configparser
+from pathlib import Path
+
+import pytest
+
+from builder import config, tooldeb
+from builder.errors import ConfigError
+from tests.conftest import ROOT
+
+#: Essential: yes on bookworm; policy 3.5 says not to depend on them unversioned
+ESSENTIAL = {"bash", "coreutils", "dash", "diffutils", "dpkg", "findutils", "grep", "gzip",
+             "hostname", "login", "perl-base", "sed", "tar", "util-linux", "debianutils",
+             "base-files", "base-passwd", "bsdutils", "init-system-helpers", "ncurses-bin",
+             "libc-bin", "mount", "sysvinit-utils"}
+
+
+def test_vendored_wheels_are_pip_tools_and_what_it_imports_each_pinned_by_hash() -> None:
+    wheels = {w.name: w for w in tooldeb.parse_vendor(tooldeb.templates() / "vendor.txt")}
+    assert set(wheels) == {"pip-tools", "pip", "build", "click", "packaging", "pyproject-hooks"}
+    assert wheels["pip-tools"].version == "7.6.2" and wheels["pip"].version == "26.3"
+    for w in wheels.values():
+        assert w.hashes and all(len(h) == 64 for h in w.hashes), w
+
+
+def test_a_vendor_entry_without_hash_is_refused_naming_file_and_entry(tmp_path: Path) -> None:
+    bad = tmp_path / "vendor.txt"
+    bad.write_text("pip==26.3 \\\n    --hash=sha256:" + "a" * 64 + "\nclick==8.5.1\n")
+    with pytest.raises(ConfigError, match=r"vendor.txt: entry 2 \('click==8.5.1'\)"):
+        tooldeb.parse_vendor(bad)
+
+
+def _plan(root: Path, files: tuple[str, ...]) -> tooldeb.ToolPlan:
+    cfg = config.load(ROOT / "pipeline.toml")
+    return tooldeb.plan(cfg, cfg.distributions["bookworm"], root, files)
+
+
+def test_depends_name_the_tools_and_no_essential_package() -> None:
+    the_plan = _plan(ROOT, ("builder/cli.py",))
+    for tool in ("dh-virtualenv", "sbuild", "mmdebstrap", "lintian", "reprepro", "python3-debian",
+                 "buildbot-worker", "debhelper"):
+        assert tool in the_plan.depends
+    assert not ESSENTIAL & set(the_plan.depends)
+    cfg = config.load(ROOT / "pipeline.toml")
+    assert the_plan.recommends == cfg.all_build_dependencies() and "libldap2-dev" in \
+        the_plan.recommends
+
+
+def test_the_digest_follows_file_content(tmp_path: Path) -> None:
+    (tmp_path / "builder").mkdir()
+    (tmp_path / "builder" / "cli.py").write_text("one\n")
+    first = _plan(tmp_path, ("builder/cli.py",)).digest
+    assert _plan(tmp_path, ("builder/cli.py",)).digest == first
+    (tmp_path / "builder" / "cli.py").write_text("two\n")
+    assert _plan(tmp_path, ("builder/cli.py",)).digest != first
+
+
+def test_setup_py_and_stdeb_cfg(tmp_path: Path) -> None:
+    the_plan = _plan(ROOT, ("builder/cli.py",))
+    rendered = tooldeb.render_setup(the_plan, "0.1.0.3+abcdef12")
+    compile(rendered["setup.py"], "setup.py", "exec")
+    assert 'version="0.1.0.3+abcdef12"' in rendered["setup.py"]
+    assert '"venvdeb = builder.cli:main"' in rendered["setup.py"]
+    cfg = configparser.ConfigParser()
+    cfg.read_string(rendered["stdeb.cfg"])
+    d = cfg["DEFAULT"]
+    assert d["Package3"] == "venvdeb" and d["Source"] == "venvdeb" and d["Suite3"] == "bookworm"
+    assert d["Depends3"].split(", ") == list(tooldeb.DEPENDS)
+    assert d["Maintainer"] == "venvdeb packagers <packagers@venvdeb.invalid>"
+
+
+def test_tracked_files_of_the_checkout_exclude_tests_and_build_output(tmp_path: Path) -> None:
+    files = tooldeb.tracked_files(ROOT, tmp_path / "log")
+    assert "builder/cli.py" in files and "pipeline.toml" in files
+    assert "debian-templates/venv/rules.j2" in files
+    assert "requirements-repo/releases/2026.1/upper-constraints.txt" in files
+    assert not [f for f in files if f.startswith(("tests/", "build/", ".venv/", "bench/"))]
+
+
+def test_outside_a_git_checkout_it_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not a venvdeb git checkout"):
+        tooldeb.tracked_files(tmp_path, tmp_path / "log")
