@@ -29,6 +29,21 @@ class Worker:
     name: str
     password: str
     max_builds: int = 1
+    # On a machine set up by apt (the venvdeb package): its own paths, given to
+    # the builds it runs as worker properties (see PATH_PROPERTIES)
+    venvdeb: Path | None = None
+    config: Path | None = None
+    workdir: Path | None = None
+
+    def properties(self) -> dict[str, str]:
+        own = {"venvdeb": self.venvdeb, "config": self.config, "workdir": self.workdir}
+        return {PATH_PROPERTIES[k]: str(v) for k, v in own.items() if v is not None}
+
+
+#: argv position of each path of a step's common prefix -> the worker property overriding it
+PATH_PROPERTIES = {"venvdeb": "venvdeb_path", "config": "venvdeb_config",
+                   "workdir": "venvdeb_workdir"}
+PATH_POSITIONS = {0: "venvdeb_path", 2: "venvdeb_config", 4: "venvdeb_workdir"}
 
 
 @dataclass(frozen=True)
@@ -80,8 +95,14 @@ def load_settings(path: Path | None, checkout: Path) -> Settings:
         raise t.fail("builder", f"expected 'local' or 'sbuild', got {builder!r}")
     workers = []
     for wt in t.tables("workers"):
+        paths = {k: wt.string(k, None) for k in PATH_PROPERTIES}
+        for key, value in paths.items():
+            if value is not None and not value.startswith("/"):
+                raise wt.fail(key, f"expected an absolute path on the worker's machine, got "
+                                   f"{value!r}")
         workers.append(Worker(wt.string("name"), wt.string("password"),
-                              wt.get("max_builds", int, 1, "an integer")))
+                              wt.get("max_builds", int, 1, "an integer"),
+                              **{k: Path(v) if v else None for k, v in paths.items()}))
         wt.done()
     settings = Settings(
         path=path,

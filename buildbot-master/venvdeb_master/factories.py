@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from buildbot.plugins import steps, util
 
-from builder.buildbot_plan import REASON, BuilderPlan
+from builder.buildbot_plan import PATH_POSITIONS, REASON, BuilderPlan
 
 ENV = {"PIP_CONFIG_FILE": "/dev/null", "LC_ALL": "C.UTF-8"}
 #: the rebuild reason written into the changelog of a new version
@@ -23,12 +23,25 @@ def _wanted(project: str):  # type: ignore[no-untyped-def]
     return check
 
 
+def _command(argv: tuple[str, ...]) -> list[object]:
+    """The step's argv; the venvdeb, config and workdir paths as the worker says, if it does."""
+    out: list[object] = []
+    for i, a in enumerate(argv):
+        if a == REASON:
+            out.append(WHY)
+        elif i in PATH_POSITIONS:
+            out.append(util.Interpolate(f"%(prop:{PATH_POSITIONS[i]}:-{a})s"))
+        else:
+            out.append(a)
+    return out
+
+
 def make(plan: BuilderPlan) -> util.BuildFactory:
     factory = util.BuildFactory()
     for step in plan.steps:
         if step.kind == "affected":
             factory.addStep(steps.SetPropertyFromCommand(
-                name=step.name, command=[WHY if a == REASON else a for a in step.argv],
+                name=step.name, command=_command(step.argv),
                 env=ENV, extract_fn=_affected, haltOnFailure=True, timeout=3600))
             for project, builder in plan.triggers:
                 factory.addStep(steps.Trigger(
@@ -36,7 +49,7 @@ def make(plan: BuilderPlan) -> util.BuildFactory:
                     waitForFinish=False, doStepIf=_wanted(project), hideStepIf=False))
             continue
         factory.addStep(steps.ShellCommand(
-            name=step.name, command=[WHY if a == REASON else a for a in step.argv], env=ENV,
+            name=step.name, command=_command(step.argv), env=ENV,
             haltOnFailure=True,
             timeout=3600, description=step.name, descriptionDone=step.name))
     return factory

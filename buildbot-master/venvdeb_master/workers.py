@@ -7,4 +7,5 @@ from builder.buildbot_plan import Settings
 
 
 def make(site: Settings) -> list[worker.Worker]:
-    return [worker.Worker(w.name, w.password, max_builds=w.max_builds) for w in site.workers]
+    return [worker.Worker(w.name, w.password, max_builds=w.max_builds,
+                          properties=w.properties()) for w in site.workers]

@@ -103,9 +103,16 @@ def running(project: Project, tmp_path: Path) -> Iterator[tuple[Project, Path, s
                      "--release", RELEASE)
         assert r.returncode == 0, r.stderr[-2000:]
     settings = _settings(tmp_path, project)
-    with settings.open("a") as handle:  # a second worker takes builds too
+    # a second worker takes builds too; it runs venvdeb from its own path, as a machine
+    # set up by apt would (/usr/bin/venvdeb): a wrapper that leaves a mark
+    wrapper = tmp_path / "second-worker-bin" / "venvdeb"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f"#!/bin/sh\ntouch {wrapper}.used\nexec {VENVDEB} \"$@\"\n")
+    wrapper.chmod(0o755)
+    with settings.open("a") as handle:
         handle.write('[[workers]]\nname = "local"\npassword = "p1"\n'
-                     '[[workers]]\nname = "second"\npassword = "p2"\n')
+                     '[[workers]]\nname = "second"\npassword = "p2"\n'
+                     f'venvdeb = "{wrapper}"\n')
     start = _venvdeb("buildbot", "start", "--settings", str(settings))
     try:
         assert start.returncode == 0, start.stderr[-3000:]
@@ -175,7 +182,7 @@ def test_a_stable_commit_becomes_a_package_in_staging(
 def test_a_second_worker_takes_builds(running: tuple[Project, Path, str, str]) -> None:
     """Two project builds forced at once run on the two workers (one build each at a
     time; builds of one builder never overlap, they share the workdir)."""
-    _, _, _, api = running
+    _, settings, _, api = running
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         connected = [w for w in _get(api, "workers")["workers"] if w.get("connected_to")]
@@ -196,6 +203,8 @@ def test_a_second_worker_takes_builds(running: tuple[Project, Path, str, str]) -
         time.sleep(3)
     assert len(builds) >= 2 and all(b["results"] == 0 for b in builds), builds
     assert len({b["workerid"] for b in builds}) == 2, "each worker ran a build"
+    assert (settings.parent / "second-worker-bin" / "venvdeb.used").exists(), \
+        "the second worker's builds ran venvdeb from the path its settings give"
 
 
 OTHER = f"""

@@ -52,3 +52,29 @@ def test_closure_change_says_what_moved() -> None:
     assert closure_change(["a==1", "b==2", "c==3"], ["a==1", "b==2.1", "d==4"]) == \
         "b 2 -> 2.1, +d 4, -c 3"
     assert closure_change(["a==1"], ["a==1"]) == ""
+
+
+def test_every_step_starts_with_the_paths_a_worker_may_override() -> None:
+    cfg = config.load(ROOT / "pipeline.toml")
+    site = buildbot_plan.load_settings(ROOT / "buildbot-master" / "settings.toml.example", ROOT)
+    for p in buildbot_plan.plan(cfg, site):
+        for step in p.steps:
+            assert step.argv[:5] == (str(site.venvdeb), "--config", str(site.config),
+                                     "--workdir", str(site.workdir)), (p.name, step.name)
+    assert set(buildbot_plan.PATH_POSITIONS.values()) == set(buildbot_plan.PATH_PROPERTIES.values())
+
+
+def test_a_worker_set_up_by_apt_brings_its_own_paths(tmp_path: Path) -> None:
+    settings = tmp_path / "settings.toml"
+    settings.write_text('[[workers]]\nname = "local"\npassword = "a"\n\n'
+                        '[[workers]]\nname = "far"\npassword = "b"\nvenvdeb = "/usr/bin/venvdeb"\n'
+                        'config = "/etc/venvdeb/pipeline.toml"\nworkdir = "/srv/venvdeb"\n')
+    site = buildbot_plan.load_settings(settings, ROOT)
+    local, far = site.workers
+    assert local.properties() == {}
+    assert far.properties() == {"venvdeb_path": "/usr/bin/venvdeb",
+                                "venvdeb_config": "/etc/venvdeb/pipeline.toml",
+                                "venvdeb_workdir": "/srv/venvdeb"}
+    settings.write_text('[[workers]]\nname = "far"\npassword = "b"\nworkdir = "srv"\n')
+    with pytest.raises(ConfigError, match=r"workers.*workdir.*absolute path"):
+        buildbot_plan.load_settings(settings, ROOT)
