@@ -148,6 +148,10 @@ def compile_lock(lock_plan: LockPlan, lock_dir: Path, cache_dir: Path, log: Path
 
 _NO_VERSION = re.compile(r"Could not find a version that satisfies the requirement ([^\s]+)")
 _CAUSE = re.compile(r"SpecifierRequirement\('([^']+)'\)(?:, parent=LinkCandidate\('[^']*/([^/#']+)#)?")
+#: pip's words when the index cannot be reached (it then reports "conflicts": no candidates)
+_UNREACHABLE = re.compile(r"[^\n]*(?:CERTIFICATE_VERIFY_FAILED|Max retries exceeded|Could not fetch "
+                          r"URL|Temporary failure in name resolution|Network is unreachable)"
+                          r"[^\n]*")
 _CONFLICT = re.compile(r"The conflict is caused by:(.*?)(?:\n\n|To fix)", re.S)
 
 
@@ -160,6 +164,13 @@ def explain_failure(output: str, pins: PinSet, log: Path, index_url: str,
     it mentions are looked up: a pin whose version the index lacks is named
     with the file and line that pins it.
     """
+    unreachable = _UNREACHABLE.search(output)
+    if unreachable:
+        return ResolutionError(
+            f"pip-compile could not reach the package index {index_url}: "
+            f"{unreachable.group(0).strip()[:200]}",
+            hint="check the network, proxy variables and CA certificates (SSL_CERT_FILE; "
+                 "pip's own configuration is ignored)", log=log)
     wanted = [m.group(1) for m in _NO_VERSION.finditer(output)]
     causes = [(m.group(1), m.group(2)) for m in _CAUSE.finditer(output)]
     names: list[NormalizedName] = []

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,8 @@ class SourcePlan:
     packages: tuple[str, ...]   # every binary package, venv first
     files: tuple[tuple[str, str], ...]  # debian/... -> text
     orig: Path
+    # what the templates were rendered with (bench/ renders the reference recipe from it)
+    context: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def dsc_name(self) -> str:
@@ -146,7 +149,7 @@ def plan(config: Config, project: Project, release: Release, dist: Distribution,
     return SourcePlan(project.name, upstream.upstream_version, full, assigned.epoch,
                       context["venv_package"], packages,
                       tuple(sorted((f"debian/{k}", v) for k, v in files.items())),
-                      upstream.tarball)
+                      upstream.tarball, context)
 
 
 def make(the_plan: SourcePlan, out_dir: Path, log: Path) -> Path:

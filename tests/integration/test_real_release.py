@@ -217,8 +217,15 @@ def test_a_worker_installs_venvdeb_with_apt_and_locks_like_the_checkout(pipeline
     with _node(work, log) as box:
         # the keyring and sources lines only: a worker installs venvdeb, not keystone
         _sh(box, "\n".join([*_node_lines(work, RELEASE)[:-1], "apt-get update"]))
-        _sh(box, "apt-get install --no-install-recommends venvdeb")
+        # its Recommends are the sdist build dependencies: locking needs them too
+        # (libvirt-python asks pkg-config for its build requirements)
+        _sh(box, "apt-get install --no-install-recommends venvdeb $(apt-cache show venvdeb | "
+                 "sed -n 's/^Recommends: //p' | tr -d ,)")
         assert "usage: venvdeb" in _sh(box, "venvdeb --help")
+        # this machine's CA bundle: the network here may re-sign PyPI's TLS with its own CA
+        host_ca = Path("/etc/ssl/certs/ca-certificates.crt")
+        if host_ca.exists():
+            box.path(str(host_ca)).write_bytes(host_ca.read_bytes())
         _sh(box, f"venvdeb --workdir /tmp/w lock --release {RELEASE}")
         theirs = box.path(f"/tmp/w/releases/{RELEASE}/bookworm/lock/lock.txt").read_text()
     ours = (work / "releases" / RELEASE / "bookworm" / "lock" / "lock.txt").read_text()

@@ -107,3 +107,17 @@ def test_failure_that_is_a_conflict() -> None:
     assert ("conflicting requirements: fixture-lib>=2.0 "
             "(needed by fixture_app-1.0.0-py3-none-any.whl)") in str(error)
     assert "fixture-lib pinned 1.0.0 at uc.txt:4" in str(error)
+
+
+def test_an_unreachable_index_is_named_rather_than_called_a_conflict() -> None:
+    output = ("WARNING: Retrying (Retry(total=4, connect=None, read=None, redirect=None, "
+              "status=None)) after connection broken by 'SSLError(SSLCertVerificationError(1, "
+              "'[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: unable to get local "
+              "issuer certificate (_ssl.c:992)'))': /simple/cloudkitty/\n"
+              "ResolutionImpossible: [RequirementInformation(requirement=SpecifierRequirement("
+              "'cloudkitty==24.0.0'), parent=None)]")
+    error = lock.explain_failure(output, _pinset(), Path("/l"), "https://pypi.org/simple",
+                                 _lister)
+    assert str(error).startswith("pip-compile could not reach the package index "
+                                 "https://pypi.org/simple: WARNING: Retrying")
+    assert "CERTIFICATE_VERIFY_FAILED" in str(error) and "CA certificates" in (error.hint or "")
