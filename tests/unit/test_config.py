@@ -22,7 +22,8 @@ def test_bundled_config_loads() -> None:
     assert cfg.projects["cloudkitty"].version_for("2026.1") == "24.0.0"
     assert cfg.build_dependencies_for("Python_LDAP") == ("libldap2-dev", "libsasl2-dev", "python3-dev")
     for release in cfg.releases.values():
-        assert {p.split("==")[0] for p in release.extra_pins} == {"setuptools", "pip", "wheel", "certifi"}
+        assert {p.split("==")[0] for p in release.extra_pins} == {"setuptools", "pip", "wheel", "certifi",
+                                                                 "uv"}
 
 
 def _write(tmp_path: Path, text: str) -> Path:
