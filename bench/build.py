@@ -104,7 +104,8 @@ def timed_build(tree: Path, env: dict[str, str], log: Path) -> tuple[float, dict
     now = time.monotonic()
     stages_[current] = stages_.get(current, 0.0) + now - since
     if code != 0:
-        raise SystemExit(f"bench: the build failed (exit {code}); see {log}")
+        tail = "".join(log.read_text(errors="replace").splitlines(True)[-25:])
+        raise SystemExit(f"bench: the build in {tree} failed (exit {code}):\n{tail}")
     return now - start, stages_
 
 
@@ -215,8 +216,9 @@ def node_install(cfg: config_mod.Config, dist_name: str, project: str, release: 
                         "deb [trusted=yes] file:/srv/candidates ./\n")
                     box.sh("apt-get update -q", what="apt-get update")
                     # what both need from Debian, installed before the clock starts
-                    deps = box.sh("apt-get install -y -q --no-install-recommends python3-venv "
-                                  "adduser; apt-get install -y -q --no-install-recommends -s "
+                    box.run(["apt-get", "install", "-y", "-q", "--no-install-recommends",
+                             "python3-venv", "adduser"], what="python3-venv")
+                    deps = box.sh("apt-get install -y -q --no-install-recommends -s "
                                   f"{' '.join(leaf)} | awk '/^Inst /{{print $2}}'",
                                   what="dependencies").output.split()
                     ours = {d.name.split("_")[0] for d in debs}
@@ -286,6 +288,8 @@ def main(argv: list[str]) -> int:
                             f"{ratio:.1f}x" + ("" if ratio >= 8 else f", {8 / ratio:.2f}x short")))
         lines.append(target("venv .deb <= 1.15x the reference's", size_ratio <= 1.15,
                             f"{size_ratio:.2f}x"))
+        print("\n".join(lines), flush=True)
+        lines = []
         if not a.skip_install:
             wheels_files = Path(f"/usr/share/venvdeb/wheels/{a.release}/files")
             wheel_dir = scratch / "project-wheel"

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
+from builder import ledger as ledger_mod
 from builder.repository import sha256
 
 Check = Literal["lintian", "install"]
@@ -24,16 +25,13 @@ def _load(ledger: Path) -> dict[str, dict[str, object]]:
 
 def record(ledger: Path, files: Iterable[Path], check: Check, passed: bool,
            detail: str = "") -> None:
-    data = _load(ledger)
-    for path in files:
-        entry = data.setdefault(sha256(path), {})
-        entry["file"] = path.name
-        entry[check] = {"result": "passed" if passed else "failed", "detail": detail,
-                        "time": int(time.time())}
-    ledger.parent.mkdir(parents=True, exist_ok=True)
-    tmp = ledger.with_name(ledger.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    tmp.replace(ledger)
+    digests = [(path, sha256(path)) for path in files]
+    with ledger_mod.change(ledger) as data:
+        for path, digest in digests:
+            entry = data.setdefault(digest, {})
+            entry["file"] = path.name
+            entry[check] = {"result": "passed" if passed else "failed", "detail": detail,
+                            "time": int(time.time())}
 
 
 def result(ledger: Path, path: Path, check: Check, digest: str | None = None) -> str | None:

@@ -8,6 +8,7 @@ commands run in it through ``unshare`` (a private mount and PID namespace, so
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -47,14 +48,18 @@ def tarball(distribution: str, architecture: str, mirror: str, cache: Path, log:
     if path.exists() and not refresh:
         return path
     cache.mkdir(parents=True, exist_ok=True)
-    partial = cache / f"partial-{path.name}"
-    partial.unlink(missing_ok=True)
-    argv = ["mmdebstrap", "--variant=minbase", f"--architectures={architecture}"]
-    if wanted:
-        argv.append(f"--include={','.join(wanted)}")
-    command.run([*argv, distribution, str(partial), mirror], log=log, heartbeat=30,
-                what="mmdebstrap (install-test chroot)")
-    partial.replace(path)
+    with (cache / f"{path.name}.lock").open("a") as lock:  # checks running at once make it once
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.exists() and not refresh:
+            return path
+        partial = cache / f"partial-{path.name}"
+        partial.unlink(missing_ok=True)
+        argv = ["mmdebstrap", "--variant=minbase", f"--architectures={architecture}"]
+        if wanted:
+            argv.append(f"--include={','.join(wanted)}")
+        command.run([*argv, distribution, str(partial), mirror], log=log, heartbeat=30,
+                    what="mmdebstrap (install-test chroot)")
+        partial.replace(path)
     return path
 
 

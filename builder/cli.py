@@ -267,6 +267,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--builder", choices=debbuild.BUILDERS, default="local",
                    help="how project packages are built (default: local)")
     s.add_argument("-j", "--jobs", type=int, default=stages.default_jobs())
+    s.add_argument("--build-jobs", type=int, default=stages.default_build_jobs(), metavar="N",
+                   help="projects built and checked at once (default: half the cores, at "
+                        "least 1: each build already uses every core for uv and bytecode)")
     return p
 
 
@@ -312,7 +315,7 @@ def _commands() -> dict[str, Callable[[argparse.Namespace, config_mod.Config, Wo
 
     def pipeline_(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
         return pipeline.run(c, w, releases=a.release, projects=a.projects, builder=a.builder,
-                            jobs=a.jobs, promote=a.promote)
+                            jobs=a.jobs, promote=a.promote, build_jobs=a.build_jobs)
 
     def buildbot(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
         site = buildbot_plan.load_settings(a.settings, layout.data_root())

@@ -6,6 +6,7 @@ the result becomes ``requirements.txt`` with each wheel's own hash.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import sys
@@ -76,3 +77,33 @@ def resolve(source_dir: Path, extras: tuple[str, ...], project_name: str, files_
                                   f"in the manifest of the wheel repository", log=log)
         chosen.append(record)
     return Closure(project_name, tuple(chosen))
+
+
+def cache_key(source_sha256: str, extras: tuple[str, ...], project_name: str,
+              python_version: str, requirements: tuple[str, ...],
+              records: tuple[Record, ...]) -> str:
+    """Everything the resolution depends on: the same inputs give the same closure."""
+    data = [source_sha256, list(extras), project_name, python_version, list(requirements),
+            sorted((r.name, r.version, r.sha256) for r in records)]
+    return hashlib.sha256(json.dumps(data).encode()).hexdigest()
+
+
+def cached(cache: Path, key: str, project_name: str,
+           records: tuple[Record, ...]) -> Closure | None:
+    """A closure resolved before from the same inputs (content-addressed: never stale)."""
+    path = cache / f"{key}.json"
+    if not path.exists():
+        return None
+    by_key = {(r.name, r.version): r for r in records}
+    try:
+        chosen = [by_key[(name, version)] for name, version in json.loads(path.read_text())]
+    except (ValueError, KeyError, TypeError):
+        return None  # damaged: resolve again
+    return Closure(project_name, tuple(chosen))
+
+
+def store(cache: Path, key: str, found: Closure) -> None:
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = cache / f"{key}.json.tmp"
+    tmp.write_text(json.dumps([(r.name, r.version) for r in found.records]))
+    tmp.replace(cache / f"{key}.json")

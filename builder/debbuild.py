@@ -104,12 +104,16 @@ def chroot_tarball(distribution: str, architecture: str, mirror: str, cache: Pat
     if tarball.exists() and not refresh:
         return tarball
     cache.mkdir(parents=True, exist_ok=True)
-    partial = cache / f"partial-{tarball.name}"  # mmdebstrap picks the format by the suffix
-    partial.unlink(missing_ok=True)
-    command.run(["mmdebstrap", "--variant=buildd", f"--architectures={architecture}",
-                 f"--include={','.join(packages)}", distribution, str(partial), mirror],
-                log=log, heartbeat=30, what="mmdebstrap (sbuild chroot)")
-    partial.replace(tarball)
+    with (cache / f"{tarball.name}.lock").open("a") as lock:  # builds at once make it once
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if tarball.exists() and not refresh:
+            return tarball
+        partial = cache / f"partial-{tarball.name}"  # mmdebstrap picks the format by suffix
+        partial.unlink(missing_ok=True)
+        command.run(["mmdebstrap", "--variant=buildd", f"--architectures={architecture}",
+                     f"--include={','.join(packages)}", distribution, str(partial), mirror],
+                    log=log, heartbeat=30, what="mmdebstrap (sbuild chroot)")
+        partial.replace(tarball)
     return tarball
 
 

@@ -7,6 +7,7 @@ skips what is up to date and says so; an interrupted run resumes.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from builder import archive, checks, debbuild, repository, stages, tooldeb
@@ -59,7 +60,7 @@ def table(rows: Sequence[Row]) -> list[str]:
 
 def run(config: Config, work: Workdir, *, releases: Sequence[str] | None,
         projects: Sequence[str] | None, builder: debbuild.Builder, jobs: int,
-        promote: bool, check: bool = True) -> list[str]:
+        promote: bool, check: bool = True, build_jobs: int = 1) -> list[str]:
     names = tuple(projects or config.pipeline_projects)
     for name in names:
         if name not in config.projects:
@@ -80,10 +81,18 @@ def run(config: Config, work: Workdir, *, releases: Sequence[str] | None,
             stage(stages.run_lock(config, work, t))
             stage(stages.run_wheels(config, work, t, jobs=jobs))
             stage(stages.run_reqdeb(config, work, t))
-            for name in built:
-                stage(stages.run_build(config, work, t, name, builder=builder))
+            def one(name: str, t: stages.Target = t) -> list[str]:
+                lines = [stages.run_build(config, work, t, name, builder=builder)]
+                say(lines[-1])
                 if check:
-                    stage(run_check(config, work, t, name))
+                    lines.append(run_check(config, work, t, name))
+                    say(lines[-1])
+                return lines
+
+            # projects are independent: several at once when the cores allow
+            with ThreadPoolExecutor(max(1, min(build_jobs, len(built)))) as pool:
+                for lines in [f.result() for f in [pool.submit(one, n) for n in built]]:
+                    out.extend(lines)
             if not check:
                 continue
             tool = config.pipeline_tool

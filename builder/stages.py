@@ -22,6 +22,7 @@ from builder import (
     command,
     constraints,
     debbuild,
+    index,
     lock,
     reqdeb,
     source_package,
@@ -147,6 +148,10 @@ def default_jobs() -> int:
     return max(1, len(os.sched_getaffinity(0)))
 
 
+def default_build_jobs() -> int:
+    return max(1, default_jobs() // 2)
+
+
 def relative(path: Path) -> str:
     try:
         return str(path.relative_to(Path.cwd()))
@@ -206,11 +211,16 @@ def run_source(config: Config, work: Workdir, t: Target, name: str, *,
     say(f"source: {name} for {t.release.name}: fetching the upstream source")
     out_dir = work.target(t.release.name, t.distribution.name) / "projects" / name
     src = upstream.fetch(project, t.release, work.cache / "upstream", log, hashes)
-    with tempfile.TemporaryDirectory(prefix="venvdeb-src-") as tmp:
-        tree = upstream.unpack(src.tarball, Path(tmp))
-        records = wheelhouse.read_manifest(wheel_dir)
-        found = closure.resolve(tree, project.extras, project.pypi_name, wheel_dir / "files",
-                                records, log, src.python_version, project.requirements)
+    records = wheelhouse.read_manifest(wheel_dir)
+    key = closure.cache_key(index.file_sha256(src.tarball), project.extras, project.pypi_name,
+                            src.python_version, project.requirements, records)
+    found = closure.cached(work.cache / "closures", key, project.pypi_name, records)
+    if found is None:
+        with tempfile.TemporaryDirectory(prefix="venvdeb-src-") as tmp:
+            tree = upstream.unpack(src.tarball, Path(tmp))
+            found = closure.resolve(tree, project.extras, project.pypi_name, wheel_dir / "files",
+                                    records, log, src.python_version, project.requirements)
+        closure.store(work.cache / "closures", key, found)
     header = (f"venvdeb: the closure of {project.pypi_name} {src.upstream_version} "
               f"in {req.package},\ninstalled offline with each wheel's hash.")
     native = sorted({dep for r in found.records if r.origin == "built"

@@ -8,12 +8,13 @@ serial and the current time, which then serves as the changelog date and
 from __future__ import annotations
 
 import email.utils
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from debian.debian_support import Version
+
+from builder import ledger as ledger_mod
 
 
 @dataclass(frozen=True)
@@ -39,20 +40,17 @@ def assign(ledger: Path, key: str, release: str, digest: str, *,
 
     ``floor`` (a version already published) makes a new serial sort above it.
     """
-    data = json.loads(ledger.read_text()) if ledger.exists() else {}
-    entries = data.setdefault(key, [])
-    for entry in entries:
-        if entry["digest"] == digest:
-            return Assigned(format_version(release, entry["serial"], digest), entry["serial"],
-                            digest, entry["epoch"], entry.get("note", ""))
-    serial = max((e["serial"] for e in entries), default=0) + 1
-    while floor is not None and Version(format_version(release, serial, digest)) <= Version(floor):
-        serial += 1
-    epoch = int(now if now is not None else time.time())
-    entries.append({"digest": digest, "serial": serial, "epoch": epoch,
-                    **({"note": note} if note else {})})
-    ledger.parent.mkdir(parents=True, exist_ok=True)
-    tmp = ledger.with_name(ledger.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    tmp.replace(ledger)
+    with ledger_mod.change(ledger) as data:
+        entries = data.setdefault(key, [])
+        for entry in entries:
+            if entry["digest"] == digest:
+                return Assigned(format_version(release, entry["serial"], digest),
+                                entry["serial"], digest, entry["epoch"], entry.get("note", ""))
+        serial = max((e["serial"] for e in entries), default=0) + 1
+        while floor is not None and \
+                Version(format_version(release, serial, digest)) <= Version(floor):
+            serial += 1
+        epoch = int(now if now is not None else time.time())
+        entries.append({"digest": digest, "serial": serial, "epoch": epoch,
+                        **({"note": note} if note else {})})
     return Assigned(format_version(release, serial, digest), serial, digest, epoch, note)
