@@ -40,8 +40,9 @@ from builder.workdir import Workdir  # noqa: E402
 
 #: a line of the build log that starts a stage -> the stage's name
 MARKERS = (
-    (re.compile(r"^   debian/rules (?:override|execute_before|execute_after)_(dh_[a-z_]+)"), None),
-    (re.compile(r"^   (dh_[a-z_]+)"), None),
+    (re.compile(r"^   debian/rules (?:override|execute_before|execute_after)_(dh_[a-z0-9_]+)"),
+     None),
+    (re.compile(r"^   (dh_[a-z0-9_]+)"), None),
     (re.compile(r"^dh_virtualenv "), "dh_virtualenv"),
     (re.compile(r"finish-venv\.py"), "venvdeb: finish venv"),
     (re.compile(r"-m compileall"), "bytecode (compileall)"),
@@ -144,7 +145,9 @@ def report_builds(res: Results, project: str, runs: int, venv_package: str) -> l
         a, b = res.median("reference", s), res.median("venvdeb", s)
         if max(a, b) < 0.5:
             continue
-        rows.append((s, f"{a:.1f} s", f"{b:.1f} s", f"{a / b:.1f}x" if b >= 0.05 else "-"))
+        ratio = f"{a / b:.1f}x" if b >= 0.05 and a >= 0.05 else (
+            "not run by venvdeb" if a >= 0.05 else "venvdeb only")
+        rows.append((s, f"{a:.1f} s", f"{b:.1f} s", ratio))
     a, b = res.median("reference"), res.median("venvdeb")
     rows.append(("total", f"{a:.1f} s", f"{b:.1f} s", f"{a / b:.1f}x"))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
@@ -315,8 +318,10 @@ def main(argv: list[str]) -> int:
                       f"wheel): {pm:.1f} s",
                       target("apt-get install >= 3x faster than pip", pm / am >= 3,
                              f"{pm / am:.1f}x")]
+            print("\n".join(lines), flush=True)
+            lines = []
         if not a.skip_pipeline:
-            venvdeb = [sys.executable, "-m", "builder", "--workdir", str(work), "pipeline"]
+            venvdeb = [sys.executable, "-m", "builder", "--workdir", str(work.root), "pipeline"]
             subprocess.run(venvdeb, check=True, capture_output=True, cwd=ROOT)
             times = []
             for _ in range(3):

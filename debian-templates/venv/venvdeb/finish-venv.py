@@ -38,16 +38,20 @@ for name in sorted(os.listdir(bin_dir)):
         handle.write(b"#!" + first + b"\n" + b"\n".join(body))
 
 # 2. No bytecode from the build (recompiled later for FINAL_PATH), no
-#    direct_url.json (it names the build path).
+#    direct_url.json (it names the build path), no uv_cache.json (uv's note of
+#    when it built the project from its source tree).
+BUILD_NOTES = ("direct_url.json", "uv_cache.json")
 for root, dirs, files in os.walk(built):
     if "__pycache__" in dirs:
         shutil.rmtree(os.path.join(root, "__pycache__"))
         dirs.remove("__pycache__")
-    if "direct_url.json" in files and root.endswith(".dist-info"):
-        os.unlink(os.path.join(root, "direct_url.json"))
+    if root.endswith(".dist-info"):
+        for note in BUILD_NOTES:
+            if note in files:
+                os.unlink(os.path.join(root, note))
 
 
-# 3. RECORD: the hashes of rewritten scripts, without direct_url.json, sorted.
+# 3. RECORD: the hashes of rewritten scripts, without the build notes, sorted.
 def record_hash(path):
     with open(path, "rb") as handle:
         data = handle.read()
@@ -65,7 +69,7 @@ for packages in site:
         with open(record, encoding="utf-8") as handle:
             for line in handle.read().splitlines():
                 path = line.rsplit(",", 2)[0]
-                if path.endswith(".dist-info/direct_url.json"):
+                if path.rsplit("/", 1)[-1] in BUILD_NOTES and ".dist-info/" in path:
                     continue
                 target = os.path.normpath(os.path.join(packages, path))
                 if target.startswith(bin_dir + os.sep) and os.path.isfile(target) \
