@@ -8,11 +8,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from builder import build_record, checks, command, debbuild, install_test, repository
 from builder import chroot as chroot_mod
-from builder.config import Config
+from builder.config import Config, Distribution
 from builder.errors import InstallTestFailed, LintianFailed
 from builder.progress import say
 from builder.stages import Target, project_for, sbuild_cache
@@ -47,6 +49,22 @@ def candidates_repo(debs: tuple[Path, ...], into: Path, log: Path) -> None:
                       what="apt-ftparchive").output
     (into / "Packages").write_text(out)
     os.chmod(into, 0o755)
+
+
+@contextmanager
+def candidate_chroot(dist: Distribution, debs: Sequence[Path], log: Path, *,
+                     refresh: bool = False) -> Iterator[chroot_mod.Chroot]:
+    """A fresh clean chroot of ``dist`` that sees ``debs`` as a local apt repository
+    at ``install_test.CANDIDATES`` (not yet in its sources)."""
+    image = chroot_mod.tarball(dist.name, dist.architecture, dist.mirror,
+                               cache_root() / "chroot", log, refresh=refresh)
+    with tempfile.TemporaryDirectory(prefix="venvdeb-candidates-") as tmp:
+        candidates = Path(tmp) / "repo"
+        candidates_repo(tuple(debs), candidates, log)
+        binds = [chroot_mod.Bind(candidates, install_test.CANDIDATES)]
+        with chroot_mod.session(image, log, binds,
+                                apt_cache=cache_root() / "apt-archives") as box:
+            yield box
 
 
 def lintian_recorded(ledger: Path, changes: Path, debs: tuple[Path, ...], log: Path) -> None:
@@ -90,19 +108,12 @@ def run_check(config: Config, work: Workdir, t: Target, name: str, *, force: boo
     req_item = repository.item(req.debs[0])
     the_plan = install_test.plan(project, release, rec.version, (req_item.package,
                                                                  req_item.version))
-    dist = t.distribution
-    image = chroot_mod.tarball(dist.name, dist.architecture, dist.mirror,
-                               cache_root() / "chroot", log, refresh=refresh_chroot)
-    with tempfile.TemporaryDirectory(prefix="venvdeb-candidates-") as tmp:
-        candidates = Path(tmp) / "repo"
-        candidates_repo(every, candidates, log)
-        binds = [chroot_mod.Bind(candidates, install_test.CANDIDATES)]
-        with chroot_mod.session(image, log, binds, apt_cache=cache_root() / "apt-archives") as box:
-            try:
-                seen = install_test.run(the_plan, box)
-            except InstallTestFailed as exc:
-                checks.record(ledger, rec.debs, "install", False, exc.message)
-                raise
+    with candidate_chroot(t.distribution, every, log, refresh=refresh_chroot) as box:
+        try:
+            seen = install_test.run(the_plan, box)
+        except InstallTestFailed as exc:
+            checks.record(ledger, rec.debs, "install", False, exc.message)
+            raise
     checks.record(ledger, every, "install", True, "; ".join(seen))
     return (f"check: {rec.source} {rec.version}: lintian passed; install test passed: "
             f"{'; '.join(seen)}")

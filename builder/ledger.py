@@ -22,8 +22,11 @@ def change(path: Path) -> Iterator[dict[str, Any]]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.with_name(path.name + ".lock").open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        data: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+        before = path.read_text() if path.exists() else ""
+        data: dict[str, Any] = json.loads(before) if before else {}
         yield data
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-        tmp.replace(path)
+        text = json.dumps(data, indent=1, sort_keys=True) + "\n"
+        if text != before:  # a lookup that finds its entry writes nothing
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(text)
+            tmp.replace(path)

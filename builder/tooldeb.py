@@ -27,9 +27,10 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from debian.deb822 import Dsc
+
 from builder import __version__, build_record, checks, command, debbuild, layout, render, version
-from builder import chroot as chroot_mod
-from builder.check import cache_root, candidates_repo, lintian_recorded
+from builder.check import candidate_chroot, lintian_recorded
 from builder.config import Config, Distribution
 from builder.errors import CommandFailed, ConfigError, InstallTestFailed
 from builder.install_test import CANDIDATES, SOURCES
@@ -244,8 +245,6 @@ def _build(the_plan: ToolPlan, root: Path, assigned: version.Assigned, work: Wor
 
 
 def _dsc_files(dsc: Path) -> list[dict[str, str]]:
-    from debian.deb822 import Dsc
-
     with dsc.open() as f:
         return list(Dsc(f)["Files"])
 
@@ -259,42 +258,36 @@ def _installed(package: str, log: Path) -> bool:
 def install_test(dist: Distribution, deb: Path, log: Path, *, refresh_chroot: bool = False
                  ) -> list[str]:
     """apt-get install venvdeb in a clean chroot, run it, purge it: what was seen."""
-    image = chroot_mod.tarball(dist.name, dist.architecture, dist.mirror,
-                               cache_root() / "chroot", log, refresh=refresh_chroot)
     seen: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="venvdeb-candidates-") as tmp:
-        candidates = Path(tmp) / "repo"
-        candidates_repo((deb,), candidates, log)
-        binds = [chroot_mod.Bind(candidates, CANDIDATES)]
-        with chroot_mod.session(image, log, binds, apt_cache=cache_root() / "apt-archives") as box:
-            def step(what: str, argv: list[str]) -> str:
-                try:
-                    return box.run(argv, what=what).output
-                except CommandFailed as exc:
-                    raise InstallTestFailed(f"install test of {PACKAGE}: {what} failed "
-                                            f"({exc.hint or 'see the log'})", log=log) from None
+    with candidate_chroot(dist, (deb,), log, refresh=refresh_chroot) as box:
+        def step(what: str, argv: list[str]) -> str:
+            try:
+                return box.run(argv, what=what).output
+            except CommandFailed as exc:
+                raise InstallTestFailed(f"install test of {PACKAGE}: {what} failed "
+                                        f"({exc.hint or 'see the log'})", log=log) from None
 
-            (box.root / SOURCES).write_text(f"deb [trusted=yes] file:{CANDIDATES} ./\n")
-            say(f"tooldeb: apt-get install {PACKAGE} in a clean chroot (pulls the tools it drives)")
-            step("apt-get update", ["apt-get", "update"])
-            step("apt-get install", ["apt-get", "install", "-y", "--no-install-recommends",
-                                     PACKAGE])
-            seen.append(f"installed {deb.name}")
-            for argv in SMOKE:
-                out = step(" ".join(argv), list(argv)).strip().splitlines()
-                seen.append(f"ran {' '.join(argv)}: {out[0] if out else '(no output)'}")
-            owned = [p for p in step("dpkg -L", ["dpkg", "-L", PACKAGE]).splitlines()
-                     if p.startswith("/usr/lib/python3/dist-packages/builder/")
-                     or p.startswith(str(layout.INSTALLED))]
-            step("apt-get purge", ["apt-get", "purge", "-y", PACKAGE])
-            left = [p for p in owned if box.path(p).exists() and not box.path(p).is_dir()]
-            if left:
-                raise InstallTestFailed(f"install test of {PACKAGE}: purge left "
-                                        f"{', '.join(left[:5])}", log=log)
-            if box.path("/usr/lib/python3/dist-packages/builder").exists():
-                raise InstallTestFailed(f"install test of {PACKAGE}: purge left "
-                                        f"/usr/lib/python3/dist-packages/builder", log=log)
-            seen.append(f"purge removed its {len(owned)} files")
+        (box.root / SOURCES).write_text(f"deb [trusted=yes] file:{CANDIDATES} ./\n")
+        say(f"tooldeb: apt-get install {PACKAGE} in a clean chroot (pulls the tools it drives)")
+        step("apt-get update", ["apt-get", "update"])
+        step("apt-get install", ["apt-get", "install", "-y", "--no-install-recommends",
+                                 PACKAGE])
+        seen.append(f"installed {deb.name}")
+        for argv in SMOKE:
+            out = step(" ".join(argv), list(argv)).strip().splitlines()
+            seen.append(f"ran {' '.join(argv)}: {out[0] if out else '(no output)'}")
+        owned = [p for p in step("dpkg -L", ["dpkg", "-L", PACKAGE]).splitlines()
+                 if p.startswith("/usr/lib/python3/dist-packages/builder/")
+                 or p.startswith(str(layout.INSTALLED))]
+        step("apt-get purge", ["apt-get", "purge", "-y", PACKAGE])
+        left = [p for p in owned if box.path(p).exists() and not box.path(p).is_dir()]
+        if left:
+            raise InstallTestFailed(f"install test of {PACKAGE}: purge left "
+                                    f"{', '.join(left[:5])}", log=log)
+        if box.path("/usr/lib/python3/dist-packages/builder").exists():
+            raise InstallTestFailed(f"install test of {PACKAGE}: purge left "
+                                    f"/usr/lib/python3/dist-packages/builder", log=log)
+        seen.append(f"purge removed its {len(owned)} files")
     return seen
 
 
