@@ -31,12 +31,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import jinja2  # noqa: E402
-
-from builder import chroot, command, debbuild, render, stages  # noqa: E402
-from builder import config as config_mod  # noqa: E402
 from builder.check import cache_root, candidates_repo  # noqa: E402
 from builder.pipeline import leaves  # noqa: E402
 from builder.workdir import Workdir  # noqa: E402
+
+from builder import chroot, command, debbuild, render, stages  # noqa: E402
+from builder import config as config_mod  # noqa: E402
 
 #: a line of the build log that starts a stage -> the stage's name
 MARKERS = (
@@ -321,7 +321,7 @@ def main(argv: list[str]) -> int:
             print("\n".join(lines), flush=True)
             lines = []
         if not a.skip_pipeline:
-            venvdeb = [sys.executable, "-m", "builder", "--workdir", str(work.root), "pipeline"]
+            venvdeb = [sys.executable, "-m", "venvdeb", "--workdir", str(work.root), "pipeline"]
             subprocess.run(venvdeb, check=True, capture_output=True, cwd=ROOT)
             times = []
             for _ in range(3):

@@ -100,7 +100,7 @@ extra_pins = {extra_pins}
 """)
 
     def venvdeb(self, *args: str, capsys: pytest.CaptureFixture[str]) -> Run:
-        from builder.cli import main
+        from venvdeb.cli import main
         capsys.readouterr()
         code = main(["--config", str(self.config), "--workdir", str(self.workdir), *args])
         captured = capsys.readouterr()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from buildbot.plugins import util
 
-from builder.buildbot_plan import BuilderPlan, Settings
+from venvdeb.buildbot.plan import BuilderPlan, Settings
 from venvdeb_master import factories
 
 #: the local builder installs a release's requirements package on the host:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from buildbot.plugins import changes
 
-from builder.buildbot_plan import BuilderPlan, Settings
+from venvdeb.buildbot.plan import BuilderPlan, Settings
 
 
 def make(site: Settings, plans: tuple[BuilderPlan, ...]) -> list[changes.GitPoller]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from buildbot.plugins import steps, util
 
-from builder.buildbot_plan import PATH_POSITIONS, REASON, BuilderPlan
+from venvdeb.buildbot.plan import PATH_POSITIONS, REASON, BuilderPlan
 
 ENV = {"PIP_CONFIG_FILE": "/dev/null", "LC_ALL": "C.UTF-8"}
 #: the rebuild reason written into the changelog of a new version

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from buildbot.plugins import schedulers, util
 
-from builder.buildbot_plan import BuilderPlan, Settings
+from venvdeb.buildbot.plan import BuilderPlan, Settings
 
 
 def make(site: Settings, plans: tuple[BuilderPlan, ...]) -> list[schedulers.BaseScheduler]:

@@ -5,9 +5,9 @@ from pathlib import Path
 
 from buildbot import config as bb_config
 
-from builder import buildbot_plan
-from builder import config as venvdeb_config
-from builder.errors import VenvdebError
+from venvdeb.buildbot import plan as buildbot_plan
+from venvdeb.core import config as venvdeb_config
+from venvdeb.core.errors import VenvdebError
 
 
 def load(checkout: str) -> tuple[venvdeb_config.Config, buildbot_plan.Settings,

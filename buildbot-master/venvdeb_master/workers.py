@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from buildbot.plugins import worker
 
-from builder.buildbot_plan import Settings
+from venvdeb.buildbot.plan import Settings
 
 
 def make(site: Settings) -> list[worker.Worker]:

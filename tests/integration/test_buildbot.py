@@ -65,7 +65,8 @@ def test_checkconfig_rejects_an_unreachable_upstream(project: Project, tmp_path:
 def test_web_ui_lists_every_builder(tmp_path: Path) -> None:
     """The bundled config's master, its web UI rendered by headless Chromium."""
     require_tools("git", "chromium")
-    from builder import buildbot_plan, config
+    from venvdeb.buildbot import plan as buildbot_plan
+    from venvdeb.core import config
     settings = tmp_path / "settings.toml"
     port = _free_port()
     settings.write_text(f'basedir = "{tmp_path / "master"}"\nweb_port = {port}\n'

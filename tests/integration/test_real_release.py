@@ -23,10 +23,13 @@ from pathlib import Path
 import pytest
 from debian.debfile import DebFile
 
-from builder import archive, check, chroot, stages
-from builder import config as config_mod
-from builder.workdir import Workdir
 from tests.conftest import ROOT, require_tools
+from venvdeb.core import config as config_mod
+from venvdeb.core import images
+from venvdeb.core.target import target
+from venvdeb.core.workdir import Workdir, shared_cache
+from venvdeb.qa import chroot
+from venvdeb.stages import publish
 
 pytestmark = [pytest.mark.integration, pytest.mark.network, pytest.mark.slow]
 RELEASE = "2026.1"
@@ -47,7 +50,7 @@ def pipeline(work: Path) -> str:
     require_tools("dpkg-buildpackage", "dh_virtualenv", "lintian", "unshare", "dpkg",
                   "mmdebstrap", "reprepro", "gpg", "gpgv", "apt-ftparchive")
     result = subprocess.run(
-        [sys.executable, "-m", "builder", "--config", str(ROOT / "pipeline.toml"), "--workdir",
+        [sys.executable, "-m", "venvdeb", "--config", str(ROOT / "pipeline.toml"), "--workdir",
          str(work), "pipeline", "keystone", "--release", OLD, "--release", RELEASE,
          "--promote"], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-4000:]
@@ -141,16 +144,16 @@ def _config_and_work(work: Path) -> tuple[config_mod.Config, Workdir]:
 
 def _node_lines(work: Path, release: str) -> list[str]:
     cfg, wd = _config_and_work(work)
-    return archive.operator_lines(cfg, wd, stages.target(cfg, release, None), "production",
+    return publish.operator_lines(cfg, wd, target(cfg, release, None), "production",
                                   ["keystone"])
 
 
 @contextmanager
 def _node(work: Path, log: Path, packages: tuple[str, ...] = ()) -> Iterator[chroot.Chroot]:
-    image = chroot.tarball("bookworm", "amd64", MIRROR, check.cache_root() / "chroot",
+    image = images.tarball("minbase", "bookworm", "amd64", MIRROR, shared_cache() / "chroot",
                            log, packages=packages)
     with chroot.session(image, log, [chroot.Bind(work, str(work))],
-                        apt_cache=check.cache_root() / "apt-archives") as box:
+                        apt_cache=shared_cache() / "apt-archives") as box:
         (box.root / "etc/apt/apt.conf.d/90yes").write_text('APT::Get::Assume-Yes "true";\n')
         yield box
 

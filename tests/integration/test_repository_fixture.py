@@ -19,10 +19,12 @@ from pathlib import Path
 import pytest
 from debian.deb822 import Deb822
 
-from builder import checks, chroot, repository
-from builder.check import cache_root
 from tests.conftest import RELEASE, ROOT, Project, require_tools
 from tests.integration.test_venv_fixture import SERVICE, service_project
+from venvdeb.archive import repository
+from venvdeb.core import check_records, images
+from venvdeb.core.workdir import shared_cache
+from venvdeb.qa import chroot
 
 pytestmark = [pytest.mark.integration, pytest.mark.network, pytest.mark.slow]
 
@@ -33,7 +35,7 @@ PRODUCTION = f"bookworm-{RELEASE}"
 def venvdeb(project: Project, *args: str, workdir: Path | None = None,
             check: bool = False) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [sys.executable, "-m", "builder", "--config", str(project.config), "--workdir",
+        [sys.executable, "-m", "venvdeb", "--config", str(project.config), "--workdir",
          str(workdir or project.workdir), *args], capture_output=True, text=True, cwd=ROOT)
     if check:
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -127,8 +129,8 @@ def test_a_node_installs_from_the_printed_lines(
     script = "\n".join(line[2:] for line in lines[start + 1:] if line.startswith("  "))
     assert "apt-get install python3-fixture-service" in script, "the leaf package"
     log = tmp_path / "node.log"
-    image = chroot.tarball("bookworm", "amd64", "http://deb.debian.org/debian",
-                           cache_root() / "chroot", log)
+    image = images.tarball("minbase", "bookworm", "amd64", "http://deb.debian.org/debian",
+                           shared_cache() / "chroot", log)
     work = project.workdir
     with chroot.session(image, log, [chroot.Bind(work, str(work))]) as box:
         (box.root / "etc/apt/apt.conf.d/90yes").write_text('APT::Get::Assume-Yes "true";\n')
@@ -183,7 +185,7 @@ def test_unchecked_and_failed_packages_are_refused(
     before = _state(work)
     deb = _venv_deb(work)
     ledger = work / "state" / "checks.json"
-    checks.record(ledger, [deb], "install", False, "simulated failure")
+    check_records.record(ledger, [deb], "install", False, "simulated failure")
     result = venvdeb(project, "publish", "--release", RELEASE, "fixture-service", workdir=work)
     assert result.returncode != 0
     assert f"{deb.name} has failed install" in result.stderr
@@ -228,8 +230,8 @@ def test_same_version_other_content_is_refused(
     ledger = work / "state" / "checks.json"
     changed = venvdeb(project, "publish", "--release", RELEASE, workdir=work)
     assert changed.returncode != 0 and "changed since it was checked" in changed.stderr
-    checks.record(ledger, [deb], "lintian", True)
-    checks.record(ledger, [deb], "install", True)
+    check_records.record(ledger, [deb], "lintian", True)
+    check_records.record(ledger, [deb], "install", True)
     result = venvdeb(project, "publish", "--release", RELEASE, workdir=work)
     assert result.returncode != 0
     assert f"is already in {STAGING} with different content ({deb.name})" in result.stderr
@@ -290,7 +292,7 @@ def test_killed_publish_leaves_the_old_state_and_a_rerun_completes(
     work = _copy(project, tmp_path, repository=False)
     for _ in range(2):
         proc = subprocess.Popen(
-            [sys.executable, "-m", "builder", "--config", str(project.config), "--workdir",
+            [sys.executable, "-m", "venvdeb", "--config", str(project.config), "--workdir",
              str(work), "publish", "--release", RELEASE], cwd=ROOT, start_new_session=True,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
@@ -328,7 +330,7 @@ def test_two_publications_at_once_serialise(
     """What two buildbot builds publishing together do: one waits for the other."""
     project, _ = published
     work = _copy(project, tmp_path, repository=False)
-    argv = [sys.executable, "-m", "builder", "--config", str(project.config), "--workdir",
+    argv = [sys.executable, "-m", "venvdeb", "--config", str(project.config), "--workdir",
             str(work), "publish", "--release", RELEASE]
     procs = [subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) for _ in range(2)]

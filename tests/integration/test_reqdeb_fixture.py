@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from debian.debfile import DebFile
 
-from builder.lock import parse_lock
 from tests.conftest import RELEASE, Project, require_tools
+from venvdeb.python.lock import parse_lock
 
 pytestmark = pytest.mark.integration
 ROOT_IN_DEB = f"usr/share/venvdeb/wheels/{RELEASE}"

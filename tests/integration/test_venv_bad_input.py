@@ -22,7 +22,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory, fixture_index: Path) -> P
     require_tools("dpkg-buildpackage", "dh_virtualenv", "lintian", "unshare", "git")
     base = tmp_path_factory.mktemp("bad")
     project = service_project(Project(base / "checkout", fixture_index, base / "work"))
-    from builder.cli import main
+    from venvdeb.cli import main
     for stage in ("lock", "wheels", "reqdeb"):
         assert main(["--config", str(project.config), "--workdir", str(project.workdir), stage,
                      "--release", RELEASE]) == 0

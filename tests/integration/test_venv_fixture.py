@@ -57,7 +57,7 @@ def built(tmp_path_factory: pytest.TempPathFactory, fixture_index: Path) -> Proj
     require_tools("dpkg-buildpackage", "dh_virtualenv", "lintian", "unshare")
     base = tmp_path_factory.mktemp("service")
     project = service_project(Project(base / "checkout", fixture_index, base / "work"))
-    from builder.cli import main
+    from venvdeb.cli import main
     for args in (["lock"], ["wheels"], ["reqdeb"], ["build", "fixture-service"]):
         code = main(["--config", str(project.config), "--workdir", str(project.workdir),
                      *args, "--release", RELEASE])

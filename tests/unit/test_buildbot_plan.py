@@ -5,9 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from builder import buildbot_plan, config
-from builder.errors import ConfigError
+import venvdeb
 from tests.conftest import ROOT
+from venvdeb.buildbot import plan as buildbot_plan
+from venvdeb.core import config
+from venvdeb.core.errors import ConfigError
 
 
 def test_one_builder_per_project_release_distribution_and_per_release() -> None:
@@ -25,7 +27,8 @@ def test_one_builder_per_project_release_distribution_and_per_release() -> None:
                                                 "install test", "publish to staging"]
     build = keystone.steps[1].argv
     assert build[0] == str(ROOT / ".venv" / "bin" / "venvdeb")
-    assert build[5:] == ("build", "keystone", "--release", "2026.1", "--dist", "bookworm", "--builder",
+    assert build[5:7] == ("--require-code", venvdeb.code_digest()), "the master's own code"
+    assert build[7:] == ("build", "keystone", "--release", "2026.1", "--dist", "bookworm", "--builder",
                          "sbuild", "--no-lintian")
     assert keystone.poller is None, "the bundled projects come from PyPI sdists"
     assert site.url == "http://127.0.0.1:8010/" and site.workers[0].name == "local"
@@ -48,7 +51,7 @@ def test_settings_are_validated(tmp_path: Path) -> None:
 
 
 def test_closure_change_says_what_moved() -> None:
-    from builder.affected import closure_change
+    from venvdeb.stages.affected import closure_change
     assert closure_change(["a==1", "b==2", "c==3"], ["a==1", "b==2.1", "d==4"]) == \
         "b 2 -> 2.1, +d 4, -c 3"
     assert closure_change(["a==1"], ["a==1"]) == ""

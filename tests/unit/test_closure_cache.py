@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from builder import closure
-from builder.wheelhouse import Record
+from venvdeb.python import closure
+from venvdeb.python.wheelhouse import Record
 
 RECORDS = (Record("six", "1.17.0", "six-1.17.0-py2.py3-none-any.whl", "a" * 64, "downloaded"),
            Record("pbr", "7.0.1", "pbr-7.0.1-py2.py3-none-any.whl", "b" * 64, "downloaded"))

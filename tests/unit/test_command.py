@@ -4,15 +4,16 @@ from pathlib import Path
 
 import pytest
 
-from builder import command, sdist
-from builder.errors import CommandFailed
+from venvdeb.core import runner
+from venvdeb.core.errors import CommandFailed
+from venvdeb.python import sdist
 
 
 def test_clean_environment_drops_host_pip_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PIP_FIND_LINKS", "/opt/wheels")
     monkeypatch.setenv("PIP_INDEX_URL", "https://elsewhere.invalid/simple")
     monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
-    env = command.clean_environment({"SOURCE_DATE_EPOCH": "1"})
+    env = runner.clean_environment({"SOURCE_DATE_EPOCH": "1"})
     assert env["PIP_CONFIG_FILE"] == "/dev/null"
     assert not {k for k in env if k.startswith("PIP_")} - {
         "PIP_CONFIG_FILE", "PIP_DISABLE_PIP_VERSION_CHECK", "PIP_NO_INPUT"}
@@ -23,10 +24,10 @@ def test_clean_environment_drops_host_pip_settings(monkeypatch: pytest.MonkeyPat
 
 def test_run_logs_output_and_raises_with_log(tmp_path: Path) -> None:
     log = tmp_path / "stage.log"
-    result = command.run(["sh", "-c", "echo hello; echo err >&2"], log=log)
+    result = runner.run(["sh", "-c", "echo hello; echo err >&2"], log=log)
     assert result.output == "hello\nerr\n"
     with pytest.raises(CommandFailed) as info:
-        command.run(["sh", "-c", "echo boom; exit 3"], log=log, what="the step")
+        runner.run(["sh", "-c", "echo boom; exit 3"], log=log, what="the step")
     assert str(info.value) == "the step failed with exit code 3"
     assert info.value.log == log and info.value.hint == "last output: boom"
     text = log.read_text()
@@ -34,7 +35,7 @@ def test_run_logs_output_and_raises_with_log(tmp_path: Path) -> None:
 
 
 def test_run_has_empty_stdin(tmp_path: Path) -> None:
-    result = command.run(["cat"], log=tmp_path / "l")
+    result = runner.run(["cat"], log=tmp_path / "l")
     assert result.output == ""
 
 
@@ -53,7 +54,7 @@ def test_diagnose_recognises_missing_debian_packages(output: str, packages: tupl
 
 def test_long_commands_say_they_are_still_running(tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    command.run(["sh", "-c", "echo started; sleep 0.5"], log=tmp_path / "l", what="the step",
+    runner.run(["sh", "-c", "echo started; sleep 0.5"], log=tmp_path / "l", what="the step",
                 heartbeat=0.1)
     err = capsys.readouterr().err
     assert "... the step still running" in err and f"log: {tmp_path / 'l'}" in err

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from builder import config
-from builder.errors import ConfigError
 from tests.conftest import ROOT
+from venvdeb.core import config
+from venvdeb.core.errors import ConfigError
 
 
 def test_bundled_config_loads() -> None:

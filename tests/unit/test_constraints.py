@@ -4,9 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from builder import config, constraints
-from builder.errors import ConfigError
 from tests.conftest import ROOT
+from venvdeb.core import config
+from venvdeb.core.errors import ConfigError
+from venvdeb.python import constraints
 
 ENV = {"python_version": "3.11", "python_full_version": "3.11.2", "sys_platform": "linux",
        "platform_machine": "x86_64", "implementation_name": "cpython", "os_name": "posix",

@@ -4,10 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from builder import config, constraints, lock
-from builder.errors import ConfigError
-from builder.index import IndexFile
 from tests.conftest import ROOT
+from venvdeb.core import config
+from venvdeb.core.errors import ConfigError
+from venvdeb.python import constraints, lock
+from venvdeb.python.index import IndexFile
 
 LOCK = """\
 # venvdeb-lock-1 abc
@@ -73,7 +74,7 @@ def test_all_scope_requires_every_pin() -> None:
 
 def test_argv_uses_pip_tools_with_hashes() -> None:
     argv = lock.argv(_plan("projects"), Path("/c"))
-    assert argv[1:3] == ["-m", "builder.piptools_compile"]
+    assert argv[1:3] == ["-m", "venvdeb.python.piptools_compile"]
     assert {"--generate-hashes", "--allow-unsafe", "--strip-extras"} <= set(argv)
     assert argv[argv.index("--index-url") + 1] == "https://pypi.org/simple"
 

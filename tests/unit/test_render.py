@@ -7,7 +7,7 @@ import pytest
 from debian import deb822
 from debian.changelog import Changelog
 
-from builder import render
+from venvdeb.core import render
 
 
 def _context() -> dict[str, object]:

@@ -7,10 +7,13 @@ from pathlib import Path
 import pytest
 from debian.deb822 import Deb822
 
-from builder import chroot, config, install_test, pipeline, repository
-from builder.errors import ConfigError, PublishError
 from tests.conftest import ROOT
 from tests.unit.test_config import BASE, _write
+from venvdeb import pipeline
+from venvdeb.archive import repository
+from venvdeb.core import config
+from venvdeb.core.errors import ConfigError, PublishError
+from venvdeb.qa import chroot, install_test
 
 
 def test_codenames_and_conf_cover_every_release_and_stage() -> None:

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from builder import config, tooldeb
-from builder.errors import ConfigError
 from tests.conftest import ROOT
+from venvdeb.core import config
+from venvdeb.core.errors import ConfigError
+from venvdeb.debian import tool_package
 
 #: Essential: yes on bookworm; policy 3.5 says not to depend on them unversioned
 ESSENTIAL = {"bash", "coreutils", "dash", "diffutils", "dpkg", "findutils", "grep", "gzip",
@@ -18,7 +19,7 @@ ESSENTIAL = {"bash", "coreutils", "dash", "diffutils", "dpkg", "findutils", "gre
 
 
 def test_vendored_wheels_are_pip_tools_and_what_it_imports_each_pinned_by_hash() -> None:
-    wheels = {w.name: w for w in tooldeb.parse_vendor(tooldeb.templates() / "vendor.txt")}
+    wheels = {w.name: w for w in tool_package.parse_vendor(tool_package.templates() / "vendor.txt")}
     assert set(wheels) == {"pip-tools", "pip", "build", "click", "packaging", "pyproject-hooks"}
     assert wheels["pip-tools"].version == "7.6.2" and wheels["pip"].version == "26.3"
     for w in wheels.values():
@@ -28,17 +29,17 @@ def test_vendored_wheels_are_pip_tools_and_what_it_imports_each_pinned_by_hash()
 def test_a_vendor_entry_without_hash_is_refused_naming_file_and_entry(tmp_path: Path) -> None:
     bad = tmp_path / "vendor.txt"
     bad.write_text("pip==26.3 \\\n    --hash=sha256:" + "a" * 64 + "\nclick==8.5.1\n")
-    with pytest.raises(ConfigError, match=r"vendor.txt: entry 2 \('click==8.5.1'\)"):
-        tooldeb.parse_vendor(bad)
+    with pytest.raises(ConfigError, match=r"vendor.txt:3: lock entry 'click==8.5.1' has no sha256"):
+        tool_package.parse_vendor(bad)
 
 
-def _plan(root: Path, files: tuple[str, ...]) -> tooldeb.ToolPlan:
+def _plan(root: Path, files: tuple[str, ...]) -> tool_package.ToolPlan:
     cfg = config.load(ROOT / "pipeline.toml")
-    return tooldeb.plan(cfg, cfg.distributions["bookworm"], root, files)
+    return tool_package.plan(cfg, cfg.distributions["bookworm"], root, files)
 
 
 def test_depends_name_the_tools_and_no_essential_package() -> None:
-    the_plan = _plan(ROOT, ("builder/cli.py",))
+    the_plan = _plan(ROOT, ("builder/venvdeb/cli.py",))
     for tool in ("dh-virtualenv", "sbuild", "mmdebstrap", "lintian", "reprepro", "python3-debian",
                  "buildbot-worker", "debhelper"):
         assert tool in the_plan.depends
@@ -49,31 +50,31 @@ def test_depends_name_the_tools_and_no_essential_package() -> None:
 
 
 def test_the_digest_follows_file_content(tmp_path: Path) -> None:
-    (tmp_path / "builder").mkdir()
-    (tmp_path / "builder" / "cli.py").write_text("one\n")
-    first = _plan(tmp_path, ("builder/cli.py",)).digest
-    assert _plan(tmp_path, ("builder/cli.py",)).digest == first
-    (tmp_path / "builder" / "cli.py").write_text("two\n")
-    assert _plan(tmp_path, ("builder/cli.py",)).digest != first
+    (tmp_path / "builder" / "venvdeb").mkdir(parents=True)
+    (tmp_path / "builder" / "venvdeb" / "cli.py").write_text("one\n")
+    first = _plan(tmp_path, ("builder/venvdeb/cli.py",)).digest
+    assert _plan(tmp_path, ("builder/venvdeb/cli.py",)).digest == first
+    (tmp_path / "builder" / "venvdeb" / "cli.py").write_text("two\n")
+    assert _plan(tmp_path, ("builder/venvdeb/cli.py",)).digest != first
 
 
 def test_setup_py_and_stdeb_cfg(tmp_path: Path) -> None:
-    the_plan = _plan(ROOT, ("builder/cli.py",))
-    rendered = tooldeb.render_setup(the_plan, "0.1.0.3+abcdef12")
+    the_plan = _plan(ROOT, ("builder/venvdeb/cli.py",))
+    rendered = tool_package.render_setup(the_plan, "0.1.0.3+abcdef12")
     compile(rendered["setup.py"], "setup.py", "exec")
     assert 'version="0.1.0.3+abcdef12"' in rendered["setup.py"]
-    assert '"venvdeb = builder.cli:main"' in rendered["setup.py"]
+    assert '"venvdeb = venvdeb.cli:main"' in rendered["setup.py"]
     cfg = configparser.ConfigParser()
     cfg.read_string(rendered["stdeb.cfg"])
     d = cfg["DEFAULT"]
     assert d["Package3"] == "venvdeb" and d["Source"] == "venvdeb" and d["Suite3"] == "bookworm"
-    assert d["Depends3"].split(", ") == list(tooldeb.DEPENDS)
+    assert d["Depends3"].split(", ") == list(tool_package.DEPENDS)
     assert d["Maintainer"] == "venvdeb packagers <packagers@venvdeb.invalid>"
 
 
 def test_tracked_files_of_the_checkout_exclude_tests_and_build_output(tmp_path: Path) -> None:
-    files = tooldeb.tracked_files(ROOT, tmp_path / "log")
-    assert "builder/cli.py" in files and "pipeline.toml" in files
+    files = tool_package.tracked_files(ROOT, tmp_path / "log")
+    assert "builder/venvdeb/cli.py" in files and "pipeline.toml" in files
     assert "debian-templates/venv/rules.j2" in files
     assert "requirements-repo/releases/2026.1/upper-constraints.txt" in files
     assert not [f for f in files if f.startswith(("tests/", "build/", ".venv/", "bench/"))]
@@ -81,4 +82,4 @@ def test_tracked_files_of_the_checkout_exclude_tests_and_build_output(tmp_path: 
 
 def test_outside_a_git_checkout_it_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not a venvdeb git checkout"):
-        tooldeb.tracked_files(tmp_path, tmp_path / "log")
+        tool_package.tracked_files(tmp_path, tmp_path / "log")

@@ -7,10 +7,11 @@ import pytest
 from debian import deb822
 from debian.changelog import Changelog
 
-from builder import config, debbuild, source_package
-from builder.errors import ConfigError
-from builder.upstream import Source
 from tests.conftest import ROOT
+from venvdeb.core import config, versions
+from venvdeb.core.errors import ConfigError
+from venvdeb.debian import builders, source_package
+from venvdeb.python.upstream import Source
 
 
 @pytest.fixture
@@ -25,11 +26,33 @@ def _plan(cfg: config.Config, tmp_path: Path, name: str = "keystone",
     tarball = tmp_path / f"{name}.tar.gz"
     tarball.write_bytes(b"not really a tarball")
     src = Source(tarball, "29.0.2", "29.0.2", "test")
-    return source_package.plan(
+    draft = source_package.plan(
         cfg, cfg.projects[name], cfg.release("2026.1"), cfg.distribution("bookworm"),
         upstream=src, requirements=requirements,
         reqdeb_package="openstack-wheels-2026.1", reqdeb_version=reqdeb_version,
-        ledger=tmp_path / "versions.json", native_build_depends=("libldap2-dev", "libsasl2-dev"))
+        native_build_depends=("libldap2-dev", "libsasl2-dev"))
+    return _versioned(draft, tmp_path)
+
+
+def _versioned(draft: source_package.SourceDraft, tmp_path: Path) -> source_package.SourcePlan:
+    """The act step, as the stages do it: the ledger assigns, the plan is completed."""
+    assigned = versions.assign(tmp_path / "versions.json", draft.ledger_key, "2026.1",
+                               draft.digest)
+    return source_package.versioned(draft, assigned)
+
+
+def test_planning_is_pure_it_records_no_version(cfg: config.Config, tmp_path: Path) -> None:
+    tarball = tmp_path / "keystone.tar.gz"
+    tarball.write_bytes(b"not really a tarball")
+    before = sorted(tmp_path.rglob("*"))
+    draft = source_package.plan(
+        cfg, cfg.projects["keystone"], cfg.release("2026.1"), cfg.distribution("bookworm"),
+        upstream=Source(tarball, "29.0.2", "29.0.2", "test"), requirements="--require-hashes\n",
+        reqdeb_package="openstack-wheels-2026.1", reqdeb_version="2026.1.3+68f42221")
+    assert sorted(tmp_path.rglob("*")) == before, "plan wrote nothing"
+    peeked = versions.peek(tmp_path / "versions.json", draft.ledger_key, "2026.1", draft.digest)
+    assert peeked.new and peeked.serial == 1 and not (tmp_path / "versions.json").exists()
+    assert "debian/changelog" not in dict(draft.files), "the changelog comes with the version"
 
 
 def test_names_and_paths(cfg: config.Config) -> None:
@@ -72,10 +95,10 @@ def test_version_epoch_revision_and_rebuilds(cfg: config.Config, tmp_path: Path)
     assert _plan(cfg, tmp_path).version == "90:29.0.2-1", "same inputs, same version"
     (tmp_path / "keystone.tar.gz").write_bytes(b"changed upstream tarball")
     src = Source(tmp_path / "keystone.tar.gz", "29.0.2", "29.0.2", "test")
-    again = source_package.plan(
+    again = _versioned(source_package.plan(
         cfg, cfg.projects["keystone"], cfg.release("2026.1"), cfg.distribution("bookworm"),
         upstream=src, requirements="--require-hashes\n", reqdeb_package="openstack-wheels-2026.1",
-        reqdeb_version="2026.1.3+68f42221", ledger=tmp_path / "versions.json")
+        reqdeb_version="2026.1.3+68f42221"), tmp_path)
     assert again.version == "90:29.0.2-2", "a rebuild gets a higher version"
 
 
@@ -162,8 +185,8 @@ def test_differences_name_the_files(tmp_path: Path) -> None:
                        env={"SOURCE_DATE_EPOCH": "1", "PATH": "/usr/bin:/bin"})
         return out
     a, b = deb("one", "a"), deb("two", "b")
-    assert debbuild.differences(a, b) == ["data:./usr/share/t/changes"]
-    assert debbuild.differences(a, deb("one", "c")) == []
+    assert builders.differences(a, b) == ["data:./usr/share/t/changes"]
+    assert builders.differences(a, deb("one", "c")) == []
 
 
 def test_version_follows_the_closure_not_the_requirements_package(cfg: config.Config,

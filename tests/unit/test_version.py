@@ -4,33 +4,33 @@ from pathlib import Path
 
 from debian.debian_support import Version
 
-from builder import version
+from venvdeb.core import versions
 
 
 def test_same_digest_same_version_and_date(tmp_path: Path) -> None:
     ledger = tmp_path / "versions.json"
-    first = version.assign(ledger, "pkg/bookworm", "2026.1", "a" * 64, now=1000)
-    again = version.assign(ledger, "pkg/bookworm", "2026.1", "a" * 64, now=2000)
+    first = versions.assign(ledger, "pkg/bookworm", "2026.1", "a" * 64, now=1000)
+    again = versions.assign(ledger, "pkg/bookworm", "2026.1", "a" * 64, now=2000)
     assert first == again
     assert first.version == "2026.1.1+aaaaaaaa" and first.epoch == 1000
 
 
 def test_new_digest_sorts_higher_and_old_digest_keeps_its_version(tmp_path: Path) -> None:
     ledger = tmp_path / "versions.json"
-    a = version.assign(ledger, "k", "2026.1", "f" * 64, now=1)
-    b = version.assign(ledger, "k", "2026.1", "0" * 64, now=2)
+    a = versions.assign(ledger, "k", "2026.1", "f" * 64, now=1)
+    b = versions.assign(ledger, "k", "2026.1", "0" * 64, now=2)
     assert Version(b.version) > Version(a.version)
-    assert version.assign(ledger, "k", "2026.1", "f" * 64).version == a.version
+    assert versions.assign(ledger, "k", "2026.1", "f" * 64).version == a.version
     # serial 10 sorts above 9 (numeric, not lexical)
     for i in range(10):
-        last = version.assign(ledger, "k", "2026.1", f"{i + 1:064x}", now=3)
+        last = versions.assign(ledger, "k", "2026.1", f"{i + 1:064x}", now=3)
     assert last.serial == 12 and Version(last.version) > Version("2026.1.9+ffffffff")
 
 
 def test_keys_are_independent_and_floor_is_respected(tmp_path: Path) -> None:
     ledger = tmp_path / "versions.json"
-    version.assign(ledger, "k", "2026.1", "1" * 64)
-    other = version.assign(ledger, "other", "2026.1", "1" * 64)
+    versions.assign(ledger, "k", "2026.1", "1" * 64)
+    other = versions.assign(ledger, "other", "2026.1", "1" * 64)
     assert other.serial == 1
-    floored = version.assign(ledger, "third", "2026.1", "2" * 64, floor="2026.1.4+ffffffff")
+    floored = versions.assign(ledger, "third", "2026.1", "2" * 64, floor="2026.1.4+ffffffff")
     assert floored.serial == 5

@@ -4,10 +4,11 @@ from pathlib import Path
 
 from packaging.tags import Tag
 
-from builder import config, index, wheelhouse
-from builder.index import IndexFile
-from builder.lock import LockEntry
-from builder.wheelhouse import Record
+from venvdeb.core import config
+from venvdeb.python import index, wheelhouse
+from venvdeb.python.index import IndexFile
+from venvdeb.python.lock import LockEntry
+from venvdeb.python.wheelhouse import Record
 
 BOOKWORM = config.Distribution("bookworm", Path("/usr/bin/python3"), "3.11", "amd64", (2, 36), "m")
 TAGS = index.target_tags(BOOKWORM)

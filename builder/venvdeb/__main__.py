@@ -1,0 +1,5 @@
+import sys
+
+from venvdeb.cli import main
+
+sys.exit(main())

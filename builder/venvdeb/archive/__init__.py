@@ -1,0 +1,2 @@
+"""The signed apt repository: reprepro kept all or nothing (``repository``) and its
+key (``signing``)."""

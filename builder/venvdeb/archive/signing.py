@@ -1,0 +1,121 @@
+"""The repository's signing key: made on first use, or the operator's own.
+
+A tool-managed key lives in ``<workdir>/keys/gnupg`` (no passphrase: the
+repository is signed unattended). A configured key (``[repository]
+signing_key``, optionally ``gnupg_home``) is used as it is. Either way the
+key is proven usable by signing a probe before anything is published, and its
+public part is exported for nodes (``Signed-By``) and for ``gpgv`` checks.
+"""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from venvdeb.core import runner
+from venvdeb.core.errors import CommandFailed, SigningError
+
+KEY_NAME = "venvdeb archive signing key"
+KEYRING = "venvdeb-archive-keyring.gpg"
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    home: Path
+    fingerprint: str
+    managed: bool
+
+    def env(self) -> dict[str, str]:
+        return runner.clean_environment({"GNUPGHOME": str(self.home)})
+
+
+def resolve(home: Path, fingerprint: str | None, managed_home: Path, log: Path,
+            *, uid: str) -> SigningKey:
+    """The configured key (``fingerprint`` in ``home``) or the managed one, made if missing."""
+    if fingerprint:
+        if not home.is_dir():
+            raise SigningError(f"signing key {fingerprint}: GnuPG home {home} does not exist",
+                               hint="set [repository] gnupg_home to the keyring holding it")
+        key = SigningKey(home, fingerprint, managed=False)
+    else:
+        key = _managed(managed_home, log, uid)
+    check_usable(key, log)
+    return key
+
+
+def _secret_fingerprints(home: Path, log: Path) -> list[str]:
+    out = runner.run(["gpg", "--batch", "--with-colons", "--list-secret-keys"], log=log,
+                      env=runner.clean_environment({"GNUPGHOME": str(home)}), check=False,
+                      what="gpg --list-secret-keys").output
+    return [line.split(":")[9] for line in out.splitlines() if line.startswith("fpr:")]
+
+
+def _managed(home: Path, log: Path, uid: str) -> SigningKey:
+    home.mkdir(parents=True, exist_ok=True)
+    os.chmod(home, 0o700)
+    found = _secret_fingerprints(home, log)
+    if not found:
+        runner.run(["gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase", "",
+                     "--quick-generate-key", uid, "ed25519", "sign", "never"],
+                    log=log, env=runner.clean_environment({"GNUPGHOME": str(home)}),
+                    what="gpg --quick-generate-key")
+        found = _secret_fingerprints(home, log)
+    if not found:
+        raise SigningError(f"no secret key in {home} after generating one", log=log)
+    return SigningKey(home, found[0], managed=True)
+
+
+def check_usable(key: SigningKey, log: Path) -> None:
+    """Sign a probe with the key: missing, expired, revoked or locked keys fail here."""
+    with tempfile.TemporaryDirectory(prefix="venvdeb-sign-") as tmp:
+        probe = Path(tmp) / "probe"
+        probe.write_text("venvdeb signing probe\n")
+        try:
+            runner.run(["gpg", "--batch", "--yes", "--pinentry-mode", "error",
+                         "--local-user", key.fingerprint, "--detach-sign", str(probe)],
+                        log=log, env=key.env(), what="gpg (signing probe)")
+        except CommandFailed as exc:
+            raise SigningError(
+                f"signing key {key.fingerprint} in {key.home} cannot sign "
+                f"({exc.hint or 'see the log'})",
+                hint="check [repository] signing_key and gnupg_home (the key must have no "
+                     "passphrase or a running agent), or unset them to use a managed key",
+                log=log) from None
+
+
+def export(key: SigningKey, dest: Path, log: Path) -> tuple[Path, Path]:
+    """Write the public key, binary (for Signed-By and gpgv) and armored."""
+    dest.mkdir(parents=True, exist_ok=True)
+    binary = dest / KEYRING
+    armored = dest / KEYRING.replace(".gpg", ".asc")
+    data = runner.run(["gpg", "--batch", "--armor", "--export", key.fingerprint], log=log,
+                       env=key.env(), what="gpg --export").output
+    if "BEGIN PGP PUBLIC KEY BLOCK" not in data:
+        raise SigningError(f"could not export the public key {key.fingerprint}", log=log)
+    armored.write_text(data[data.index("-----BEGIN"):])
+    runner.run(["gpg", "--batch", "--yes", "--output", str(binary), "--export",
+                 key.fingerprint], log=log, env=key.env(), what="gpg --export")
+    return binary, armored
+
+
+def stop_agent(home: Path, log: Path) -> None:
+    """gpg and reprepro start an agent for a GnuPG home; do not leave it behind."""
+    runner.run(["gpgconf", "--kill", "gpg-agent"], log=log, check=False,
+                env=runner.clean_environment({"GNUPGHOME": str(home)}),
+                what="gpgconf --kill gpg-agent")
+
+
+def verify(signed: Path, keyring: Path, log: Path) -> None:
+    """``gpgv`` with only our keyring: what apt does with Signed-By."""
+    try:
+        runner.run(["gpgv", "--keyring", str(keyring), str(signed)], log=log,
+                    what=f"gpgv {signed.name}")
+    except CommandFailed as exc:
+        raise SigningError(f"{signed} does not verify against {keyring.name}",
+                           hint=exc.hint, log=log) from None
+
+
+def valid_fingerprint(value: str) -> bool:
+    return bool(re.fullmatch(r"[0-9A-Fa-f]{40}", value))

@@ -1,0 +1,1 @@
+"""The buildbot master as data (``plan``) and the service around it (``service``)."""

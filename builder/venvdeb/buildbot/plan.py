@@ -1,0 +1,241 @@
+"""What the buildbot master runs, as plain data computed from the config.
+
+``buildbot-master/master.cfg`` turns this into buildbot objects; the tests
+compare plans without buildbot. Settings that are not the pipeline's (ports,
+workers, paths) come from a TOML file outside git, with working defaults
+bound to 127.0.0.1.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from venvdeb import code_digest
+from venvdeb.core import runner
+from venvdeb.core.config import Config
+from venvdeb.core.errors import ConfigError
+from venvdeb.core.table import Table
+
+Kind = Literal["requirements", "project", "promote"]
+#: placeholder in a step's argv for the build's reason (factories fill it in)
+REASON = "@reason@"
+SETTINGS_ENV = "VENVDEB_BUILDBOT_SETTINGS"
+
+
+@dataclass(frozen=True)
+class Worker:
+    name: str
+    password: str
+    max_builds: int = 1
+    # On a machine set up by apt (the venvdeb package): its own paths, given to
+    # the builds it runs as worker properties (see PATH_PROPERTIES)
+    venvdeb: Path | None = None
+    config: Path | None = None
+    workdir: Path | None = None
+
+    def properties(self) -> dict[str, str]:
+        own = {"venvdeb": self.venvdeb, "config": self.config, "workdir": self.workdir}
+        return {PATH_PROPERTIES[k]: str(v) for k, v in own.items() if v is not None}
+
+
+#: argv position of each path of a step's common prefix -> the worker property overriding it
+PATH_PROPERTIES = {"venvdeb": "venvdeb_path", "config": "venvdeb_config",
+                   "workdir": "venvdeb_workdir"}
+PATH_POSITIONS = {0: "venvdeb_path", 2: "venvdeb_config", 4: "venvdeb_workdir"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    path: Path | None  # the file read, if any
+    config: Path  # pipeline.toml
+    workdir: Path  # venvdeb --workdir of every build
+    basedir: Path  # the master's directory; workers under basedir/../workers/<name>
+    venvdeb: Path  # the venvdeb executable the steps run
+    host: str = "127.0.0.1"
+    web_port: int = 8010
+    pb_port: int = 9989
+    poll_interval: int = 60
+    builder: Literal["local", "sbuild"] = "sbuild"
+    nightly_hour: int = 3
+    workers: tuple[Worker, ...] = (Worker("local", "venvdeb-local"),)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.web_port}/"
+
+    def worker_dir(self, name: str) -> Path:
+        return self.basedir.parent / "workers" / name
+
+
+def load_settings(path: Path | None, checkout: Path) -> Settings:
+    """Read the settings file (``$VENVDEB_BUILDBOT_SETTINGS`` or
+    ``buildbot-master/settings.toml``); absent keys take their defaults."""
+    if path is None:
+        env = os.environ.get(SETTINGS_ENV)
+        path = Path(env) if env else checkout / "buildbot-master" / "settings.toml"
+        if not env and not path.exists():
+            path = None
+    raw: dict[str, object] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read buildbot settings {path}: {exc}") from None
+    t = Table(path or checkout / "buildbot-master/settings.toml", "", raw)
+    base = path.parent if path else checkout
+
+    def at(key: str, default: Path) -> Path:
+        value = t.string(key, None)
+        return (base / os.path.expanduser(value)).resolve() if value else default
+
+    builder = t.string("builder", "sbuild")
+    if builder not in ("local", "sbuild"):
+        raise t.fail("builder", f"expected 'local' or 'sbuild', got {builder!r}")
+    workers = []
+    for wt in t.tables("workers"):
+        paths = {k: wt.string(k, None) for k in PATH_PROPERTIES}
+        for key, value in paths.items():
+            if value is not None and not value.startswith("/"):
+                raise wt.fail(key, f"expected an absolute path on the worker's machine, got "
+                                   f"{value!r}")
+        workers.append(Worker(wt.string("name"), wt.string("password"),
+                              wt.get("max_builds", int, 1, "an integer"),
+                              **{k: Path(v) if v else None for k, v in paths.items()}))
+        wt.done()
+    settings = Settings(
+        path=path,
+        config=at("config", checkout / "pipeline.toml"),
+        workdir=at("workdir", checkout / "build"),
+        basedir=at("basedir", checkout / "build" / "buildbot" / "master"),
+        venvdeb=at("venvdeb", checkout / ".venv" / "bin" / "venvdeb"),
+        host=t.string("host", "127.0.0.1"),
+        web_port=t.get("web_port", int, 8010, "a port number"),
+        pb_port=t.get("pb_port", int, 9989, "a port number"),
+        poll_interval=t.get("poll_interval", int, 60, "seconds"),
+        builder=builder,  # type: ignore[arg-type]
+        nightly_hour=t.get("nightly_hour", int, 3, "an hour, 0-23"),
+        workers=tuple(workers) or (Worker("local", "venvdeb-local"),),
+    )
+    t.done()
+    names = [w.name for w in settings.workers]
+    if len(set(names)) != len(names):
+        raise t.fail("workers", f"worker names must be unique, got {', '.join(names)}")
+    return settings
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    argv: tuple[str, ...]
+    #: "affected": its last output line, ``affected: P1 P2``, names the projects to rebuild
+    kind: Literal["command", "affected"] = "command"
+
+
+@dataclass(frozen=True)
+class Poller:
+    repourl: str
+    branch: str
+
+
+@dataclass(frozen=True)
+class BuilderPlan:
+    name: str
+    kind: Kind
+    release: str
+    distribution: str
+    project: str | None
+    steps: tuple[Step, ...]
+    poller: Poller | None = None
+    #: (project, builder) pairs a requirements build may trigger
+    triggers: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def change_project(self) -> str:
+        """The ``project`` buildbot tags this builder's changes with."""
+        return f"{self.project or 'requirements'}/{self.release}/{self.distribution}"
+
+
+def builder_name(kind: Kind, release: str, distribution: str, project: str | None) -> str:
+    if kind == "project":
+        return f"{project}-{release}-{distribution}"
+    return f"{kind}-{release}-{distribution}"
+
+
+def plan(config: Config, settings: Settings) -> tuple[BuilderPlan, ...]:
+    """One builder per release's requirements package, per (project, release,
+    distribution), and a promotion builder per release."""
+    # the master's own code digest: a worker running other code refuses every step
+    base = (str(settings.venvdeb), "--config", str(settings.config), "--workdir",
+            str(settings.workdir), "--require-code", code_digest())
+    out = []
+    for release_name, release in sorted(config.releases.items()):
+        for dist in release.distributions:
+            target = ("--release", release_name, "--dist", dist)
+            projects = [p.name for p in config.projects_for(release_name)]
+            fetch: tuple[Step, ...] = ()
+            req_poller = None
+            if release.requirements_git and release.requirements_branch:
+                fetch = (Step("requirement files",
+                              (*base, "requirements", "--release", release_name)),)
+                req_poller = Poller(release.requirements_git, release.requirements_branch)
+            out.append(BuilderPlan(
+                builder_name("requirements", release_name, dist, None), "requirements",
+                release_name, dist, None, (
+                    *fetch,
+                    Step("lock", (*base, "lock", *target)),
+                    Step("wheels", (*base, "wheels", *target)),
+                    Step("requirements package", (*base, "reqdeb", *target)),
+                    Step("affected projects", (*base, "affected", *target), kind="affected"),
+                ), poller=req_poller,
+                triggers=tuple((p, builder_name("project", release_name, dist, p))
+                               for p in projects)))
+            for project in config.projects_for(release_name):
+                name = project.name
+                ref = project.upstream.ref_for(release_name)
+                poller = Poller(project.upstream.git, ref) if project.upstream.git and ref \
+                    else None
+                out.append(BuilderPlan(
+                    builder_name("project", release_name, dist, name), "project",
+                    release_name, dist, name, (
+                        Step("source package", (*base, "source", name, *target,
+                                                "--reason", REASON)),
+                        Step(f"build ({settings.builder})",
+                             (*base, "build", name, *target, "--builder", settings.builder,
+                              "--no-lintian")),
+                        Step("lintian", (*base, "check", name, *target, "--only", "lintian")),
+                        Step("install test", (*base, "check", name, *target, "--only",
+                                              "install")),
+                        Step("publish to staging", (*base, "publish", *target, name)),
+                    ), poller))
+            out.append(BuilderPlan(
+                builder_name("promote", release_name, dist, None), "promote", release_name,
+                dist, None, (Step("promote to production", (*base, "promote", *target)),)))
+    return tuple(out)
+
+
+def owner(p: BuilderPlan) -> str:
+    """The config key a builder's poller comes from."""
+    return f"projects.{p.project}" if p.project else f'releases."{p.release}".requirements_git'
+
+
+def check_sources(plans: tuple[BuilderPlan, ...], log: Path) -> None:
+    """Every poller's repository and branch answers now: a master that polls
+    nothing forever is worse than a config that does not load."""
+    seen: set[Poller] = set()
+    for p in plans:
+        if p.poller is None or p.poller in seen:
+            continue
+        seen.add(p.poller)
+        result = runner.run(["git", "ls-remote", "--exit-code", "--heads", p.poller.repourl,
+                              p.poller.branch], log=log, check=False,
+                             env=runner.clean_environment({"GIT_TERMINAL_PROMPT": "0"}),
+                             what="git ls-remote")
+        if result.returncode != 0:
+            raise ConfigError(
+                f"{owner(p)}: upstream {p.poller.repourl} has no branch "
+                f"{p.poller.branch!r} or cannot be reached (git ls-remote exit "
+                f"{result.returncode})", hint="fix upstream.git or upstream.refs in the config",
+                log=log)

@@ -1,0 +1,135 @@
+"""``venvdeb buildbot start|stop|status|checkconfig``: the master and the
+workers of the settings, on this machine, from the tool's own virtualenv."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from venvdeb.buildbot.plan import SETTINGS_ENV, Settings
+from venvdeb.core import layout, runner
+from venvdeb.core.errors import CommandFailed, ConfigError
+
+MASTER_CFG = layout.data_root() / "buildbot-master" / "master.cfg"
+
+
+def _bin(name: str) -> Path:
+    path = Path(sys.executable).parent / name
+    if not path.exists():
+        raise ConfigError(f"{name} is not installed in {path.parent}",
+                          hint="run bin/setup (it installs buildbot, buildbot-www and "
+                               "buildbot-worker into .venv)")
+    return path
+
+
+def _env(site: Settings) -> dict[str, str]:
+    extra = {SETTINGS_ENV: str(site.path)} if site.path else {}
+    env = runner.clean_environment(extra)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    return env
+
+
+def log_path(site: Settings) -> Path:
+    return site.basedir.parent / "service.log"
+
+
+def checkconfig(site: Settings) -> str:
+    try:
+        runner.run([_bin("buildbot"), "checkconfig", MASTER_CFG], log=log_path(site),
+                    env=_env(site), cwd=MASTER_CFG.parent, what="buildbot checkconfig")
+    except CommandFailed as exc:
+        raise ConfigError(f"buildbot checkconfig rejects {MASTER_CFG}: {exc.hint}",
+                          log=exc.log) from None
+    return f"buildbot: {MASTER_CFG} is good"
+
+
+def start(site: Settings) -> list[str]:
+    checkconfig(site)
+    log = log_path(site)
+    env = _env(site)
+    if not (site.basedir / "buildbot.tac").exists():
+        site.basedir.mkdir(parents=True, exist_ok=True)
+        runner.run([_bin("buildbot"), "create-master", "--relocatable", "--config",
+                     MASTER_CFG, site.basedir], log=log, env=env, what="buildbot create-master")
+    else:
+        runner.run([_bin("buildbot"), "upgrade-master", site.basedir], log=log, env=env,
+                    what="buildbot upgrade-master")
+    if not _running(site.basedir):
+        runner.run([_bin("buildbot"), "start", site.basedir], log=log, env=env,
+                    what="buildbot start")
+    lines = [f"master: running, web UI {site.url} (log: {site.basedir / 'twistd.log'})"]
+    for w in site.workers:
+        wdir = site.worker_dir(w.name)
+        if not (wdir / "buildbot.tac").exists():
+            wdir.mkdir(parents=True, exist_ok=True)
+            runner.run([_bin("buildbot-worker"), "create-worker", "--relocatable", wdir,
+                         f"{site.host}:{site.pb_port}", w.name, w.password], log=log, env=env,
+                        what="buildbot-worker create-worker")
+        if not _running(wdir):
+            runner.run([_bin("buildbot-worker"), "start", wdir], log=log, env=env,
+                        what="buildbot-worker start")
+        lines.append(f"worker {w.name}: running in {wdir}")
+    return lines
+
+
+def stop(site: Settings) -> list[str]:
+    log, env = log_path(site), _env(site)
+    lines = []
+    for w in site.workers:
+        wdir = site.worker_dir(w.name)
+        if _running(wdir):
+            runner.run([_bin("buildbot-worker"), "stop", wdir], log=log, env=env,
+                        what="buildbot-worker stop")
+        lines.append(f"worker {w.name}: stopped")
+    if _running(site.basedir):
+        runner.run([_bin("buildbot"), "stop", site.basedir], log=log, env=env,
+                    what="buildbot stop")
+    lines.append("master: stopped")
+    return lines
+
+
+def status(site: Settings) -> list[str]:
+    lines = [f"master: {'running' if _running(site.basedir) else 'stopped'} ({site.basedir})"]
+    for w in site.workers:
+        state = "running" if _running(site.worker_dir(w.name)) else "stopped"
+        lines.append(f"worker {w.name}: {state}")
+    try:
+        builders = api(site, "builders")["builders"]
+        connected = api(site, "workers")["workers"]
+        lines.append(f"web UI {site.url}: {len(builders)} builders; workers connected: "
+                     + ", ".join(str(w["name"]) for w in connected if w.get("connected_to")))
+    except OSError as exc:
+        lines.append(f"web UI {site.url}: not answering ({exc})")
+    return lines
+
+
+def api(site: Settings, path: str) -> dict[str, list[dict[str, object]]]:
+    with urllib.request.urlopen(f"{site.url}api/v2/{path}", timeout=10) as response:
+        data: dict[str, list[dict[str, object]]] = json.load(response)
+        return data
+
+
+def _running(basedir: Path) -> bool:
+    pid_file = basedir / "twistd.pid"
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, 0)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def wait_for_master(site: Settings, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            api(site, "builders")
+            return
+        except (OSError, urllib.error.URLError):
+            time.sleep(0.5)
+    raise ConfigError(f"the buildbot master did not answer on {site.url} within {timeout:.0f} s",
+                      log=site.basedir / "twistd.log")

@@ -1,0 +1,391 @@
+"""The ``venvdeb`` command line. Errors are caught here, once."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from venvdeb import __version__, code_digest, pipeline
+from venvdeb.buildbot import plan as buildbot_plan
+from venvdeb.buildbot import service as buildbot_service
+from venvdeb.core import config as config_mod
+from venvdeb.core import layout
+from venvdeb.core.errors import VenvdebError
+from venvdeb.core.outcome import Outcome
+from venvdeb.core.target import Target, default_build_jobs, default_jobs, project_for, target
+from venvdeb.core.workdir import Workdir
+from venvdeb.debian import builders
+from venvdeb.stages import (
+    affected,
+    build,
+    check,
+    lock,
+    publish,
+    reqdeb,
+    requirements,
+    source,
+    tooldeb,
+    wheels,
+)
+
+DESCRIPTION = """\
+Ship OpenStack services as Python virtualenvs inside Debian packages.
+
+The pipeline, one stage per command, each resumable (a rerun does only what
+is missing) and logged under WORKDIR/logs/<release>/<stage>.log:
+
+  requirements  fetch a release's requirement files from its git branch
+           (releases with requirements_git only)
+  lock     compile a release's openstack/requirements files with pip-tools
+           into a hash-locked set (WORKDIR/releases/<release>/<dist>/lock/)
+  wheels   fetch or build a verified wheel for every lock entry and write a
+           PEP 503 index and manifest (.../wheelhouse/)
+  reqdeb   package that wheel repository as openstack-wheels-<release>,
+           built offline (unshare -n) and checked by lintian (.../reqdeb/)
+  source   a project's Debian source package: upstream sdist or git as the
+           orig tarball, debian/ rendered from debian-templates/venv/
+  build    its binary packages: the venv (venv-<project>-<release>, in
+           /opt/venvs/<project>-<release>) and the packages named like
+           Debian's, built offline by dh-virtualenv (local or sbuild)
+  check    lintian, then an install test in a clean mmdebstrap chroot:
+           apt-get install, each command run, units, users, directories,
+           then apt-get purge leaves nothing behind
+  publish  the requirements package and every project's binary and source
+           packages, checked, into the signed reprepro repository
+           WORKDIR/repo, codename <dist>-<release>-staging
+  promote  what staging holds into <dist>-<release> (production)
+  pipeline all of the above for the releases and projects in [pipeline];
+           --dry-run says what would run, and why, and changes nothing
+  tooldeb  venvdeb itself as a Debian package (stdeb), for worker machines
+
+Releases, distributions and projects come from one file, pipeline.toml.
+"""
+
+EPILOG = """\
+examples:
+  venvdeb lock --release 2026.1            # closure of the configured projects
+  venvdeb lock --release 2026.1 --scope all  # every pin that applies to Python 3.11
+  venvdeb wheels --release 2026.1 -j 4
+  venvdeb reqdeb --release 2026.1 && dpkg -i build/releases/2026.1/bookworm/reqdeb/*.deb
+  venvdeb build keystone --release 2026.1  # venv-keystone-2026.1 and keystone
+  venvdeb build keystone --release 2026.1 --builder sbuild --check-reproducible
+  venvdeb check keystone --release 2026.1  # lintian + install test in a chroot
+  venvdeb publish --release 2026.1         # into bookworm-2026.1-staging
+  venvdeb promote --release 2026.1         # staging -> bookworm-2026.1
+  venvdeb pipeline                         # what [pipeline] in pipeline.toml says
+  venvdeb pipeline --promote keystone      # ... only keystone, up to production
+  venvdeb pipeline --dry-run               # what would run, and why; changes nothing
+"""
+
+
+def _default_config() -> Path:
+    env = os.environ.get("VENVDEB_CONFIG")
+    if env:
+        return Path(env)
+    local = Path.cwd() / config_mod.DEFAULT_CONFIG
+    if local.exists():
+        return local
+    return layout.data_root() / config_mod.DEFAULT_CONFIG
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+@dataclass(frozen=True)
+class Arg:
+    flags: tuple[str, ...]
+    options: dict[str, object] = field(default_factory=dict)
+
+
+def arg(*flags: str, **options: object) -> Arg:
+    return Arg(flags, options)
+
+
+Handler = Callable[[argparse.Namespace, config_mod.Config, Workdir], list[str]]
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    description: str
+    args: tuple[Arg, ...]
+    run: Handler
+
+
+RELEASE = (arg("--release", required=True, metavar="R",
+               help="OpenStack release, as named in the config (e.g. 2026.1)"),
+           arg("--dist", default=None, metavar="D",
+               help="distribution (default: the release's first, e.g. bookworm)"))
+PROJECT = arg("project", metavar="PROJECT", help="a project of the config, e.g. keystone")
+LOCK_TIMEOUT = arg("--lock-timeout", type=float, default=300.0, metavar="SECONDS",
+                   help="how long to wait for another run holding the repository (default: 300)")
+BUILDER = arg("--builder", choices=builders.BUILDERS, default="local",
+              help="local: dpkg-buildpackage in unshare -n on this host (installs the "
+                   "requirements package); sbuild: a clean chroot (default: local)")
+
+
+def _t(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> Target:
+    return target(c, a.release, a.dist, w)
+
+
+def _one(outcome: Outcome) -> list[str]:
+    return outcome.lines()
+
+
+def _pipeline(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
+    if a.dry_run:
+        plans = pipeline.dry_run(c, w, releases=a.release, projects=a.projects,
+                                 promote=a.promote)
+        todo = [p for p in plans if p.run]
+        lines = [p.line() for p in todo]
+        if not todo:
+            return ["dry run: nothing to do: every stage is up to date"]
+        return lines + [f"dry run: {len(todo)} would run: "
+                        + ", ".join(f"{p.stage} {p.subject}" for p in todo)]
+    started = time.monotonic()
+    result = pipeline.run(c, w, releases=a.release, projects=a.projects, builder=a.builder,
+                          jobs=a.jobs, promote=a.promote, build_jobs=a.build_jobs)
+    return result.summary() + [f"pipeline: done in {time.monotonic() - started:.0f} s"]
+
+
+def _publish(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
+    t = _t(a, c, w)
+    names = a.projects or [p.name for p in c.projects_for(a.release)
+                           if p.name in c.pipeline_projects]
+    for name in names:
+        project_for(c, name, t.release)
+    return _one(publish.run_publish(c, w, t, names, lock_timeout=a.lock_timeout, tool=a.tool))
+
+
+def _affected(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
+    t = _t(a, c, w)
+    names = a.projects or [p.name for p in c.projects_for(a.release)]
+    for name in names:
+        project_for(c, name, t.release)
+    return _one(affected.run_affected(c, w, t, names))
+
+
+def _buildbot(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
+    site = buildbot_plan.load_settings(a.settings, layout.data_root())
+    if a.action == "checkconfig":
+        return [buildbot_service.checkconfig(site)]
+    if a.action == "start":
+        lines = buildbot_service.start(site)
+        buildbot_service.wait_for_master(site)
+        return lines
+    if a.action == "stop":
+        return buildbot_service.stop(site)
+    return buildbot_service.status(site)
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("requirements", "fetch a release's requirement files from git",
+            "For a release with requirements_git and requirements_branch in the config "
+            "(openstack/requirements or a local repository holding the release's files): fetch "
+            "upper-constraints.txt, global-requirements.txt and denylist.txt into "
+            "WORKDIR/releases/<release>/requirements/, which lock then reads. Other releases "
+            "read requirements_dir.",
+            (arg("--release", required=True, metavar="R"),),
+            lambda a, c, w: _one(requirements.run_requirements(c, w, a.release))),
+    Command("lock", "compile a release into a hash-locked set",
+            "Compile the release's upper-constraints (deny-list applied, markers evaluated for "
+            "the target Python) with pip-tools --generate-hashes into lock.txt.",
+            (*RELEASE,
+             arg("--scope", choices=config_mod.SCOPES, default=None,
+                 help="all: every pin for the target; projects: the closure of the "
+                      "configured projects (default: the release's scope in the config)"),
+             arg("--force", action="store_true", help="recompile even if up to date")),
+            lambda a, c, w: _one(lock.run_lock(c, w, _t(a, c, w), scope=a.scope,
+                                               force=a.force))),
+    Command("wheels", "fetch or build a wheel for every lock entry",
+            "Download binary wheels usable on the target, build sdist-only entries on the "
+            "host, verify every file against the lock and write the simple index and manifest.",
+            (*RELEASE, arg("-j", "--jobs", type=int, default=default_jobs(),
+                           help="parallel sdist builds (default: the number of cores)")),
+            lambda a, c, w: _one(wheels.run_wheels(c, w, _t(a, c, w), jobs=a.jobs))),
+    Command("reqdeb", "build the release's wheel repository package",
+            "Render debian/ from debian-templates/requirements/ and build "
+            "openstack-wheels-<release> offline, then lintian it.",
+            (*RELEASE, arg("--force", action="store_true", help="rebuild even if the .deb exists"),
+             arg("--no-lintian", action="store_true", help="skip lintian (not for publishing)")),
+            lambda a, c, w: _one(reqdeb.run_reqdeb(c, w, _t(a, c, w), force=a.force,
+                                                   lintian=not a.no_lintian))),
+    Command("source", "make a project's Debian source package (.dsc)",
+            "Fetch the project's upstream (the index's sdist at the pinned version, or git), "
+            "resolve its closure in the release's wheel repository, render debian/ from "
+            "debian-templates/venv/ and run dpkg-source -b.",
+            (PROJECT, *RELEASE,
+             arg("--reason", default="", metavar="TEXT",
+                 help="why (e.g. the upstream commit); written into the changelog of a new "
+                      "version, recorded with it in the version ledger")),
+            lambda a, c, w: _one(source.run_source(c, w, _t(a, c, w), a.project,
+                                                   reason=a.reason))),
+    Command("affected", "which projects a new requirements package rebuilds",
+            "For each project of the release (or those named), plan its source package against "
+            "the current lock and wheels and compare it with its last build: rebuild when its "
+            "closure, upstream or packaging changed, and say which wheels changed. A query: it "
+            "changes no version. The last line, 'affected: P1 P2', is for scripts (buildbot).",
+            (arg("projects", nargs="*", metavar="PROJECT"), *RELEASE,
+             arg("--reason", default="", metavar="TEXT",
+                 help="accepted for older scripts and ignored: the rebuild's 'venvdeb source "
+                      "--reason' records why")),
+            _affected),
+    Command("build", "build a project's binary packages",
+            "Make the source package, then build the venv package and the Debian-named "
+            "packages offline with dh-virtualenv, and lintian them.",
+            (PROJECT, *RELEASE, BUILDER,
+             arg("--check-reproducible", action="store_true",
+                 help="build twice in different directories and compare the packages"),
+             arg("--no-lintian", action="store_true", help="skip lintian (not for publishing)")),
+            lambda a, c, w: _one(build.run_build(c, w, _t(a, c, w), a.project, builder=a.builder,
+                                                 check_reproducible=a.check_reproducible,
+                                                 lintian=not a.no_lintian))),
+    Command("check", "lintian and an install test in a clean chroot",
+            "lintian the project's packages (unless they passed at build time), then in a "
+            "clean bookworm chroot made by mmdebstrap (cached in ~/.cache/venvdeb/chroot): "
+            "apt-get install of its distribution-named packages, each command run (--version "
+            "or the config's smoke arguments), units pointing into the venv, users and "
+            "directories, then apt-get purge and a search for leftovers. Results are recorded "
+            "per file; publish requires them.",
+            (PROJECT, *RELEASE,
+             arg("--force", action="store_true", help="check again even if already passed"),
+             arg("--refresh-chroot", action="store_true",
+                 help="make the cached chroot tarball again (new Debian updates)"),
+             arg("--only", choices=("lintian", "install"), default=None,
+                 help="run one of the two checks (install needs lintian passed)")),
+            lambda a, c, w: _one(check.run_check(c, w, _t(a, c, w), a.project, force=a.force,
+                                                 refresh_chroot=a.refresh_chroot,
+                                                 only=a.only))),
+    Command("publish", "publish a release into the signed repository",
+            "Put the release's requirements package and the binary and source packages of the "
+            "projects into WORKDIR/repo (reprepro, signed; the key is made on first use unless "
+            "[repository] signing_key names one), codename <dist>-<release>-staging. Only files "
+            "that passed lintian and the install test; never an older version or the same "
+            "version with other content. All or nothing: a failed run leaves the repository as "
+            "it was. Writes WORKDIR/repo/sources/<codename>.sources for nodes and appends to "
+            "WORKDIR/repo/venvdeb/history.",
+            (*RELEASE, arg("projects", nargs="*", metavar="PROJECT",
+                           help="projects to publish (default: [pipeline] projects)"),
+             arg("--tool", action="store_true",
+                 help="also publish the venvdeb package ('venvdeb tooldeb' made and checked it)"),
+             LOCK_TIMEOUT),
+            _publish),
+    Command("promote", "copy a release from staging to production",
+            "Copy what <dist>-<release>-staging holds (it all passed the checks) into "
+            "<dist>-<release>, and record what was promoted, when, and from which publication "
+            "in WORKDIR/repo/venvdeb/history.",
+            (*RELEASE, LOCK_TIMEOUT),
+            lambda a, c, w: _one(publish.run_promote(c, w, _t(a, c, w),
+                                                     lock_timeout=a.lock_timeout))),
+    Command("tooldeb", "venvdeb itself as a Debian package (for workers)",
+            "Make venvdeb's own source and binary package with stdeb from this git checkout "
+            "(WORKDIR/tool/<dist>/): it depends on Debian's packages for the tools venvdeb "
+            "drives and brings pip-tools (which Debian lacks) in venvdeb/_vendor, pinned by hash "
+            "in debian-templates/tool/vendor.txt. Then lintian, and an install test in a clean "
+            "chroot (apt-get install venvdeb; venvdeb --help and the vendored pip-compile run; "
+            "purge). 'venvdeb publish --tool' publishes it.",
+            (arg("--dist", default=None, metavar="D",
+                 help="distribution (default: the config's first, e.g. bookworm)"),
+             arg("--force", action="store_true", help="build and check again"),
+             arg("--refresh-chroot", action="store_true",
+                 help="make the install test's chroot tarball again")),
+            lambda a, c, w: _one(tooldeb.run_tooldeb(c, w, a.dist, force=a.force,
+                                                     refresh_chroot=a.refresh_chroot))),
+    Command("buildbot", "run the buildbot master and workers on this machine",
+            "start: check the config, create the master (default build/buildbot/master) and "
+            "each worker of the settings if needed, and start them; the web UI is on "
+            "127.0.0.1:8010 unless the settings say otherwise. stop, status, checkconfig "
+            "(buildbot checkconfig of buildbot-master/master.cfg). Settings: --settings, "
+            "$VENVDEB_BUILDBOT_SETTINGS or buildbot-master/settings.toml (see "
+            "buildbot-master/settings.toml.example); builders, pollers and schedulers come from "
+            "the pipeline config.",
+            (arg("action", choices=("start", "stop", "status", "checkconfig")),
+             arg("--settings", type=Path, default=None, metavar="FILE",
+                 help="buildbot settings (TOML)")),
+            _buildbot),
+    Command("pipeline", "every stage, from requirements to the repository",
+            "Run every stage for the given releases (default: [pipeline] releases in the "
+            "config): lock, wheels, reqdeb, then build and check of each project, publish to "
+            "staging and, with --promote, production. Up-to-date stages are skipped and said "
+            "so; an interrupted run resumes. Ends with a table of the packages and the lines a "
+            "node needs. --dry-run plans the same stages and says which would run and why, "
+            "changing nothing in the workdir.",
+            (arg("projects", nargs="*", metavar="PROJECT",
+                 help="projects to build (default: [pipeline] projects)"),
+             arg("--release", action="append", metavar="R",
+                 help="limit to this release (repeatable)"),
+             arg("--promote", action="store_true",
+                 help="also promote to production after publishing to staging"),
+             arg("--dry-run", action="store_true",
+                 help="say what would run and why; build, check and publish nothing"),
+             arg("--builder", choices=builders.BUILDERS, default="local",
+                 help="how project packages are built (default: local)"),
+             arg("-j", "--jobs", type=int, default=default_jobs()),
+             arg("--build-jobs", type=int, default=default_build_jobs(), metavar="N",
+                 help="projects built and checked at once (default: half the cores, at least "
+                      "1: each build already uses every core for uv and bytecode)")),
+            _pipeline),
+)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="venvdeb", description=DESCRIPTION, epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version",
+                   version=f"venvdeb {__version__} (code {code_digest()})")
+    p.add_argument("--config", type=Path, default=None, metavar="FILE",
+                   help="pipeline config (default: $VENVDEB_CONFIG, ./pipeline.toml, "
+                        "or the checkout's pipeline.toml)")
+    p.add_argument("--workdir", type=Path, default=Path("build"), metavar="DIR",
+                   help="where every output goes (default: build/)")
+    p.add_argument("--require-code", default=None, metavar="DIGEST",
+                   help="refuse to run unless this venvdeb's code digest (venvdeb --version) "
+                        "is DIGEST: a buildbot master passes its own to every worker step")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        s = sub.add_parser(command.name, help=command.help, description=command.description)
+        for a in command.args:
+            s.add_argument(*a.flags, **a.options)  # type: ignore[arg-type]
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        if args.require_code and args.require_code != code_digest():
+            raise VenvdebError(
+                f"this is venvdeb {__version__} (code {code_digest()}), but the buildbot master "
+                f"runs code {args.require_code}: master and workers must run the same venvdeb",
+                hint="upgrade venvdeb on this worker (apt-get install venvdeb from the "
+                     "repository the master publishes) or run the master from the same checkout")
+        cfg = config_mod.load(args.config or _default_config())
+        work = Workdir(args.workdir.resolve())
+        handler = next(c.run for c in COMMANDS if c.name == args.command)
+        lines = handler(args, cfg, work)
+    except VenvdebError as exc:
+        line = f"venvdeb: error: {exc.message}"
+        if exc.hint:
+            line += f"; {exc.hint}"
+        if exc.log:
+            line += f" (log: {_relative(exc.log)})"
+        print(line, file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("venvdeb: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    for line in lines:
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""A reader for PEP 503 simple indexes (https:// or file://) and target tags."""
+from __future__ import annotations
+
+import hashlib
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+
+from packaging import tags
+from packaging.utils import canonicalize_name
+
+from venvdeb.core.config import Distribution
+from venvdeb.core.errors import HashMismatch, IndexError_
+
+_USER_AGENT = "venvdeb (+https://pypi.org/project/venvdeb/)"
+
+
+@dataclass(frozen=True)
+class IndexFile:
+    filename: str
+    url: str
+    sha256: str | None
+    requires_python: str | None
+    yanked: bool
+
+
+class _Anchors(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.anchors: list[dict[str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self.anchors.append(dict(attrs))
+
+
+def parse_project_page(html: str, page_url: str) -> tuple[IndexFile, ...]:
+    parser = _Anchors()
+    parser.feed(html)
+    files = []
+    for attrs in parser.anchors:
+        href = attrs.get("href")
+        if not href:
+            continue
+        url = urllib.parse.urljoin(page_url, href)
+        path, _, fragment = url.partition("#")
+        filename = urllib.parse.unquote(path.rsplit("/", 1)[-1])
+        sha256 = None
+        if fragment.startswith("sha256="):
+            sha256 = fragment[len("sha256="):]
+        files.append(IndexFile(filename, path, sha256, attrs.get("data-requires-python"),
+                               "data-yanked" in attrs))
+    return tuple(files)
+
+
+def _open(url: str, timeout: float = 60.0) -> bytes:
+    if url.startswith("file://"):
+        path = Path(urllib.parse.unquote(urllib.parse.urlparse(url).path))
+        if path.is_dir():
+            path = path / "index.html"
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise urllib.error.HTTPError(url, 404, "not found", None, None) from None  # type: ignore[arg-type]
+    request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT,
+                                                   "Accept": "text/html"})
+    last: Exception | None = None
+    for attempt in range(4):
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return bytes(response.read())
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500:
+                raise
+            last = exc
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+            last = exc
+        time.sleep(1 + attempt * 2)
+    assert last is not None
+    raise last
+
+
+def project_files(index_url: str, name: str) -> tuple[IndexFile, ...]:
+    page = f"{index_url.rstrip('/')}/{canonicalize_name(name)}/"
+    try:
+        html = _open(page).decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            raise IndexError_(f"the package index {index_url} has no project {name}",
+                              hint="check the pin's name or the release's index_url") from None
+        raise IndexError_(f"reading {page} failed: HTTP {exc.code}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise IndexError_(f"cannot reach the package index at {page}: {exc}",
+                          hint="check the network or the release's index_url") from None
+    return parse_project_page(html, page)
+
+
+def download(url: str, dest: Path, sha256s: frozenset[str], what: str) -> str:
+    """Fetch ``url`` to ``dest`` atomically; its sha256 must be one of ``sha256s``."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_name(dest.name + ".part")
+    try:
+        data = _open(url, timeout=300)
+    except (urllib.error.URLError, OSError) as exc:
+        raise IndexError_(f"downloading {what} from {url} failed: {exc}") from None
+    digest = hashlib.sha256(data).hexdigest()
+    if digest not in sha256s:
+        raise HashMismatch(
+            f"{what}: downloaded {dest.name} has sha256 {digest}, which the lock does not list",
+            hint="the index serves other content than when the lock was made: run 'venvdeb lock' "
+                 "again, or check the index")
+    partial.write_bytes(data)
+    partial.replace(dest)
+    return digest
+
+
+def target_tags(distribution: Distribution) -> tuple[tags.Tag, ...]:
+    """Wheel tags the distribution's interpreter accepts, best first."""
+    major, minor = (int(x) for x in distribution.python_version.split("."))
+    arch = {"amd64": "x86_64", "arm64": "aarch64", "i386": "i686"}.get(
+        distribution.architecture, distribution.architecture)
+    glibc_major, glibc_minor = distribution.glibc
+    platforms = [f"manylinux_{glibc_major}_{m}_{arch}" for m in range(glibc_minor, 4, -1)]
+    legacy = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
+    for m, alias in legacy.items():
+        if m <= glibc_minor:
+            platforms.insert(platforms.index(f"manylinux_{glibc_major}_{m}_{arch}") + 1,
+                             f"{alias}_{arch}")
+    platforms.append(f"linux_{arch}")
+    interpreter = f"cp{major}{minor}"
+    out = list(tags.cpython_tags((major, minor), [interpreter, "abi3", "none"], platforms))
+    out += list(tags.compatible_tags((major, minor), interpreter, platforms))
+    return tuple(dict.fromkeys(out))

@@ -1,0 +1,293 @@
+"""``venvdeb wheels``: a verified wheel for every lock entry, and its index.
+
+``plan`` decides, per entry, between the cache, a binary wheel from the index
+and a sdist to build; ``execute`` fetches and builds in parallel; ``publish``
+writes the PEP 503 simple index, the manifest and the installable lock.
+"""
+from __future__ import annotations
+
+import html
+import json
+import os
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+from packaging import tags
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion, Version
+
+from venvdeb.core.config import Config, Distribution, Release
+from venvdeb.core.errors import HashMismatch, IndexError_, VenvdebError
+from venvdeb.core.files import sha256, write_if_changed
+from venvdeb.core.progress import Progress
+from venvdeb.python import index, sdist
+from venvdeb.python.index import IndexFile
+from venvdeb.python.lock import LockEntry
+
+Origin = Literal["downloaded", "built"]
+MANIFEST = "manifest.json"
+RECORDS = "records.json"
+INSTALL_LOCK = "install-lock.txt"
+#: Built wheels carry this timestamp (SOURCE_DATE_EPOCH), so a rebuild gives the same bytes.
+BUILD_EPOCH = 1704067200
+
+
+@dataclass(frozen=True)
+class Record:
+    """One wheel of the repository: what the manifest says of it."""
+
+    name: str
+    version: str
+    file: str
+    sha256: str
+    origin: Origin
+    source: str | None = None
+    source_sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class Fetch:
+    entry: LockEntry
+    file: IndexFile
+
+
+@dataclass(frozen=True)
+class Build:
+    entry: LockEntry
+    sdist: IndexFile
+    debian_build_deps: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    cached: tuple[Record, ...]
+    fetch: tuple[Fetch, ...]
+    build: tuple[Build, ...]
+
+    @property
+    def total(self) -> int:
+        return len(self.cached) + len(self.fetch) + len(self.build)
+
+
+def load_records(path: Path) -> dict[tuple[str, str], Record]:
+    if not path.exists():
+        return {}
+    return {(r["name"], r["version"]): Record(**r) for r in json.loads(path.read_text())}
+
+
+def write_records(path: Path, records: Iterable[Record]) -> None:
+    data = [asdict(r) for r in sorted(records, key=lambda r: (r.name, r.version))]
+    write_if_changed(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+
+def choose_file(entry: LockEntry, files: Sequence[IndexFile],
+                accepted: Sequence[tags.Tag], python_version: str) -> tuple[str, IndexFile] | None:
+    """The best wheel for the target, else the sdist; ``None`` when neither exists."""
+    rank = {tag: i for i, tag in enumerate(accepted)}
+    version = Version(entry.version)
+    best: tuple[int, IndexFile] | None = None
+    sdist_file = None
+    for f in files:
+        if f.sha256 is not None and f.sha256 not in entry.hashes:
+            continue
+        if f.requires_python and not _python_ok(f.requires_python, python_version):
+            continue
+        if f.filename.endswith(".whl"):
+            try:
+                _, wversion, _, wtags = parse_wheel_filename(f.filename)
+            except InvalidWheelFilename:
+                continue
+            if wversion != version:
+                continue
+            score = min((rank[t] for t in wtags if t in rank), default=None)
+            if score is not None and (best is None or score < best[0]):
+                best = (score, f)
+        elif f.filename.endswith((".tar.gz", ".zip")):
+            try:
+                _, sversion = parse_sdist_filename(f.filename)
+            except (InvalidSdistFilename, InvalidVersion):
+                continue
+            if sversion == version:
+                sdist_file = f
+    if best is not None:
+        return "wheel", best[1]
+    if sdist_file is not None:
+        return "sdist", sdist_file
+    return None
+
+
+def _python_ok(requires_python: str, python_version: str) -> bool:
+    try:
+        return SpecifierSet(html.unescape(requires_python)).contains(python_version + ".0")
+    except InvalidSpecifier:
+        return True
+
+
+def plan(
+    entries: Sequence[LockEntry],
+    release: Release,
+    distribution: Distribution,
+    config: Config,
+    files_dir: Path,
+    records: dict[tuple[str, str], Record],
+    lister: Callable[[str, str], Sequence[IndexFile]] = index.project_files,
+) -> Plan:
+    """Decide what to do for each entry. Only entries not cached reach the index."""
+    accepted = index.target_tags(distribution)
+    cached, fetch, build = [], [], []
+    missing = []
+    todo = []
+    for entry in entries:
+        record = records.get((entry.name, entry.version))
+        if record is not None and (files_dir / record.file).exists():
+            cached.append(record)
+        else:
+            todo.append(entry)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        listings = list(pool.map(lambda e: lister(release.index_url, e.project_name), todo))
+    for entry, files in zip(todo, listings, strict=True):
+        choice = choose_file(entry, files, accepted, distribution.python_version)
+        if choice is None:
+            missing.append(entry)
+        elif choice[0] == "wheel":
+            fetch.append(Fetch(entry, choice[1]))
+        else:
+            build.append(Build(entry, choice[1], config.build_dependencies_for(entry.name)))
+    if missing:
+        names = ", ".join(e.requirement for e in missing)
+        raise IndexError_(
+            f"the index {release.index_url} has no file matching the lock for: {names}",
+            hint="the lock is stale or the index lost files: run 'venvdeb lock' again")
+    return Plan(tuple(cached), tuple(fetch), tuple(build))
+
+
+def verify_cached(records: Iterable[Record], entries: Iterable[LockEntry], files_dir: Path) -> None:
+    """Every cached wheel must still hash as recorded (and as locked, if downloaded)."""
+    locked_hashes: dict[str, frozenset[str]] = {e.name: e.hashes for e in entries}
+    for record in records:
+        path = files_dir / record.file
+        digest = sha256(path)
+        expected = record.sha256
+        locked = locked_hashes[record.name]
+        if digest != expected or (record.origin == "downloaded" and digest not in locked):
+            raise HashMismatch(
+                f"cached wheel {path} has sha256 {digest}, but the "
+                f"{'lock lists' if record.origin == 'downloaded' else 'manifest records'} "
+                f"{expected}: it was tampered with or truncated",
+                hint=f"delete {path} and run 'venvdeb wheels' again to fetch or build it anew")
+
+
+def execute(
+    the_plan: Plan,
+    *,
+    release: Release,
+    files_dir: Path,
+    sdists_dir: Path,
+    build_constraints: Path,
+    log_dir: Path,
+    jobs: int,
+    quiet: bool = False,
+) -> tuple[Record, ...]:
+    """Fetch and build what the plan says; return the new records."""
+    progress = Progress("wheels", len(the_plan.fetch) + len(the_plan.build), quiet=quiet)
+
+    def fetch(item: Fetch) -> Record:
+        dest = files_dir / item.file.filename
+        digest = sha256(dest) if dest.exists() else ""
+        if digest in item.entry.hashes:  # left by an interrupted run, and intact
+            progress.step(f"kept       {item.file.filename}")
+        else:
+            digest = index.download(item.file.url, dest, item.entry.hashes,
+                                    f"{item.entry.requirement}")
+            progress.step(f"downloaded {item.file.filename}")
+        return Record(item.entry.name, item.entry.version, item.file.filename, digest, "downloaded")
+
+    def build(item: Build) -> Record:
+        source = sdists_dir / item.sdist.filename
+        if source.exists() and sha256(source) in item.entry.hashes:
+            source_digest = sha256(source)
+        else:
+            source_digest = index.download(item.sdist.url, source, item.entry.hashes,
+                                           f"{item.entry.requirement} (sdist)")
+        wheel = sdist.build_wheel(
+            name=item.entry.project_name, version=item.entry.version, sdist=source,
+            out_dir=files_dir, debian_build_deps=item.debian_build_deps,
+            index_url=release.index_url, build_constraints=build_constraints,
+            log=log_dir / f"{item.entry.name}.log", source_date_epoch=BUILD_EPOCH)
+        progress.step(f"built      {wheel.name} (from {item.sdist.filename})")
+        return Record(item.entry.name, item.entry.version, wheel.name, sha256(wheel),
+                      "built", item.sdist.filename, source_digest)
+
+    results: list[Record] = []
+    errors: list[VenvdebError] = []
+    with ThreadPoolExecutor(max_workers=8) as downloads, \
+            ThreadPoolExecutor(max_workers=max(1, jobs)) as builds:
+        futures = [downloads.submit(fetch, f) for f in the_plan.fetch]
+        futures += [builds.submit(build, b) for b in the_plan.build]
+        for future in futures:
+            try:
+                results.append(future.result())
+            except VenvdebError as exc:
+                errors.append(exc)
+    if errors:
+        if len(errors) > 1:
+            errors[0].hint = (errors[0].hint or "") + f" ({len(errors) - 1} more failed: see logs)"
+        raise errors[0]
+    return tuple(results)
+
+
+def simple_index(records: Sequence[Record]) -> dict[str, str]:
+    """PEP 503 pages, relative path -> HTML, for the wheels in ``records``."""
+    pages: dict[str, str] = {}
+    by_name: dict[str, list[Record]] = {}
+    for record in records:
+        by_name.setdefault(record.name, []).append(record)
+    root_links = "".join(f'    <a href="{n}/">{n}</a>\n' for n in sorted(by_name))
+    pages["index.html"] = _page("Simple index", root_links)
+    for name, items in sorted(by_name.items()):
+        links = "".join(
+            f'    <a href="../../files/{html.escape(r.file)}#sha256={r.sha256}">'
+            f"{html.escape(r.file)}</a>\n" for r in sorted(items, key=lambda r: r.file))
+        pages[f"{name}/index.html"] = _page(f"Links for {name}", links)
+    return pages
+
+
+def _page(title: str, body: str) -> str:
+    return (f"<!DOCTYPE html>\n<html>\n  <head><meta name=\"pypi:repository-version\" "
+            f"content=\"1.0\"><title>{title}</title></head>\n  <body>\n{body}  </body>\n</html>\n")
+
+
+def install_lock(records: Sequence[Record]) -> str:
+    lines = ["# Installable lock: every wheel of this repository with its own sha256.\n",
+             "# Use: pip install --no-index --require-hashes -r install-lock.txt\n"]
+    for r in sorted(records, key=lambda r: r.name):
+        lines.append(f"{r.name}=={r.version} \\\n    --hash=sha256:{r.sha256}\n")
+    return "".join(lines)
+
+
+def publish(records: Sequence[Record], wheelhouse: Path) -> None:
+    """Write manifest, simple index and install lock; drop pages of gone projects."""
+    simple = wheelhouse / "simple"
+    pages = simple_index(records)
+    for rel, text in pages.items():
+        write_if_changed(simple / rel, text)
+    if simple.exists():
+        for page in simple.glob("*/index.html"):
+            if f"{page.parent.name}/index.html" not in pages:
+                page.unlink()
+                os.rmdir(page.parent)
+    write_records(wheelhouse / MANIFEST, records)
+    write_if_changed(wheelhouse / INSTALL_LOCK, install_lock(records))
+
+
+def read_manifest(wheelhouse: Path) -> tuple[Record, ...]:
+    return tuple(load_records(wheelhouse / MANIFEST).values())

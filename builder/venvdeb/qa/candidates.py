@@ -1,0 +1,59 @@
+"""A clean chroot that sees candidate packages as a local apt repository."""
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from venvdeb.core import images, runner
+from venvdeb.core.config import Distribution
+from venvdeb.core.files import link_or_copy
+from venvdeb.core.workdir import shared_cache
+from venvdeb.qa import chroot
+
+#: where the candidates appear inside the chroot, and the sources line naming them
+CANDIDATES = "/srv/venvdeb-candidates"
+SOURCES = "etc/apt/sources.list.d/venvdeb-candidates.list"
+
+
+def repo(debs: Sequence[Path], into: Path, log: Path) -> None:
+    """A flat apt repository (``deb [trusted=yes] file:DIR ./``) of ``debs``."""
+    into.mkdir(parents=True, exist_ok=True)
+    for deb in debs:
+        link_or_copy(deb, into / deb.name)
+    out = runner.run(["apt-ftparchive", "packages", "."], cwd=into, log=log,
+                     what="apt-ftparchive").output
+    (into / "Packages").write_text(out)
+    os.chmod(into, 0o755)
+
+
+def image(dist: Distribution, log: Path, *, refresh: bool = False) -> Path:
+    """The clean ``minbase`` system of ``dist``, cached in ~/.cache/venvdeb/chroot."""
+    return images.tarball("minbase", dist.name, dist.architecture, dist.mirror,
+                          shared_cache() / "chroot", log, refresh=refresh,
+                          what="mmdebstrap (install-test chroot)")
+
+
+@contextmanager
+def candidate_chroot(dist: Distribution, debs: Sequence[Path], log: Path, *,
+                     refresh: bool = False) -> Iterator[chroot.Chroot]:
+    """A fresh clean chroot of ``dist`` that sees ``debs`` as a local apt repository
+    at ``CANDIDATES`` (``enable`` puts it in its sources)."""
+    tarball = image(dist, log, refresh=refresh)
+    with tempfile.TemporaryDirectory(prefix="venvdeb-candidates-") as tmp:
+        candidates = Path(tmp) / "repo"
+        repo(tuple(debs), candidates, log)
+        binds = [chroot.Bind(candidates, CANDIDATES)]
+        with chroot.session(tarball, log, binds,
+                            apt_cache=shared_cache() / "apt-archives") as box:
+            yield box
+
+
+def enable(box: chroot.Chroot) -> None:
+    (box.root / SOURCES).write_text(f"deb [trusted=yes] file:{CANDIDATES} ./\n")
+
+
+def disable(box: chroot.Chroot) -> None:
+    (box.root / SOURCES).unlink(missing_ok=True)

@@ -1,0 +1,148 @@
+"""Clean systems for install tests: an mmdebstrap tarball, unpacked per test.
+
+The tarball (venvdeb.core.images, ``minbase``) is made once and cached under
+``~/.cache/venvdeb/chroot/``. Each test unpacks it into a fresh directory;
+commands run in it through ``unshare`` (a private mount and PID namespace, so
+/proc, /dev and bind mounts vanish with the command) and ``chroot``.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from venvdeb.core import runner
+from venvdeb.core.files import link_or_copy
+
+# Mounts the binds, /proc and /dev, then runs the command in the chroot.
+# Arguments: ROOT, then SRC DST MODE triples, then --, then the command.
+_ENTER = r"""set -e
+root=$1; shift
+while [ "$1" != "--" ]; do
+  mount --bind "$1" "$root$2"
+  if [ "$3" = ro ]; then mount -o remount,bind,ro "$root$2"; fi
+  shift 3
+done
+shift
+mount -t proc proc "$root/proc"
+mount --rbind /dev "$root/dev"
+cd "$root"
+exec chroot "$root" "$@"
+"""
+
+POLICY_RC_D = "#!/bin/sh\n# venvdeb install test: no service is started in a chroot\nexit 101\n"
+
+
+@dataclass(frozen=True)
+class Bind:
+    source: Path
+    target: str  # inside the chroot
+    writable: bool = False
+
+
+@dataclass(frozen=True)
+class Chroot:
+    root: Path
+    binds: tuple[Bind, ...]
+    log: Path
+
+    def path(self, inside: str) -> Path:
+        return self.root / inside.lstrip("/")
+
+    def run(self, argv: Sequence[str], *, what: str | None = None, check: bool = True,
+            env: dict[str, str] | None = None) -> runner.Result:
+        binds: list[str] = []
+        for b in self.binds:
+            binds += [str(b.source), b.target, "rw" if b.writable else "ro"]
+        wrapper = ["unshare", "--mount", "--pid", "--fork", "--kill-child", "--",
+                   "sh", "-c", _ENTER, "venvdeb-chroot", str(self.root), *binds, "--"]
+        environment = runner.clean_environment({"HOME": "/root", **(env or {})})
+        return runner.run([*wrapper, *argv], log=self.log, env=environment, check=check,
+                           what=what or f"{argv[0]} (in the test chroot)", heartbeat=60)
+
+    def sh(self, script: str, *, what: str, check: bool = True) -> runner.Result:
+        return self.run(["/bin/sh", "-ec", script], what=what, check=check)
+
+
+@contextmanager
+def session(image: Path, log: Path, binds: Sequence[Bind] = (),
+            apt_cache: Path | None = None) -> Iterator[Chroot]:
+    """A fresh chroot from ``image``, removed afterwards."""
+    root = Path(tempfile.mkdtemp(prefix="venvdeb-chroot-", dir=os.environ.get("TMPDIR")))
+    try:
+        runner.run(["tar", "-C", str(root), "-xf", str(image)], log=log, what="tar (chroot)")
+        policy = root / "usr/sbin/policy-rc.d"
+        policy.write_text(POLICY_RC_D)
+        policy.chmod(0o755)
+        if Path("/etc/resolv.conf").exists():
+            (root / "etc/resolv.conf").unlink(missing_ok=True)
+            shutil.copy("/etc/resolv.conf", root / "etc/resolv.conf")
+        all_binds = list(binds)
+        archives = root / "var/cache/apt/archives"
+        if apt_cache is not None:  # a private copy: concurrent chroots must not share apt's lock
+            apt_cache.mkdir(parents=True, exist_ok=True)
+            _share(apt_cache, archives)
+        for b in all_binds:
+            target = root / b.target.lstrip("/")
+            if b.source.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.touch()
+        yield Chroot(root, tuple(all_binds), log)
+        if apt_cache is not None:
+            _share(archives, apt_cache)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _share(source: Path, dest: Path) -> None:
+    """Hard-link (or copy) the .debs ``dest`` lacks; each appears whole or not at all."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for deb in source.glob("*.deb"):
+        target = dest / deb.name
+        if target.exists():
+            continue
+        partial = dest / f".{deb.name}.{os.getpid()}"
+        link_or_copy(deb, partial)
+        partial.replace(target)
+
+
+#: Paths a package install legitimately changes and a purge need not restore.
+EXPECTED_CHANGES = (
+    "etc/passwd", "etc/group", "etc/shadow", "etc/gshadow", "etc/passwd-", "etc/group-",
+    "etc/shadow-", "etc/gshadow-", "etc/subuid", "etc/subgid", "etc/subuid-", "etc/subgid-",
+    "etc/ld.so.cache", "etc/apt/sources.list.d/", "etc/apt/keyrings/", "usr/share/keyrings/",
+    "var/lib/dpkg/", "var/lib/apt/", "var/log/", "var/cache/", "var/lib/systemd/deb-systemd-",
+    "var/lib/ucf/", "tmp/", "root/", "var/tmp/",
+)
+
+_SKIP_TOP = ("proc", "sys", "dev", "run", "tmp")
+
+
+def snapshot(root: Path, skip: Sequence[str] = ()) -> frozenset[str]:
+    """Every path in the chroot, relative, but pseudo filesystems and ``skip``."""
+    found = set()
+    skipped = {*_SKIP_TOP, *(s.strip("/") for s in skip)}
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = os.path.relpath(dirpath, root)
+        keep = []
+        for d in dirnames:
+            rel = d if rel_dir == "." else f"{rel_dir}/{d}"
+            if rel not in skipped:
+                keep.append(d)
+                found.add(rel + "/")
+        dirnames[:] = keep
+        for f in filenames:
+            found.add(f if rel_dir == "." else f"{rel_dir}/{f}")
+    return frozenset(found)
+
+
+def leftovers(before: frozenset[str], after: frozenset[str]) -> tuple[str, ...]:
+    """Paths present after the purge that were not before, but expected churn."""
+    return tuple(sorted(p for p in after - before
+                        if not any(p.startswith(e) for e in EXPECTED_CHANGES)))

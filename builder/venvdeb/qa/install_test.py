@@ -1,0 +1,227 @@
+"""The install test: a project's packages on a clean system, then purged.
+
+The plan (what to install and what must hold afterwards) is computed from the
+config alone; ``run`` carries it out in a chroot that sees the candidate
+packages as a local apt repository, and reports what it saw.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from venvdeb.core.binary_package import ConfigFile, Directory
+from venvdeb.core.config import Project
+from venvdeb.core.errors import CommandFailed, InstallTestFailed
+from venvdeb.core.progress import say
+from venvdeb.qa import candidates
+from venvdeb.qa import chroot as chroot_mod
+
+
+@dataclass(frozen=True)
+class InstallPlan:
+    project: str
+    install: tuple[str, ...]  # the distribution-named packages, as an operator installs them
+    versions: tuple[tuple[str, str], ...]  # every package of the project, version expected
+    reqdeb: tuple[str, str]  # the requirements package (a build dependency), tested alone
+    wheel_index: str  # what it must install
+    venv_path: str
+    commands: tuple[tuple[str, ...], ...]  # run, each must exit 0
+    links: tuple[str, ...]  # /usr/bin/<command>, each must resolve into the venv
+    units: tuple[str, ...]
+    users: tuple[str, ...]
+    directories: tuple[Directory, ...]
+    config_files: tuple[ConfigFile, ...]
+
+
+def plan(project: Project, release: str, version: str, reqdeb: tuple[str, str]) -> InstallPlan:
+    packages = project.packages
+    install = tuple(p.name for p in packages) or (project.venv_package(release),)
+    versions = ((project.venv_package(release), version), *((p.name, version) for p in packages))
+    users = tuple(sorted({project.user for p in packages if p.creates_user and project.user}))
+    return InstallPlan(
+        project=project.name,
+        install=install,
+        versions=versions,
+        reqdeb=reqdeb,
+        wheel_index=f"/usr/share/venvdeb/wheels/{release}/simple/index.html",
+        venv_path=project.venv_path(release),
+        commands=tuple(argv for p in packages for argv in p.smoke_commands()),
+        links=tuple(f"/usr/bin/{c}" for p in packages for c in p.commands),
+        units=tuple(u.name for p in packages for u in p.units),
+        users=users,
+        directories=tuple(d for p in packages for d in p.directories),
+        config_files=tuple(c for p in packages for c in p.config_files),
+    )
+
+
+def _ids(root: Path, table: str) -> dict[int, str]:
+    out = {}
+    for line in (root / "etc" / table).read_text().splitlines():
+        fields = line.split(":")
+        if len(fields) > 2 and fields[2].isdigit():
+            out[int(fields[2])] = fields[0]
+    return out
+
+
+def _owner_problems(root: Path, path: str, owner: str, group: str, mode: str) -> list[str]:
+    target = root / path.lstrip("/")
+    if not target.exists():
+        return [f"{path} is missing"]
+    st = target.stat()
+    users, groups = _ids(root, "passwd"), _ids(root, "group")
+    have = (users.get(st.st_uid, str(st.st_uid)), groups.get(st.st_gid, str(st.st_gid)),
+            f"{st.st_mode & 0o7777:04o}")
+    want = (owner, group, mode)
+    return [] if have == want else [f"{path} is {':'.join(have[:2])} {have[2]}, "
+                                    f"expected {owner}:{group} {mode}"]
+
+
+def _unit_exec(root: Path, unit: str) -> str | None:
+    for base in ("lib/systemd/system", "usr/lib/systemd/system"):
+        path = root / base / f"{unit}.service"
+        if path.exists():
+            for line in path.read_text().splitlines():
+                if line.startswith("ExecStart="):
+                    return line.split("=", 1)[1].lstrip("-@+!:").split()[0]
+    return None
+
+
+def _new_since(root: Path, path: str, before: frozenset[str]) -> bool:
+    """``path`` exists in the chroot and did not before (through /lib -> usr/lib aliases)."""
+    target = root / path.lstrip("/")
+    if not target.exists():
+        return False
+    real = Path(os.path.realpath(target))
+    if not real.is_relative_to(root):
+        return False
+    rel = str(real.relative_to(root))
+    return rel not in before and rel + "/" not in before
+
+
+def run(the_plan: InstallPlan, box: chroot_mod.Chroot) -> list[str]:
+    """Install, verify, purge, look for leftovers; the lines of what was seen."""
+    root = box.root
+    before = chroot_mod.snapshot(root, skip=(candidates.CANDIDATES, "var/cache/apt/archives"))
+    candidates.enable(box)
+    seen: list[str] = []
+    problems: list[str] = []
+
+    def step(what: str, argv: list[str]) -> str:
+        try:
+            return box.run(argv, what=what).output
+        except CommandFailed as exc:
+            raise InstallTestFailed(f"install test of {the_plan.project}: {what} failed "
+                                    f"({exc.hint or 'see the log'})", log=box.log) from None
+
+    say(f"check: apt-get install {' '.join(the_plan.install)} in a clean chroot")
+    step("apt-get update", ["apt-get", "update"])
+    step("apt-get install", ["apt-get", "install", "-y", "--no-install-recommends",
+                             *the_plan.install])
+    installed = dict(line.split("\t", 1) for line in step(
+        "dpkg-query", ["dpkg-query", "-W", "-f", "${Package}\t${Version}\n"]).splitlines()
+        if "\t" in line)
+    for package, version in the_plan.versions:
+        if installed.get(package) != version:
+            problems.append(f"{package} is {installed.get(package, 'not installed')}, "
+                            f"expected {version}")
+    seen.append(f"installed {len(the_plan.versions)} packages")
+    for argv in the_plan.commands:
+        try:
+            out = box.run(list(argv), what=" ".join(argv)).output.strip().splitlines()
+            seen.append(f"ran {' '.join(argv)}: {out[-1] if out else '(no output)'}")
+        except CommandFailed as exc:
+            problems.append(f"{' '.join(argv)} failed ({exc.hint})")
+    links = list(the_plan.links)
+    units = {u: _unit_exec(root, u) for u in the_plan.units}
+    for unit, exec_start in units.items():
+        if exec_start is None:
+            problems.append(f"unit {unit}.service is missing or has no ExecStart")
+    targets = links + [e for e in units.values() if e]
+    if targets:
+        resolved = step("readlink", ["readlink", "-f", *targets]).split()
+        for path, real in zip(targets, resolved, strict=True):
+            if not real.startswith(the_plan.venv_path + "/"):
+                problems.append(f"{path} resolves to {real}, not into {the_plan.venv_path}")
+        seen.append(f"{len(links)} commands and {len(units)} units point into "
+                    f"{the_plan.venv_path}")
+    passwd = {line.split(":")[0] for line in (root / "etc/passwd").read_text().splitlines()}
+    group = {line.split(":")[0] for line in (root / "etc/group").read_text().splitlines()}
+    for user in the_plan.users:
+        if user not in passwd or user not in group:
+            problems.append(f"user and group {user} are not both present")
+    for d in the_plan.directories:
+        problems += _owner_problems(root, d.path, d.owner, d.group, d.mode)
+    for c in the_plan.config_files:
+        problems += _owner_problems(root, c.path, c.owner, c.group, c.mode)
+    seen.append(f"users {', '.join(the_plan.users) or '(none)'}, {len(the_plan.directories)} "
+                f"directories and {len(the_plan.config_files)} config files as configured")
+    ours = [p for p, _ in the_plan.versions]
+    owned = step("dpkg -L", ["dpkg", "-L", *ours]).splitlines()
+    say(f"check: apt-get purge {' '.join(ours)}")
+    step("apt-get purge", ["apt-get", "purge", "-y", *ours])
+    step("apt-get autoremove", ["apt-get", "autoremove", "--purge", "-y"])
+    package, version = the_plan.reqdeb
+    step(f"apt-get install {package}", ["apt-get", "install", "-y", f"{package}={version}"])
+    if not (root / the_plan.wheel_index.lstrip("/")).is_file():
+        problems.append(f"{package} {version} did not install {the_plan.wheel_index}")
+    owned += step("dpkg -L", ["dpkg", "-L", package]).splitlines()
+    step(f"apt-get purge {package}", ["apt-get", "purge", "-y", package])
+    seen.append(f"{package} {version} installed its index and purged")
+    candidates.disable(box)
+    after = chroot_mod.snapshot(root, skip=(candidates.CANDIDATES, "var/cache/apt/archives"))
+    left = [p for p in chroot_mod.leftovers(before, after)]
+    left += [p for p in owned if p.startswith("/") and p not in ("/", "/.")
+             and _new_since(root, p, before)]
+    if left:
+        shown = ", ".join(sorted(set(left))[:10])
+        problems.append(f"left behind after purge: {shown}"
+                        + (f" and {len(set(left)) - 10} more" if len(set(left)) > 10 else ""))
+    else:
+        seen.append("purge left nothing behind")
+    if problems:
+        raise InstallTestFailed(f"install test of {the_plan.project}: {'; '.join(problems)}",
+                                log=box.log)
+    return seen
+
+
+@dataclass(frozen=True)
+class ToolPlan:
+    """The install test of a tool's package (venvdeb's own): install it with its
+    dependencies from the distribution's mirror, run it, purge it."""
+
+    package: str
+    smoke: tuple[tuple[str, ...], ...]  # each must exit 0
+    owned: tuple[str, ...]  # path prefixes of its files that the purge must remove
+
+
+def run_tool(the_plan: ToolPlan, box: chroot_mod.Chroot) -> list[str]:
+    """What was seen; InstallTestFailed on the first problem."""
+    seen: list[str] = []
+    package = the_plan.package
+
+    def step(what: str, argv: list[str]) -> str:
+        try:
+            return box.run(argv, what=what).output
+        except CommandFailed as exc:
+            raise InstallTestFailed(f"install test of {package}: {what} failed "
+                                    f"({exc.hint or 'see the log'})", log=box.log) from None
+
+    candidates.enable(box)
+    say(f"check: apt-get install {package} in a clean chroot (pulls the tools it drives)")
+    step("apt-get update", ["apt-get", "update"])
+    step("apt-get install", ["apt-get", "install", "-y", "--no-install-recommends", package])
+    seen.append(f"installed {package}")
+    for argv in the_plan.smoke:
+        out = step(" ".join(argv), list(argv)).strip().splitlines()
+        seen.append(f"ran {' '.join(argv)}: {out[0] if out else '(no output)'}")
+    owned = [p for p in step("dpkg -L", ["dpkg", "-L", package]).splitlines()
+             if p.startswith(the_plan.owned)]
+    step("apt-get purge", ["apt-get", "purge", "-y", package])
+    left = [p for p in owned if box.path(p).exists() and not box.path(p).is_dir()]
+    left += [p for p in the_plan.owned if p.endswith("/") and box.path(p).exists()]
+    if left:
+        raise InstallTestFailed(f"install test of {package}: purge left "
+                                f"{', '.join(left[:5])}", log=box.log)
+    seen.append(f"purge removed its {len(owned)} files")
+    return seen

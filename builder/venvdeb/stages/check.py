@@ -1,0 +1,67 @@
+"""``venvdeb check``: lintian, then the install test in a clean chroot.
+
+Results are recorded per file digest (venvdeb.core.check_records); files that
+already passed are not checked again unless asked, so a pipeline rerun is quick.
+"""
+from __future__ import annotations
+
+from venvdeb.core import build_record, check_records
+from venvdeb.core.check_records import Check
+from venvdeb.core.config import Config
+from venvdeb.core.errors import LintianFailed
+from venvdeb.core.outcome import Outcome, Planned
+from venvdeb.core.progress import say
+from venvdeb.core.target import Target, project_for
+from venvdeb.core.workdir import Workdir
+from venvdeb.qa import candidates, gate, install_test
+
+
+def dry_run(work: Workdir, t: Target, name: str) -> Planned:
+    rec = build_record.project_record(work, t, name)
+    req = build_record.reqdeb_record(work, t)
+    every = (*rec.debs, *req.debs)
+    todo = [c for c in check_records.CHECKS if gate.pending(work.checks, every, c)]
+    if not todo:
+        return Planned("check", name, False, f"{rec.version} passed lintian and the install test")
+    return Planned("check", name, True, f"{rec.version}: {' and '.join(todo)} not passed")
+
+
+def run_check(config: Config, work: Workdir, t: Target, name: str, *, force: bool = False,
+              refresh_chroot: bool = False, only: Check | None = None) -> Outcome:
+    project = project_for(config, name, t.release)
+    rec = build_record.project_record(work, t, name)
+    req = build_record.reqdeb_record(work, t)
+    release = t.release.name
+    log = work.fresh_log(release, f"check-{name}")
+    ledger = work.checks
+    if only == "install":
+        unlinted = [d.name for d in rec.debs
+                    if check_records.result(ledger, d, "lintian") != "passed"]
+        if unlinted:
+            raise LintianFailed(f"{', '.join(unlinted)} have not passed lintian",
+                                hint=f"run 'venvdeb check {name} --release {release} --only "
+                                     f"lintian' first")
+    else:
+        if gate.pending(ledger, rec.debs, "lintian") or force:
+            say(f"check: lintian {rec.changes.name}")
+        else:
+            say(f"check: lintian: passed when {rec.source} {rec.version} was built")
+        gate.lint(ledger, rec.changes, rec.debs, log, force=force)
+    if gate.lint(ledger, req.changes, req.debs, log, force=force):
+        say(f"check: lintian {req.changes.name}")
+    if only == "lintian":
+        return Outcome("check", name, f"check: {rec.source} {rec.version}: lintian passed")
+    every = (*rec.debs, *req.debs)
+    the_plan = install_test.plan(project, release, rec.version, (req.package, req.version))
+
+    def test() -> list[str]:
+        with candidates.candidate_chroot(t.distribution, every, log,
+                                         refresh=refresh_chroot) as box:
+            return install_test.run(the_plan, box)
+
+    seen = gate.install(ledger, every, test, force=force, blame=rec.debs)
+    if seen is None:
+        return Outcome("check", name, f"check: up to date: {rec.source} {rec.version} passed "
+                                      f"lintian and the install test", changed=False)
+    return Outcome("check", name, f"check: {rec.source} {rec.version}: lintian passed; install "
+                                  f"test passed: {'; '.join(seen)}")

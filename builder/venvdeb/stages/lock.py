@@ -1,0 +1,70 @@
+"""``venvdeb lock``: compile a release into a hash-locked set with pip-tools."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from venvdeb.core.config import Config, Scope
+from venvdeb.core.outcome import Outcome, Planned
+from venvdeb.core.progress import say
+from venvdeb.core.target import Target
+from venvdeb.core.workdir import Workdir
+from venvdeb.python import constraints, lock
+
+
+@dataclass(frozen=True)
+class LockStep:
+    plan: lock.LockPlan
+    pins: constraints.PinSet
+    up_to_date: bool
+
+
+def plan_lock(config: Config, work: Workdir, t: Target, *, scope: Scope | None = None) -> LockStep:
+    """Pure: pip-compile's inputs and whether the lock already follows them."""
+    lock.check_interpreter(t.distribution)
+    pins = constraints.load_pins(t.release, t.distribution, config.path)
+    lock_plan = lock.plan(config, t.release, t.distribution, pins, scope)
+    lock_dir = work.lock_dir(t.release.name, t.distribution.name)
+    return LockStep(lock_plan, pins, lock.is_current(lock_plan, lock_dir))
+
+
+def changed_pins(step: LockStep, work: Workdir, t: Target) -> dict[str, str]:
+    """Lock entries whose pin changes: name -> ``old -> new`` (``old -> gone``)."""
+    lock_file = work.lock_file(t.release.name, t.distribution.name)
+    if not lock_file.exists():
+        return {}
+    pinned = {p.name: p.version for p in step.pins.pins}
+    out: dict[str, str] = {}
+    for entry in lock.parse_lock(lock_file):
+        new = pinned.get(entry.name)
+        if new != entry.version:
+            out[entry.name] = f"{entry.version} -> {new or 'unpinned'}"
+    return out
+
+
+def dry_run(config: Config, work: Workdir, t: Target) -> Planned:
+    step = plan_lock(config, work, t)
+    subject = f"{t.release.name}/{t.distribution.name}"
+    if step.up_to_date:
+        return Planned("lock", subject, False, "its inputs are unchanged")
+    changed = changed_pins(step, work, t)
+    why = ("pins change: " + ", ".join(f"{n} {c}" for n, c in sorted(changed.items()))
+           if changed else "its inputs changed (projects, scope or extra pins)")
+    return Planned("lock", subject, True, why)
+
+
+def run_lock(config: Config, work: Workdir, t: Target, *, scope: Scope | None = None,
+             force: bool = False) -> Outcome:
+    step = plan_lock(config, work, t, scope=scope)
+    pins = step.pins
+    lock_dir = work.lock_dir(t.release.name, t.distribution.name)
+    log = work.fresh_log(t.release.name, "lock")
+    say(f"lock: {t.release.name} on {t.distribution.name} (Python "
+        f"{t.distribution.python_version}), scope {step.plan.scope}: {len(pins.pins)} pins apply, "
+        f"{pins.skipped_by_marker} skipped by marker, {len(pins.denied)} deny-listed")
+    changed = lock.compile_lock(step.plan, lock_dir, work.cache / "pip-tools", log, pins,
+                                force=force)
+    entries = lock.parse_lock(lock_dir / "lock.txt")
+    state = "compiled" if changed else "up to date"
+    return Outcome("lock", f"{t.release.name}/{t.distribution.name}",
+                   f"lock: {state}: {len(entries)} entries in {lock_dir / 'lock.txt'}",
+                   changed=changed)

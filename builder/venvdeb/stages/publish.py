@@ -1,0 +1,238 @@
+"""``venvdeb publish`` and ``venvdeb promote``: the signed repository's stages.
+
+publish: the release's requirements package and every project's binary and
+source packages, each having passed lintian and the install test, into the
+``<dist>-<release>-staging`` codename. promote: what staging holds into
+``<dist>-<release>``. Both change the repository all or nothing
+(venvdeb.archive.repository) and append to its history.
+"""
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from debian.debian_support import Version
+
+from venvdeb.archive import repository, signing
+from venvdeb.archive.repository import Stage
+from venvdeb.core import check_records
+from venvdeb.core.build_record import TOOL_PACKAGE, project_record, reqdeb_record, tool_record
+from venvdeb.core.config import Config
+from venvdeb.core.errors import PublishError
+from venvdeb.core.outcome import Outcome, Planned
+from venvdeb.core.progress import say
+from venvdeb.core.target import Target
+from venvdeb.core.workdir import Workdir
+
+NODE_KEYRING = "/etc/apt/keyrings/" + signing.KEYRING
+DEFAULT_LOCK_TIMEOUT = 300.0
+
+
+@contextmanager
+def signing_key(config: Config, work: Workdir, log: Path) -> Iterator[signing.SigningKey]:
+    """The key, its gpg-agent stopped afterwards whatever happens."""
+    repo = config.repository
+    home = repo.gnupg_home or Path.home() / ".gnupg"
+    agent_home = home if repo.signing_key else work.keys
+    try:
+        yield signing.resolve(home, repo.signing_key, work.keys, log,
+                              uid=f"{signing.KEY_NAME} ({repo.origin}) "
+                                  f"<{repo.maintainer.split('<')[1]}")
+    finally:
+        if agent_home.is_dir():
+            signing.stop_agent(agent_home, log)
+
+
+def url(config: Config, work: Workdir) -> str:
+    return config.repository.url or f"file://{work.repo}"
+
+
+def _files(work: Workdir, t: Target, projects: Sequence[str],
+           tool: bool = False) -> dict[Path, str]:
+    """Every file to publish, with the project it belongs to ("" for the
+    requirements package, venvdeb for the tool)."""
+    owner = {f: "" for f in reqdeb_record(work, t).debs}
+    for name in projects:
+        owner.update({f: name for f in project_record(work, t, name).files})
+    if tool:
+        owner.update({f: TOOL_PACKAGE for f in tool_record(work, t.distribution.name).files})
+    return owner
+
+
+def dry_run(config: Config, work: Workdir, t: Target, projects: Sequence[str], *,
+            stage: Stage = "staging", tool: bool = False) -> Planned:
+    """Pure: the files against what the codename's index lists (no reprepro, no key)."""
+    codename = repository.codename(t.distribution.name, t.release.name, stage)
+    current = repository.Paths(work.repo).current()
+    held = repository.published(current, codename, t.distribution.architecture) \
+        if current else {}
+    missing = []
+    for path in _files(work, t, projects, tool):
+        it = repository.item(path)
+        entry = held.get(it.key)
+        if entry is None or entry.version != it.version:
+            missing.append(f"{it.package} {it.version}")
+    if not missing:
+        return Planned("publish", codename, False, "it holds every file")
+    shown = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
+    return Planned("publish", codename, True, f"{len(missing)} new: {shown}")
+
+
+def _items(work: Workdir, t: Target, projects: Sequence[str],
+           tool: bool = False) -> list[repository.Item]:
+    owner = _files(work, t, projects, tool)
+    files = list(owner)
+    items = [repository.item(f) for f in files]
+    known = check_records.known_names(work.checks)
+    for it in items:
+        if it.kind != "deb":
+            continue
+        for check in check_records.CHECKS:
+            result = check_records.result(work.checks, it.path, check, it.sha256)
+            if result == "passed":
+                continue
+            how = ("'venvdeb tooldeb'" if owner[it.path] == TOOL_PACKAGE else
+                   f"'venvdeb check {owner[it.path]} --release {t.release.name}'"
+                   if owner[it.path] else "'venvdeb check PROJECT' for a project using it")
+            if known.get(it.path.name, it.sha256) != it.sha256:
+                raise PublishError(f"{it.path.name} changed since it was checked (damaged or "
+                                   f"rebuilt): refusing to publish it",
+                                   hint=f"rebuild it and run {how}")
+            state = "failed" if result == "failed" else "not passed"
+            raise PublishError(f"{it.path.name} has {state} {check}: refusing to publish it",
+                               hint=f"fix it and run {how}")
+    return items
+
+
+def _expected(base: Path, codename: str, items: Sequence[repository.Item], log: Path) -> None:
+    held = repository.listing(base, codename, log)
+    for it in items:
+        entry = held.get(it.key)
+        if entry is None or entry.version != it.version:
+            raise PublishError(f"after publishing, {codename} lacks {it.package} {it.version}",
+                               log=log)
+
+
+def _change(config: Config, work: Workdir, key: signing.SigningKey, log: Path,
+            codename: str, act: object, record: dict[str, str]) -> str:
+    """Copy, change with ``act(base)``, snapshot, verify, record, swap in."""
+    paths = repository.Paths(work.repo)
+    new = repository.begin(paths, log)
+    try:
+        repository.write_conf(new, config, key)
+        keyring, _ = signing.export(key, new, log)
+        repository.export(new, key, log)
+        act(new)  # type: ignore[operator]
+        generation = repository.next_generation(paths)
+        repository.snapshot(new, codename, generation, key, log)
+        for suite in repository.suites(config):
+            signing.verify(new / "dists" / suite.codename / "InRelease", keyring, log)
+            sources = new / "sources" / f"{suite.codename}.sources"
+            sources.parent.mkdir(exist_ok=True)
+            sources.write_text(repository.sources_entry(url(config, work), suite.codename,
+                                                        NODE_KEYRING))
+        repository.history(new, {**record, "Generation": generation})
+        repository.commit(paths, new, generation)
+        return generation
+    except BaseException:
+        shutil.rmtree(new, ignore_errors=True)
+        raise
+
+
+def run_publish(config: Config, work: Workdir, t: Target, projects: Sequence[str], *,
+                stage: Stage = "staging", tool: bool = False,
+                lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> Outcome:
+    log = work.fresh_log(t.release.name, "publish")
+    items = _items(work, t, projects, tool)
+    codename = repository.codename(t.distribution.name, t.release.name, stage)
+    paths = repository.Paths(work.repo)
+    # the key under the lock: one gpg user at a time
+    with repository.locked(paths, lock_timeout), signing_key(config, work, log) as key:
+        current = paths.current()
+        held = repository.listing(current, codename, log) if current else {}
+        steps = repository.plan(items, held, current or work.repo, codename)
+        todo = [s for s in steps if s.action == "include"]
+        conf_same = current is not None and (current / "conf" / "distributions").read_text() \
+            == repository.distributions_conf(config, key.fingerprint)
+        if not todo and conf_same:
+            return Outcome("publish", codename,
+                           f"publish: up to date: {codename} holds all {len(items)} files",
+                           changed=False)
+        say(f"publish: {len(todo)} of {len(items)} files into {codename}")
+
+        def act(base: Path) -> None:
+            repository.include(base, codename, todo, key, log)
+            _expected(base, codename, items, log)
+
+        generation = _change(config, work, key, log, codename, act, {
+            "Action": "publish", "Codename": codename,
+            "Packages": "\n " + "\n ".join(f"{s.item.package} {s.item.kind} {s.item.version}"
+                                         + (f" (was {s.replaces})" if s.replaces else "")
+                                         for s in todo) if todo else "(none: new config)",
+            "Signed-By": key.fingerprint})
+    return Outcome("publish", codename,
+                   f"publish: {len(todo)} files into {codename} (generation {generation})")
+
+
+def run_promote(config: Config, work: Workdir, t: Target, *,
+                lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> Outcome:
+    log = work.fresh_log(t.release.name, "promote")
+    source = repository.codename(t.distribution.name, t.release.name, "staging")
+    target = repository.codename(t.distribution.name, t.release.name, "production")
+    paths = repository.Paths(work.repo)
+    with repository.locked(paths, lock_timeout), signing_key(config, work, log) as key:
+        current = paths.current()
+        staged = repository.listing(current, source, log) if current else {}
+        if not staged:
+            raise PublishError(f"{source} is empty: nothing to promote",
+                               hint=f"run 'venvdeb publish --release {t.release.name}' first")
+        assert current is not None
+        held = repository.listing(current, target, log)
+        for entry in staged.values():
+            if entry.kind == "deb" and not all(
+                    check_records.result(work.checks, current / entry.filekey, c) == "passed"
+                    for c in check_records.CHECKS):
+                raise PublishError(f"{entry.package} {entry.version} in {source} has no passing "
+                                   f"lintian and install test recorded in this workdir",
+                                   hint="check it again before promoting")
+        pairs = sorted({(e.package, e.version) for k, e in staged.items()
+                        if k not in held or Version(held[k].version) < Version(e.version)})
+        if not pairs:
+            return Outcome("promote", target,
+                           f"promote: up to date: {target} holds what {source} holds",
+                           changed=False)
+        from_generation = next((h["Generation"] for h in reversed(repository.read_history(current))
+                                if h.get("Codename") == source), "unknown")
+        say(f"promote: {len(pairs)} packages from {source} to {target}")
+
+        def act(base: Path) -> None:
+            repository.copy(base, target, source, pairs, key, log)
+            after = repository.listing(base, target, log)
+            for package, version in pairs:
+                if not any(e.package == package and e.version == version for e in after.values()):
+                    raise PublishError(f"{package} {version} did not reach {target}", log=log)
+
+        generation = _change(config, work, key, log, target, act, {
+            "Action": "promote", "Codename": target, "From": source,
+            "From-Generation": from_generation,
+            "Packages": "\n " + "\n ".join(f"{p} {v}" for p, v in pairs),
+            "Signed-By": key.fingerprint})
+    return Outcome("promote", target, f"promote: {len(pairs)} packages from {source} to {target} "
+                                      f"(generation {generation})")
+
+
+def operator_lines(config: Config, work: Workdir, t: Target, stage: Stage,
+                   packages: Sequence[str]) -> list[str]:
+    """What an operator runs on a node to install from the repository."""
+    base = url(config, work)
+    codename = repository.codename(t.distribution.name, t.release.name, stage)
+    if base.startswith("file://"):
+        fetch = f"install -D -m 644 {base[len('file://'):]}/{signing.KEYRING} {NODE_KEYRING}"
+    else:
+        fetch = f"curl -fsSL -o {NODE_KEYRING} --create-dirs {base}/{signing.KEYRING}"
+    stanza = repository.sources_entry(base, codename, NODE_KEYRING)
+    return [fetch, "cat > /etc/apt/sources.list.d/venvdeb.sources <<'EOF'",
+            *stanza.rstrip("\n").splitlines(), "EOF",
+            f"apt-get update && apt-get install {' '.join(packages)}"]
