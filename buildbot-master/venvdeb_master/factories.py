@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 from buildbot.plugins import steps, util
+from buildbot.process import buildstep, logobserver
+from buildbot.process.results import FAILURE, SUCCESS
+from twisted.internet import defer
 
-from venvdeb.buildbot.plan import PATH_POSITIONS, REASON, BuilderPlan
+from venvdeb.buildbot.plan import PATH_POSITIONS, REASON, BuilderPlan, SameVenvdeb
 
 ENV = {"PIP_CONFIG_FILE": "/dev/null", "LC_ALL": "C.UTF-8"}
 #: the rebuild reason written into the changelog of a new version
@@ -36,9 +39,45 @@ def _command(argv: tuple[str, ...]) -> list[object]:
     return out
 
 
+class VenvdebVersion(buildstep.ShellMixin, buildstep.BuildStep):  # type: ignore[misc]
+    """``venvdeb --version`` on the worker: unless it prints the master's code digest,
+    the build stops here with one line (in the log and the step's description) naming
+    both versions, before any step could fail mid-build or change anything."""
+
+    def __init__(self, expect: SameVenvdeb, **kwargs: object) -> None:
+        kwargs = self.setupShellMixin(kwargs)
+        super().__init__(**kwargs)
+        self.expect = expect
+        self.observer = logobserver.BufferLogObserver(wantStdout=True, wantStderr=True)
+        self.addLogObserver("stdio", self.observer)
+
+    @defer.inlineCallbacks
+    def run(self):  # type: ignore[no-untyped-def]
+        cmd = yield self.makeRemoteShellCommand()
+        yield self.runCommand(cmd)
+        worker = self.getProperty("workername") or "?"
+        refusal = self.expect.refusal(str(worker), str(self.command[0]), cmd.rc,
+                                      self.observer.getStdout(), self.observer.getStderr())
+        stdio = yield self.getLog("stdio")
+        if refusal is None:
+            yield stdio.finish()
+            self.descriptionDone = [f"worker {worker} runs {self.expect.line}"]
+            return SUCCESS
+        yield stdio.addStderr(refusal + "\n")
+        yield stdio.finish()
+        self.descriptionDone = [refusal]
+        return FAILURE
+
+
 def make(plan: BuilderPlan) -> util.BuildFactory:
     factory = util.BuildFactory()
     for step in plan.steps:
+        if step.kind == "version":
+            assert step.expect is not None
+            factory.addStep(VenvdebVersion(
+                step.expect, name=step.name, command=_command(step.argv), env=ENV,
+                haltOnFailure=True, timeout=120, description=step.name))
+            continue
         if step.kind == "affected":
             factory.addStep(steps.SetPropertyFromCommand(
                 name=step.name, command=_command(step.argv),

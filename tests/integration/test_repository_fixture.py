@@ -8,6 +8,7 @@ Debian mirror, so this reaches the network; the project itself is offline.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import shutil
 import signal
@@ -342,3 +343,76 @@ def test_two_publications_at_once_serialise(
     assert listing(work / "repo", STAGING) == listing(project.workdir / "repo", STAGING)
     generations = [p.name for p in (work / "repo.d").iterdir()]
     assert generations == ["000001"], generations
+
+
+# --- dry runs: plan, change nothing ----------------------------------------------------------
+
+
+def _digest(work: Path) -> dict[str, str]:
+    """Every path of the workdir with its type, mode, and content or link target."""
+    out = {}
+    for path in sorted(work.rglob("*")):
+        st = path.lstat()
+        if path.is_symlink():
+            what = f"link {os.readlink(path)}"
+        elif path.is_file():
+            what = hashlib.sha256(path.read_bytes()).hexdigest()
+        else:
+            what = "dir" if path.is_dir() else "special"
+        out[str(path.relative_to(work))] = f"{st.st_mode:o} {what}"
+    return out
+
+
+def _dry_run(project: Project, work: Path, config: Path) -> list[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "venvdeb", "--config", str(config), "--workdir", str(work),
+         "pipeline", "fixture-service", "--release", RELEASE, "--promote", "--dry-run"],
+        capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.splitlines()
+
+
+def test_dry_run_on_the_published_workdir_has_nothing_to_do_and_changes_no_file(
+        published: tuple[Project, subprocess.CompletedProcess[str]]) -> None:
+    project, _ = published
+    before = _digest(project.workdir)
+    lines = _dry_run(project, project.workdir, project.config)
+    assert lines == ["dry run: nothing to do: every stage is up to date"], lines
+    assert _digest(project.workdir) == before
+
+
+def test_dry_run_after_a_constraint_change_lists_what_the_pipeline_then_does(
+        published: tuple[Project, subprocess.CompletedProcess[str]], tmp_path: Path) -> None:
+    """fixture-lib 1.0.0 -> 1.1.0 in upper-constraints: fixture-service's closure holds it,
+    so the dry run lists lock, wheels, reqdeb, its build and check, publish and promote,
+    and nothing else; the real pipeline then does exactly those, and a dry run after it
+    has nothing to do."""
+    project, _ = published
+    checkout = tmp_path / "checkout"
+    shutil.copytree(project.root, checkout)
+    work = _copy(project, tmp_path)
+    constraints = checkout / "requirements" / RELEASE / "upper-constraints.txt"
+    constraints.write_text(constraints.read_text().replace("fixture-lib===1.0.0",
+                                                           "fixture-lib===1.1.0"))
+    config = checkout / "pipeline.toml"
+    before = _digest(work)
+    lines = _dry_run(project, work, config)
+    assert _digest(work) == before, "the dry run changed the workdir"
+    assert lines[-1] == (f"dry run: 7 would run: lock {RELEASE}/bookworm, wheels {RELEASE}/"
+                         f"bookworm, reqdeb {RELEASE}/bookworm, build fixture-service, check "
+                         f"fixture-service, publish {STAGING}, promote {PRODUCTION}"), lines
+    assert f"would run: lock {RELEASE}/bookworm: pins change: fixture-lib 1.0.0 -> 1.1.0" \
+        in lines, lines
+    assert "would run: build fixture-service: its closure changes: fixture-lib 1.0.0 -> 1.1.0" \
+        in lines, lines
+    run = subprocess.run(
+        [sys.executable, "-m", "venvdeb", "--config", str(config), "--workdir", str(work),
+         "pipeline", "fixture-service", "--release", RELEASE, "--promote"],
+        capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stderr[-3000:]
+    for done in ("lock: compiled", "reqdeb: built", "build: built", "install test passed",
+                 f"files into {STAGING}", f"packages from {STAGING} to {PRODUCTION}"):
+        assert done in run.stderr, (done, run.stderr[-3000:])
+    assert "fixture-service 90:1.0.0-2" in run.stdout or "90:1.0.0-2" in run.stdout, run.stdout
+    assert _dry_run(project, work, config) == ["dry run: nothing to do: every stage is up to "
+                                               "date"]

@@ -23,9 +23,10 @@ def test_one_builder_per_project_release_distribution_and_per_release() -> None:
         *(f"{project}-{release}-bookworm" for project in ("keystone", "cloudkitty", "nova")
           for release in ("2025.1", "2026.1"))])
     keystone = next(p for p in plans if p.name == "keystone-2026.1-bookworm")
-    assert [s.name for s in keystone.steps] == ["source package", "build (sbuild)", "lintian",
-                                                "install test", "publish to staging"]
-    build = keystone.steps[1].argv
+    assert [s.name for s in keystone.steps] == ["venvdeb version", "source package",
+                                                "build (sbuild)", "lintian", "install test",
+                                                "publish to staging"]
+    build = keystone.steps[2].argv
     assert build[0] == str(ROOT / ".venv" / "bin" / "venvdeb")
     assert build[5:7] == ("--require-code", venvdeb.code_digest()), "the master's own code"
     assert build[7:] == ("build", "keystone", "--release", "2026.1", "--dist", "bookworm", "--builder",
@@ -61,7 +62,7 @@ def test_every_step_starts_with_the_paths_a_worker_may_override() -> None:
     cfg = config.load(ROOT / "pipeline.toml")
     site = buildbot_plan.load_settings(ROOT / "buildbot-master" / "settings.toml.example", ROOT)
     for p in buildbot_plan.plan(cfg, site):
-        for step in p.steps:
+        for step in p.steps[1:]:
             assert step.argv[:5] == (str(site.venvdeb), "--config", str(site.config),
                                      "--workdir", str(site.workdir)), (p.name, step.name)
     assert set(buildbot_plan.PATH_POSITIONS.values()) == set(buildbot_plan.PATH_PROPERTIES.values())
@@ -81,3 +82,45 @@ def test_a_worker_set_up_by_apt_brings_its_own_paths(tmp_path: Path) -> None:
     settings.write_text('[[workers]]\nname = "far"\npassword = "b"\nworkdir = "srv"\n')
     with pytest.raises(ConfigError, match=r"workers.*workdir.*absolute path"):
         buildbot_plan.load_settings(settings, ROOT)
+
+
+def test_every_builder_first_checks_that_the_worker_runs_the_masters_venvdeb() -> None:
+    """An older venvdeb lacks --require-code: the first step asks only for --version
+    (from the path a worker may override) and expects the master's own digest."""
+    cfg = config.load(ROOT / "pipeline.toml")
+    site = buildbot_plan.load_settings(ROOT / "buildbot-master" / "settings.toml.example", ROOT)
+    plans = buildbot_plan.plan(cfg, site)
+    assert {p.kind for p in plans} == {"requirements", "project", "promote"}
+    expected = buildbot_plan.SameVenvdeb(venvdeb.__version__, venvdeb.code_digest())
+    for p in plans:
+        first = p.steps[0]
+        assert first.name == buildbot_plan.VERSION_STEP == "venvdeb version", p.name
+        assert first.kind == "version" and first.argv == (str(site.venvdeb), "--version")
+        assert first.expect == expected
+        assert [s.kind for s in p.steps[1:]].count("version") == 0
+    assert buildbot_plan.PATH_POSITIONS[0] == "venvdeb_path", "a worker's own venvdeb answers"
+    assert expected.line == f"venvdeb {venvdeb.__version__} (code {venvdeb.code_digest()})"
+
+
+def test_the_version_step_refuses_another_venvdeb_with_one_clear_line() -> None:
+    same = buildbot_plan.SameVenvdeb("0.2.0", "abcdef012345")
+    assert same.refusal("far", "/usr/bin/venvdeb", 0, "venvdeb 0.2.0 (code abcdef012345)\n",
+                        "") is None
+    advice = ("install the same venvdeb on the worker (apt-get install venvdeb from the "
+              "repository the master publishes) or run both from one checkout")
+    assert same.refusal("far", "/usr/bin/venvdeb", 0, "venvdeb 0.1.0\n", "") == (
+        f"worker far runs 'venvdeb 0.1.0'; the master runs venvdeb 0.2.0 (code abcdef012345): "
+        f"{advice}")
+    assert same.refusal("far", "/usr/bin/venvdeb", 0, "venvdeb 0.2.0 (code 999999999999)\n",
+                        "") == (
+        "worker far runs 'venvdeb 0.2.0 (code 999999999999)'; the master runs venvdeb 0.2.0 "
+        f"(code abcdef012345): {advice}")
+    assert same.refusal("far", "/usr/bin/venvdeb", 2, "",
+                        "usage: venvdeb ...\nvenvdeb: error: the following arguments are "
+                        "required: COMMAND\n") == (
+        "worker far cannot answer '/usr/bin/venvdeb --version' (exit 2: venvdeb: error: the "
+        "following arguments are required: COMMAND); the master runs venvdeb 0.2.0 "
+        f"(code abcdef012345): {advice}")
+    assert same.refusal("far", "/nowhere/venvdeb", 127, "", "") == (
+        "worker far cannot answer '/nowhere/venvdeb --version' (exit 127); the master runs "
+        f"venvdeb 0.2.0 (code abcdef012345): {advice}")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from venvdeb import code_digest
+from venvdeb import __version__, code_digest
 from venvdeb.core import runner
 from venvdeb.core.config import Config
 from venvdeb.core.errors import ConfigError
@@ -126,12 +126,56 @@ def load_settings(path: Path | None, checkout: Path) -> Settings:
     return settings
 
 
+#: the first step of every builder: the worker's venvdeb must be the master's
+VERSION_STEP = "venvdeb version"
+
+
+@dataclass(frozen=True)
+class SameVenvdeb:
+    """What the "venvdeb version" step expects of the worker's ``venvdeb --version``:
+    the master's own version and code digest. A venvdeb older than ``--require-code``
+    would only fail mid-build with argparse's "unrecognized arguments"; this refuses
+    it before any step changes anything, with one line naming both."""
+    version: str
+    code: str
+
+    @property
+    def line(self) -> str:
+        """The master's own ``venvdeb --version`` line."""
+        return f"venvdeb {self.version} (code {self.code})"
+
+    def refusal(self, worker: str, path: str, rc: int, stdout: str, stderr: str) -> str | None:
+        """None when the worker's ``venvdeb --version`` printed the master's code
+        digest; else the line that says why the build stops and what to do."""
+        if f"(code {self.code})" in stdout:
+            return None
+        said = [line.strip() for line in stdout.splitlines() if line.strip()]
+        errors = [line.strip() for line in stderr.splitlines() if line.strip()]
+        if rc == 0 and said:
+            seen = f"runs {said[0]!r}"
+        else:
+            why = f": {errors[-1]}" if errors else ""
+            seen = f"cannot answer '{path} --version' (exit {rc}{why})"
+        return (f"worker {worker} {seen}; the master runs {self.line}: install the same "
+                f"venvdeb on the worker (apt-get install venvdeb from the repository the "
+                f"master publishes) or run both from one checkout")
+
+
 @dataclass(frozen=True)
 class Step:
     name: str
     argv: tuple[str, ...]
-    #: "affected": its last output line, ``affected: P1 P2``, names the projects to rebuild
-    kind: Literal["command", "affected"] = "command"
+    #: "affected": its last output line, ``affected: P1 P2``, names the projects to rebuild;
+    #: "version": ``venvdeb --version`` on the worker, which must answer ``expect``
+    kind: Literal["command", "affected", "version"] = "command"
+    expect: SameVenvdeb | None = None
+
+
+def version_step(settings: Settings) -> Step:
+    """The worker's venvdeb (argv[0], which a worker's own path overrides) must
+    print the master's version line; no ``--require-code``, which an old one lacks."""
+    return Step(VERSION_STEP, (str(settings.venvdeb), "--version"), kind="version",
+                expect=SameVenvdeb(__version__, code_digest()))
 
 
 @dataclass(frozen=True)
@@ -170,6 +214,9 @@ def plan(config: Config, settings: Settings) -> tuple[BuilderPlan, ...]:
     # the master's own code digest: a worker running other code refuses every step
     base = (str(settings.venvdeb), "--config", str(settings.config), "--workdir",
             str(settings.workdir), "--require-code", code_digest())
+    # ... and every build first asks the worker's venvdeb for its version, so an
+    # older one (without --require-code) is refused with a clear line too
+    first = version_step(settings)
     out = []
     for release_name, release in sorted(config.releases.items()):
         for dist in release.distributions:
@@ -184,6 +231,7 @@ def plan(config: Config, settings: Settings) -> tuple[BuilderPlan, ...]:
             out.append(BuilderPlan(
                 builder_name("requirements", release_name, dist, None), "requirements",
                 release_name, dist, None, (
+                    first,
                     *fetch,
                     Step("lock", (*base, "lock", *target)),
                     Step("wheels", (*base, "wheels", *target)),
@@ -200,6 +248,7 @@ def plan(config: Config, settings: Settings) -> tuple[BuilderPlan, ...]:
                 out.append(BuilderPlan(
                     builder_name("project", release_name, dist, name), "project",
                     release_name, dist, name, (
+                        first,
                         Step("source package", (*base, "source", name, *target,
                                                 "--reason", REASON)),
                         Step(f"build ({settings.builder})",
@@ -212,7 +261,7 @@ def plan(config: Config, settings: Settings) -> tuple[BuilderPlan, ...]:
                     ), poller))
             out.append(BuilderPlan(
                 builder_name("promote", release_name, dist, None), "promote", release_name,
-                dist, None, (Step("promote to production", (*base, "promote", *target)),)))
+                dist, None, (first, Step("promote to production", (*base, "promote", *target)))))
     return tuple(out)
 
 
