@@ -1,16 +1,20 @@
 """venvdeb's recipe against the reference dh-virtualenv recipe, side by side.
 
 One project, one version, one requirements package; the two recipes differ
-only in debian/rules' speed-related parts (``bench/reference/rules.j2``
+only in debian/rules' speed-related parts (``bench/reference/reference-rules.j2``
 extends the product's template and replaces its ``install``, ``finish`` and
 ``speed`` blocks with what dh-virtualenv documents: ``dh_virtualenv --python
 /usr/bin/python3`` with bookworm's virtualenv and pip, debhelper's defaults:
 xz, dh_strip_nondeterminism, dbgsym, dwz). Both build offline
 (``unshare -n dpkg-buildpackage -b``) against the same wheels, alternating,
-each run in a new directory. Then, in clean chroots, ``apt-get install`` of
-the built packages against ``pip install --no-index`` of the same closure into
-a fresh venv, and a no-op ``venvdeb pipeline`` rerun. Prints medians and ratios
-and each target, met or missed by how much. Never run by the tests.
+each run in a new directory; each build's output is split into per-stage
+wall times as it comes (venvdeb.core.runner's ``on_line``). The source package
+is written into a scratch directory with the version the workdir's ledger
+gives it or would give it (``project.peek_version``): bench records no
+version. Then, in clean chroots, ``apt-get install`` of the built packages
+against ``pip install --no-index`` of the same closure into a fresh venv, and
+a no-op ``venvdeb pipeline`` rerun. Prints medians and ratios and each target,
+met or missed by how much. Never run by the tests.
 """
 from __future__ import annotations
 
@@ -20,7 +24,6 @@ import os
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,15 +31,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "builder"))  # venvdeb, also without .venv's editable install
 
 import jinja2  # noqa: E402
-from builder.check import cache_root, candidates_repo  # noqa: E402
-from builder.pipeline import leaves  # noqa: E402
-from builder.workdir import Workdir  # noqa: E402
 
-from builder import chroot, command, debbuild, render, stages  # noqa: E402
-from builder import config as config_mod  # noqa: E402
+from venvdeb.core import config as config_mod  # noqa: E402
+from venvdeb.core import images, render, runner  # noqa: E402
+from venvdeb.core.target import target as release_target  # noqa: E402
+from venvdeb.core.workdir import Workdir, shared_cache  # noqa: E402
+from venvdeb.debian import builders, source_package  # noqa: E402
+from venvdeb.debian import project as debian_project  # noqa: E402
+from venvdeb.pipeline import leaves  # noqa: E402
+from venvdeb.qa import candidates, chroot  # noqa: E402
+from venvdeb.stages import lock as lock_stage  # noqa: E402
+from venvdeb.stages import reqdeb as reqdeb_stage  # noqa: E402
+from venvdeb.stages import wheels as wheels_stage  # noqa: E402
 
 #: a line of the build log that starts a stage -> the stage's name
 MARKERS = (
@@ -49,6 +58,8 @@ MARKERS = (
     (re.compile(r"oslo-config-generator|^install -D -m 0644"), "config files"),
 )
 RECIPES = ("reference", "venvdeb")
+#: what builders.buildpackage runs (the local builder), timed here stage by stage
+BUILD = ("unshare", "-n", "--", "dpkg-buildpackage", "-b", "-us", "-uc", "--no-sign")
 
 
 @dataclass
@@ -84,30 +95,43 @@ def _stage_of(line: str) -> str | None:
     return None
 
 
-def timed_build(tree: Path, env: dict[str, str], log: Path) -> tuple[float, dict[str, float]]:
+class StageClock:
+    """Wall time per stage: a stage runs from the line that starts it (``MARKERS``) to
+    the line that starts the next one, the last until ``stop``."""
+
+    def __init__(self) -> None:
+        self.stages: dict[str, float] = {}
+        self.current = "dpkg-buildpackage (setup)"
+        self.start = self.since = time.monotonic()
+
+    def _switch(self, name: str) -> float:
+        now = time.monotonic()
+        self.stages[self.current] = self.stages.get(self.current, 0.0) + now - self.since
+        self.current, self.since = name, now
+        return now
+
+    def on_line(self, line: str) -> None:
+        """The runner's per-line callback: called as each line is produced."""
+        name = _stage_of(line.rstrip("\n"))
+        if name and name != self.current:
+            self._switch(name)
+
+    def stop(self) -> float:
+        """Close the current stage; the total wall time."""
+        return self._switch(self.current) - self.start
+
+
+def timed_build(tree: Path, env: dict[str, str], log: Path,
+                argv: tuple[str, ...] = BUILD) -> tuple[float, dict[str, float]]:
     """dpkg-buildpackage -b with the network cut; wall time per stage from its output."""
-    stages_: dict[str, float] = {}
-    current, since = "dpkg-buildpackage (setup)", time.monotonic()
-    start = since
-    with log.open("w") as out:
-        proc = subprocess.Popen(["unshare", "-n", "--", "dpkg-buildpackage", "-b", "-us", "-uc",
-                                 "--no-sign"], cwd=tree, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, errors="replace")
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            out.write(line)
-            name = _stage_of(line.rstrip("\n"))
-            if name and name != current:
-                now = time.monotonic()
-                stages_[current] = stages_.get(current, 0.0) + now - since
-                current, since = name, now
-        code = proc.wait()
-    now = time.monotonic()
-    stages_[current] = stages_.get(current, 0.0) + now - since
-    if code != 0:
-        tail = "".join(log.read_text(errors="replace").splitlines(True)[-25:])
-        raise SystemExit(f"bench: the build in {tree} failed (exit {code}):\n{tail}")
-    return now - start, stages_
+    clock = StageClock()
+    result = runner.run(argv, cwd=tree, env=env, log=log, check=False, on_line=clock.on_line,
+                        what="dpkg-buildpackage (offline, unshare -n)")
+    total = clock.stop()
+    if result.returncode != 0:
+        tail = "".join(result.output.splitlines(True)[-25:])
+        raise SystemExit(f"bench: the build in {tree} failed (exit {result.returncode}):\n{tail}")
+    return total, clock.stages
 
 
 def reference_rules(context: dict[str, object]) -> str:
@@ -120,12 +144,12 @@ def reference_rules(context: dict[str, object]) -> str:
 def build_once(recipe: str, dsc: Path, rules: str | None, epoch: int, into: Path) -> Run:
     into.mkdir(parents=True)
     tree = into / "src"
-    subprocess.run(["dpkg-source", "--no-check", "-x", str(dsc), str(tree)], check=True,
-                   stdout=subprocess.DEVNULL)
+    env = runner.clean_environment({"SOURCE_DATE_EPOCH": str(epoch),
+                                    "DEB_BUILD_OPTIONS": "nocheck"})
+    runner.run(["dpkg-source", "--no-check", "-x", str(dsc), str(tree)], env=env,
+               log=into / "source.log", what="dpkg-source -x")
     if rules is not None:
         (tree / "debian" / "rules").write_text(rules)
-    env = command.clean_environment({"SOURCE_DATE_EPOCH": str(epoch),
-                                     "DEB_BUILD_OPTIONS": "nocheck"})
     total, split = timed_build(tree, env, into / "build.log")
     debs = {d.name: d.stat().st_size for d in sorted(into.glob("*.deb"))}
     return Run(recipe, total, split, debs, into)
@@ -179,7 +203,7 @@ def reproducible(res: Results) -> list[str]:
     for deb in sorted(a.glob("*.deb")):
         other = b / deb.name
         if not other.exists() or deb.read_bytes() != other.read_bytes():
-            differ.append(f"{deb.name}: {', '.join(debbuild.differences(deb, other)[:5])}")
+            differ.append(f"{deb.name}: {', '.join(builders.differences(deb, other)[:5])}")
     if differ:
         return [f"reproducibility: MISSED: {len(differ)} packages differ between two builds "
                 f"in different directories:", *("  " + d for d in differ)]
@@ -197,14 +221,15 @@ def node_install(cfg: config_mod.Config, dist_name: str, project: str, release: 
                  run: Run, wheels_files: Path, requirements: Path, project_wheel: Path,
                  runs: int, log: Path) -> tuple[list[float], list[float]]:
     dist = cfg.distributions[dist_name]
-    image = chroot.tarball(dist.name, dist.architecture, dist.mirror, cache_root() / "chroot", log)
+    image = images.tarball("minbase", dist.name, dist.architecture, dist.mirror,
+                           shared_cache() / "chroot", log, what="mmdebstrap (install-test chroot)")
     leaf = leaves(cfg.projects[project])
     apt_times: list[float] = []
     pip_times: list[float] = []
     debs = tuple(sorted(run.out.glob("*.deb")))
     with tempfile.TemporaryDirectory(prefix="venvdeb-bench-") as tmp:
         cand = Path(tmp) / "repo"
-        candidates_repo(debs, cand, log)
+        candidates.repo(debs, cand, log)
         stage = Path(tmp) / "pip"
         stage.mkdir()
         shutil.copy(requirements, stage / "requirements.txt")
@@ -214,7 +239,7 @@ def node_install(cfg: config_mod.Config, dist_name: str, project: str, release: 
         for i in range(runs):
             for how in ("apt", "pip"):
                 with chroot.session(image, log, binds,
-                                    apt_cache=cache_root() / "apt-archives") as box:
+                                    apt_cache=shared_cache() / "apt-archives") as box:
                     (box.root / "etc/apt/sources.list.d/bench.list").write_text(
                         "deb [trusted=yes] file:/srv/candidates ./\n")
                     box.sh("apt-get update -q", what="apt-get update")
@@ -261,31 +286,41 @@ def main(argv: list[str]) -> int:
     project = "nova" if a.full else a.project
     cfg = config_mod.load(ROOT / "pipeline.toml")
     work = Workdir(a.workdir.resolve())
-    t = stages.target(cfg, a.release, None, work)
+    t = release_target(cfg, a.release, None, work)
     say(f"preparing {project} {a.release}: lock, wheels, requirements package, source package")
-    for line in (stages.run_lock(cfg, work, t), stages.run_wheels(cfg, work, t, jobs=os.cpu_count() or 1),
-                 stages.run_reqdeb(cfg, work, t)):
-        say(line)
-    src = stages.run_source(cfg, work, t, project)
+    for outcome in (lock_stage.run_lock(cfg, work, t),
+                    wheels_stage.run_wheels(cfg, work, t, jobs=os.cpu_count() or 1),
+                    reqdeb_stage.run_reqdeb(cfg, work, t)):
+        for line in outcome.lines():
+            say(line)
     log = work.log(a.release, "bench")
     log.parent.mkdir(parents=True, exist_ok=True)
-    debbuild.ensure_installed(src.reqdeb_package, src.reqdeb_version, src.reqdeb_deb, log)
-    rules = reference_rules(dict(src.plan.context))
-    res = Results()
     scratch = Path(tempfile.mkdtemp(prefix="venvdeb-bench-", dir=os.environ.get("TMPDIR")))
     try:
+        # The version the ledger gives this source, or would give it: peeked, not
+        # recorded, and the .dsc written into the scratch directory, not the workdir.
+        ps = debian_project.plan(cfg, work, t, project, log)
+        assigned = debian_project.peek_version(work, t, ps)
+        the_plan = source_package.versioned(ps.draft, assigned)
+        dsc = source_package.make(the_plan, scratch / "source", log)
+        say(f"source: {the_plan.source} {the_plan.version}"
+            f"{' (a version the ledger would give; not recorded)' if assigned.new else ''}: "
+            f"{ps.dependencies} dependencies, packages {', '.join(the_plan.packages)}")
+        builders.ensure_installed(ps.reqdeb.package, ps.reqdeb.version, ps.reqdeb_deb, log)
+        rules = reference_rules(dict(the_plan.context))
+        res = Results()
         for i in range(a.runs):
             for recipe in RECIPES:
                 say(f"build {i + 1}/{a.runs}: {recipe} recipe")
-                run = build_once(recipe, src.dsc, rules if recipe == "reference" else None,
-                                 src.plan.epoch, scratch / f"{recipe}-{i}")
+                run = build_once(recipe, dsc, rules if recipe == "reference" else None,
+                                 the_plan.epoch, scratch / f"{recipe}-{i}")
                 res.runs.append(run)
                 say(f"build {i + 1}/{a.runs}: {recipe}: {run.total:.1f} s")
-        lines = report_builds(res, f"{project} {src.plan.upstream_version} ({a.release})",
-                              a.runs, src.plan.venv_package)
+        lines = report_builds(res, f"{project} {the_plan.upstream_version} ({a.release})",
+                              a.runs, the_plan.venv_package)
         ratio = res.median("reference") / res.median("venvdeb")
-        size_ratio = (_venv_size(res.of("venvdeb")[-1], src.plan.venv_package)
-                      / _venv_size(res.of("reference")[-1], src.plan.venv_package))
+        size_ratio = (_venv_size(res.of("venvdeb")[-1], the_plan.venv_package)
+                      / _venv_size(res.of("reference")[-1], the_plan.venv_package))
         lines += ["", *reproducible(res)]
         lines.append(target("build >= 8x faster (set for nova)", ratio >= 8,
                             f"{ratio:.1f}x" + ("" if ratio >= 8 else f", {8 / ratio:.2f}x short")))
@@ -296,15 +331,15 @@ def main(argv: list[str]) -> int:
         if not a.skip_install:
             wheels_files = Path(f"/usr/share/venvdeb/wheels/{a.release}/files")
             wheel_dir = scratch / "project-wheel"
-            subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-index",
-                            f"--find-links={wheels_files}", "-w", str(wheel_dir),
-                            str(src.plan.orig)], check=True,
-                           env=command.clean_environment({"PBR_VERSION": src.plan.upstream_version}))
+            runner.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-index",
+                        f"--find-links={wheels_files}", "-w", str(wheel_dir), str(the_plan.orig)],
+                       log=log, what="pip wheel (the project)",
+                       env=runner.clean_environment({"PBR_VERSION": the_plan.upstream_version}))
             [project_wheel] = wheel_dir.glob("*.whl")
             # the closure, hash-pinned as the venv package installs it, plus the project
             reqs = scratch / "requirements.txt"
             digest = hashlib.sha256(project_wheel.read_bytes()).hexdigest()
-            reqs.write_text(next(v for k, v in src.plan.files
+            reqs.write_text(next(v for k, v in the_plan.files
                                  if k == "debian/venvdeb/requirements.txt")
                             + f"/srv/pip/{project_wheel.name} --hash=sha256:{digest}\n")
             apt_t, pip_t = node_install(cfg, t.distribution.name, project, a.release,
@@ -322,11 +357,13 @@ def main(argv: list[str]) -> int:
             lines = []
         if not a.skip_pipeline:
             venvdeb = [sys.executable, "-m", "venvdeb", "--workdir", str(work.root), "pipeline"]
-            subprocess.run(venvdeb, check=True, capture_output=True, cwd=ROOT)
+            # the caller's environment, as an operator runs it (VENVDEB_CACHE and all)
+            env = dict(os.environ)
+            runner.run(venvdeb, cwd=ROOT, env=env, log=log, what="venvdeb pipeline")
             times = []
             for _ in range(3):
                 start = time.monotonic()
-                subprocess.run(venvdeb, check=True, capture_output=True, cwd=ROOT)
+                runner.run(venvdeb, cwd=ROOT, env=env, log=log, what="venvdeb pipeline (no-op)")
                 times.append(time.monotonic() - start)
             m = statistics.median(times)
             lines += ["", f"== no-op 'venvdeb pipeline' rerun on the bundled config: {m:.1f} s "

@@ -1,15 +1,19 @@
 """Side by side: dpkg-deb -b of the same tree with xz (debhelper's default,
-the baseline) and with venvdeb's gzip -1, alternating, median of N runs."""
+the baseline) and with venvdeb's gzip -1, alternating, median of N runs.
+Commands run through venvdeb.core.runner, their output in build/logs/bench-compression.log."""
 from __future__ import annotations
 
+import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from builder.reqdeb import DPKG_DEB_OPTIONS
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "builder"))
+
+from venvdeb.core import runner  # noqa: E402
+from venvdeb.debian.requirements_package import DPKG_DEB_OPTIONS  # noqa: E402
 
 RECIPES = (("baseline (xz, debhelper default)", ["-Zxz"]),
            (f"venvdeb ({DPKG_DEB_OPTIONS})", DPKG_DEB_OPTIONS.split()))
@@ -23,17 +27,21 @@ def main(argv: list[str]) -> int:
     if deb is None or not deb.exists():
         print("no requirements deb: run bin/run-pipeline first, or pass a .deb", file=sys.stderr)
         return 1
+    log = Path("build") / "logs" / "bench-compression.log"
+    if log.exists():
+        log.replace(log.with_name(log.name + ".1"))
     with tempfile.TemporaryDirectory() as tmp:
         tree = Path(tmp) / "tree"
-        subprocess.run(["dpkg-deb", "-R", str(deb), str(tree)], check=True)
+        env = dict(os.environ)  # the caller's, as before (e.g. DPKG_DEB_THREADS_MAX)
+        runner.run(["dpkg-deb", "-R", str(deb), str(tree)], env=env, log=log)
         times: dict[str, list[float]] = {name: [] for name, _ in RECIPES}
         sizes: dict[str, int] = {}
         for run in range(runs):
             for name, options in RECIPES:
                 out = Path(tmp) / "out.deb"
                 start = time.monotonic()
-                subprocess.run(["dpkg-deb", "--root-owner-group", *options, "-b", str(tree),
-                                str(out)], check=True, stdout=subprocess.DEVNULL)
+                runner.run(["dpkg-deb", "--root-owner-group", *options, "-b", str(tree), str(out)],
+                           env=env, log=log)
                 times[name].append(time.monotonic() - start)
                 sizes[name] = out.stat().st_size
                 print(f"run {run + 1}/{runs} {name}: {times[name][-1]:.2f} s", file=sys.stderr)

@@ -7,6 +7,8 @@ wheels; bytecode compiled with one process or all cores; dh_strip_nondeterminism
 over every file or without .py/.pyc/.whl/.gz/.zip; and ``dpkg-deb -b`` with xz
 (debhelper's default) against zstd at several levels. Median of N runs each
 (default 3); prints seconds and sizes side by side with the baseline's ratio.
+Every command runs through venvdeb.core.runner; their output goes to
+``<workdir>/logs/<release>/bench-levers.log``.
 """
 from __future__ import annotations
 
@@ -14,7 +16,6 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,16 +23,27 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "builder"))  # venvdeb, also without .venv's editable install
+
+from venvdeb.core import runner  # noqa: E402
+from venvdeb.core.workdir import Workdir  # noqa: E402
+
+#: the caller's environment without pip, uv and Python settings (not runner's
+#: clean_environment: the levers measure the tools as a shell would run them)
 ENV = {**{k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_", "PYTHON"))},
        "PIP_CONFIG_FILE": "/dev/null", "PIP_DISABLE_PIP_VERSION_CHECK": "1", "LC_ALL": "C.UTF-8",
        "UV_NO_CONFIG": "1"}
 
 
-def run(argv: list[str], **kw: object) -> None:
-    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                       env=ENV, **kw)  # type: ignore[call-overload]
+#: where every command's output goes: <workdir>/logs/<release>/bench-levers.log (main sets it)
+LOG = ROOT / "build" / "logs" / "bench-levers.log"
+
+
+def run(argv: list[str], cwd: Path | None = None) -> None:
+    r = runner.run(argv, cwd=cwd, env=ENV, log=LOG, check=False)
     if r.returncode != 0:
-        raise SystemExit(f"bench/levers: {' '.join(argv)} failed:\n{r.stdout[-2000:]}")
+        raise SystemExit(f"bench/levers: {' '.join(argv)} failed (log: {LOG}):\n"
+                         f"{r.output[-2000:]}")
 
 
 def timed(fn: Callable[[], object], runs: int, before: Callable[[], object] = lambda: None
@@ -73,6 +85,8 @@ def main(argv: list[str]) -> int:
         print(f"bench/levers: no wheels of {a.release} under {a.workdir}: run bin/run-pipeline "
               f"first", file=sys.stderr)
         return 1
+    global LOG
+    LOG = Workdir(a.workdir.resolve()).fresh_log(a.release, "bench-levers")
     out: list[str] = [f"levers on {deb.name}, median of {a.runs} runs each, {os.cpu_count()} cores"]
     with tempfile.TemporaryDirectory(prefix="venvdeb-levers-") as tmp_:
         tmp = Path(tmp_)

@@ -232,13 +232,13 @@ def _force(api: str, builder: str) -> None:
         assert "error" not in json.load(response)
 
 
-def _finished(api: str, builder: str, timeout: float = 900) -> dict[str, object]:
+def _finished(api: str, builder: str, timeout: float = 900, every: float = 3) -> dict[str, object]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         builds = _get(api, f"builders/{builder}/builds")["builds"]
         if builds and builds[-1].get("complete"):
             return builds[-1]
-        time.sleep(3)
+        time.sleep(every)
     raise AssertionError(f"no finished build of {builder} within {timeout:.0f} s")
 
 
@@ -357,3 +357,64 @@ def test_a_worker_lost_mid_build_publishes_nothing(running: tuple[Project, Path,
         time.sleep(1)
     assert first.get("complete") and first["results"] in (2, 4, 5), first  # failure, exception, retry
     assert not (project.workdir / "repo").exists(), "nothing was published"
+
+
+def _tree(path: Path) -> dict[str, tuple[int, int]]:
+    """Every file under path with its size and mtime: {} when path does not exist."""
+    return {str(f.relative_to(path)): (f.stat().st_size, f.stat().st_mtime_ns)
+            for f in sorted(path.rglob("*")) if f.is_file()} if path.exists() else {}
+
+
+def test_a_worker_on_an_older_venvdeb_is_refused_before_any_step(project: Project,
+                                                                  tmp_path: Path) -> None:
+    """A worker whose own venvdeb (its settings' path) is 0.1.0, from before
+    --require-code: the build stops at its first step, "venvdeb version", with one line
+    naming both versions; no venvdeb subcommand runs there, the repository is untouched."""
+    import venvdeb
+    service_project(project)
+    settings = _settings(tmp_path, project)
+    # venvdeb 0.1.0 as an apt-installed worker would have it: --version answers,
+    # anything else leaves a mark and fails as argparse would on --require-code
+    old = tmp_path / "old-worker-bin" / "venvdeb"
+    old.parent.mkdir()
+    old.write_text('#!/bin/sh\nif [ "$1" = "--version" ]; then echo "venvdeb 0.1.0"; exit 0; fi\n'
+                   f'touch {old}.used\n'
+                   'echo "venvdeb: error: unrecognized arguments: --require-code" >&2\nexit 2\n')
+    old.chmod(0o755)
+    with settings.open("a") as handle:
+        handle.write(f'[[workers]]\nname = "old"\npassword = "p"\nvenvdeb = "{old}"\n')
+    repo = project.workdir / "repo"
+    before = _tree(repo)
+    start = _venvdeb("buildbot", "start", "--settings", str(settings))
+    try:
+        assert start.returncode == 0, start.stderr[-3000:]
+        port = next(line.split("= ")[1] for line in settings.read_text().splitlines()
+                    if line.startswith("web_port"))
+        api = f"http://127.0.0.1:{port}/api/v2/"
+        deadline = time.monotonic() + 60
+        while not any(w.get("connected_to") for w in _get(api, "workers")["workers"]):
+            assert time.monotonic() < deadline, "the worker connected"
+            time.sleep(0.5)
+        _force(api, BUILDER)
+        build = _finished(api, BUILDER, timeout=120, every=0.5)
+        steps = _get(api, f"builds/{build['buildid']}/steps")["steps"]
+        summary = [(s["name"], s["results"]) for s in steps]
+        assert build["results"] == 2, summary  # failure
+        # buildbot's own steps come first: taking the worker and the builder's locks
+        ran = [name for name, _ in summary if name not in ("worker_preparation", "locks_acquire")]
+        assert ran == ["venvdeb version"], f"no step after the refusal ran: {summary}"
+        [version] = [s for s in steps if s["name"] == "venvdeb version"]
+        assert version["results"] == 2
+        line = (f"worker old runs 'venvdeb 0.1.0'; the master runs venvdeb {venvdeb.__version__} "
+                f"(code {venvdeb.code_digest()}): install the same venvdeb on the worker "
+                "(apt-get install venvdeb from the repository the master publishes) or run "
+                "both from one checkout")
+        assert line in str(version["state_string"]), version["state_string"]
+        logs = _get(api, f"steps/{version['stepid']}/logs")["logs"]
+        with urllib.request.urlopen(f"{api}logs/{logs[0]['logid']}/raw", timeout=10) as r:
+            text = r.read().decode()
+        assert line in text.splitlines()[-3:], text
+    finally:
+        _venvdeb("buildbot", "stop", "--settings", str(settings))
+    assert not (old.parent / "venvdeb.used").exists(), "only --version ran on the old worker"
+    assert _tree(repo) == before, "the repository is untouched"

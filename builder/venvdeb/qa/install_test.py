@@ -99,6 +99,15 @@ def _new_since(root: Path, path: str, before: frozenset[str]) -> bool:
     return rel not in before and rel + "/" not in before
 
 
+def _step(box: chroot_mod.Chroot, subject: str, what: str, argv: list[str]) -> str:
+    """A step that must succeed: its failure fails the install test of ``subject``."""
+    try:
+        return box.run(argv, what=what).output
+    except CommandFailed as exc:
+        raise InstallTestFailed(f"install test of {subject}: {what} failed "
+                                f"({exc.hint or 'see the log'})", log=box.log) from None
+
+
 def run(the_plan: InstallPlan, box: chroot_mod.Chroot) -> list[str]:
     """Install, verify, purge, look for leftovers; the lines of what was seen."""
     root = box.root
@@ -108,11 +117,7 @@ def run(the_plan: InstallPlan, box: chroot_mod.Chroot) -> list[str]:
     problems: list[str] = []
 
     def step(what: str, argv: list[str]) -> str:
-        try:
-            return box.run(argv, what=what).output
-        except CommandFailed as exc:
-            raise InstallTestFailed(f"install test of {the_plan.project}: {what} failed "
-                                    f"({exc.hint or 'see the log'})", log=box.log) from None
+        return _step(box, the_plan.project, what, argv)
 
     say(f"check: apt-get install {' '.join(the_plan.install)} in a clean chroot")
     step("apt-get update", ["apt-get", "update"])
@@ -201,11 +206,7 @@ def run_tool(the_plan: ToolPlan, box: chroot_mod.Chroot) -> list[str]:
     package = the_plan.package
 
     def step(what: str, argv: list[str]) -> str:
-        try:
-            return box.run(argv, what=what).output
-        except CommandFailed as exc:
-            raise InstallTestFailed(f"install test of {package}: {what} failed "
-                                    f"({exc.hint or 'see the log'})", log=box.log) from None
+        return _step(box, package, what, argv)
 
     candidates.enable(box)
     say(f"check: apt-get install {package} in a clean chroot (pulls the tools it drives)")
