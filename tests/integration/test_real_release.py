@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from debian.debfile import DebFile
 
+import venvdeb
 from tests.conftest import ROOT, require_tools
 from venvdeb.core import config as config_mod
 from venvdeb.core import images
@@ -214,7 +215,8 @@ def test_a_worker_installs_venvdeb_with_apt_and_locks_like_the_checkout(pipeline
                                                                         tmp_path: Path) -> None:
     """The venvdeb package (stdeb) from the signed repository: its vendored pip-tools locks
     2026.1 to the same pins as the checkout's .venv did."""
-    assert re.search(r"^venvdeb +0\.1\.0\.\d+\+[0-9a-f]{8}-1 .*passed +passed$", pipeline, re.M), \
+    assert re.search(rf"^venvdeb +{re.escape(venvdeb.__version__)}\.\d+\+[0-9a-f]{{8}}-1 "
+                     r".*passed +passed$", pipeline, re.M), \
         "the pipeline's table lists the venvdeb package, checked"
     log = tmp_path / "worker.log"
     with _node(work, log) as box:
@@ -225,6 +227,8 @@ def test_a_worker_installs_venvdeb_with_apt_and_locks_like_the_checkout(pipeline
         _sh(box, "apt-get install --no-install-recommends venvdeb $(apt-cache show venvdeb | "
                  "sed -n 's/^Recommends: //p' | tr -d ,)")
         assert "usage: venvdeb" in _sh(box, "venvdeb --help")
+        # the code a buildbot master checks before it lets a worker build: the checkout's
+        assert f"(code {venvdeb.code_digest()})" in _sh(box, "venvdeb --version")
         # this machine's CA bundle: the network here may re-sign PyPI's TLS with its own CA
         host_ca = Path("/etc/ssl/certs/ca-certificates.crt")
         if host_ca.exists():

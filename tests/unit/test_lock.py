@@ -122,3 +122,32 @@ def test_an_unreachable_index_is_named_rather_than_called_a_conflict() -> None:
     assert str(error).startswith("pip-compile could not reach the package index "
                                  "https://pypi.org/simple: WARNING: Retrying")
     assert "CERTIFICATE_VERIFY_FAILED" in str(error) and "CA certificates" in (error.hint or "")
+
+
+def test_pinned_inputs_and_the_pins_a_new_plan_changes(tmp_path: Path) -> None:
+    """The dry run's view of a constraint change: the lock's own inputs against the plan's."""
+    from venvdeb.core.target import Target
+    from venvdeb.core.workdir import Workdir
+    from venvdeb.stages import lock as lock_stage
+
+    cfg = config.load(ROOT / "pipeline.toml")
+    t = Target(cfg.release("2026.1"), cfg.distribution("bookworm"))
+    work = Workdir(tmp_path)
+    lock_dir = work.lock_dir("2026.1", "bookworm")
+    lock_dir.mkdir(parents=True)
+    (lock_dir / "requirements.in").write_text(
+        "# header\n-c constraints.txt\nkeystone[ldap]==29.0.2\nuv==0.13.9\n")
+    (lock_dir / "constraints.txt").write_text("six==1.17.0\nPyYAML===6.0.3\nuv==0.13.9\n")
+    (lock_dir / "lock.txt").write_text("".join(
+        f"{n}=={v} \\\n    --hash=sha256:{'a' * 64}\n"
+        for n, v in (("keystone", "29.0.2"), ("six", "1.17.0"), ("pyyaml", "6.0.3"),
+                     ("pbr", "7.0.1"))))
+    assert lock.pinned_inputs(lock_dir) == {"keystone": "29.0.2", "six": "1.17.0",
+                                            "pyyaml": "6.0.3", "uv": "0.13.9"}
+    plan = lock.LockPlan("2026.1", "bookworm", "projects",
+                         "-c constraints.txt\nkeystone[ldap]==29.0.3\nuv==0.13.9\n",
+                         "six==1.18.0\nuv==0.13.9\n", "https://pypi.org/simple")
+    step = lock_stage.LockStep(plan, constraints.PinSet((), 0, ()), up_to_date=False)
+    assert lock_stage.changed_pins(step, work, t) == {
+        "keystone": "29.0.2 -> 29.0.3", "six": "1.17.0 -> 1.18.0",
+        "pyyaml": "6.0.3 -> unpinned"}, "pbr was never pinned: not a change"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import email.utils
 import fcntl
+import gzip
 import os
 import shutil
 import time
@@ -145,21 +146,25 @@ def listing(base: Path, codename_: str, log: Path) -> dict[tuple[str, Kind], Ent
 
 
 def published(base: Path, codename_: str, architecture: str) -> dict[tuple[str, Kind], Entry]:
-    """What a codename's exported indexes list (its Packages and Sources files),
-    read without reprepro: dry runs change nothing, not even reprepro's database."""
+    """What a codename's exported indexes list (its Packages and Sources files, plain
+    or gzipped as reprepro writes them), read without reprepro: dry runs change
+    nothing, not even reprepro's database."""
     found: dict[tuple[str, Kind], Entry] = {}
     main = base / "dists" / codename_ / COMPONENT
     indexes: tuple[tuple[Kind, Path], ...] = (
         ("deb", main / f"binary-{architecture}" / "Packages"),
         ("dsc", main / "source" / "Sources"))
     for kind, index in indexes:
-        if not index.exists():
+        if index.exists():
+            text = index.read_text(encoding="utf-8")
+        elif index.with_name(index.name + ".gz").exists():
+            text = gzip.decompress(index.with_name(index.name + ".gz").read_bytes()).decode()
+        else:
             continue
-        with index.open(encoding="utf-8") as handle:
-            for para in deb822.Deb822.iter_paragraphs(handle):
-                name = para.get("Package", "")
-                filekey = para.get("Filename") or f"{para.get('Directory', '')}/"
-                found[(name, kind)] = Entry(name, para.get("Version", ""), kind, filekey)
+        for para in deb822.Deb822.iter_paragraphs(text.splitlines(keepends=True)):
+            name = para.get("Package", "")
+            filekey = para.get("Filename") or f"{para.get('Directory', '')}/"
+            found[(name, kind)] = Entry(name, para.get("Version", ""), kind, filekey)
     return found
 
 

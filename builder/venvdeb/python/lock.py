@@ -274,3 +274,30 @@ def entries_for(work: Workdir, t: Target) -> tuple[LockEntry, ...]:
                           f"({lock_file} is missing)",
                           hint=f"run 'venvdeb lock --release {t.release.name}' first")
     return parse_lock(lock_file)
+
+
+def pinned(text: str) -> dict[str, str]:
+    """``name==version`` lines of pip-compile's inputs (requirements.in, constraints.txt)
+    as canonical name -> version; comments, options and ranges are skipped."""
+    out: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line or line.startswith("-"):
+            continue
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
+            continue
+        specs = list(req.specifier)
+        if len(specs) == 1 and specs[0].operator in ("==", "==="):
+            out[canonicalize_name(req.name)] = specs[0].version
+    return out
+
+
+def pinned_inputs(lock_dir: Path) -> dict[str, str]:
+    """The pins the lock in ``lock_dir`` was compiled from (its input files, kept there)."""
+    out: dict[str, str] = {}
+    for name in ("constraints.txt", "requirements.in"):
+        if (lock_dir / name).exists():
+            out.update(pinned((lock_dir / name).read_text()))
+    return out

@@ -41,14 +41,9 @@ def run_check(config: Config, work: Workdir, t: Target, name: str, *, force: boo
             raise LintianFailed(f"{', '.join(unlinted)} have not passed lintian",
                                 hint=f"run 'venvdeb check {name} --release {release} --only "
                                      f"lintian' first")
-    else:
-        if gate.pending(ledger, rec.debs, "lintian") or force:
-            say(f"check: lintian {rec.changes.name}")
-        else:
-            say(f"check: lintian: passed when {rec.source} {rec.version} was built")
-        gate.lint(ledger, rec.changes, rec.debs, log, force=force)
-    if gate.lint(ledger, req.changes, req.debs, log, force=force):
-        say(f"check: lintian {req.changes.name}")
+    elif not gate.lint(ledger, rec.changes, rec.debs, log, force=force):
+        say(f"check: lintian: passed when {rec.source} {rec.version} was built")
+    gate.lint(ledger, req.changes, req.debs, log, force=force)
     if only == "lintian":
         return Outcome("check", name, f"check: {rec.source} {rec.version}: lintian passed")
     every = (*rec.debs, *req.debs)

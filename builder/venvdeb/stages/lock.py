@@ -28,16 +28,20 @@ def plan_lock(config: Config, work: Workdir, t: Target, *, scope: Scope | None =
 
 
 def changed_pins(step: LockStep, work: Workdir, t: Target) -> dict[str, str]:
-    """Lock entries whose pin changes: name -> ``old -> new`` (``old -> gone``)."""
-    lock_file = work.lock_file(t.release.name, t.distribution.name)
+    """Lock entries whose pin the new inputs change: name -> ``old -> new`` (a pin
+    that appears or goes reads ``unpinned``). The old pins are the input files
+    pip-compile left beside the lock; the new ones are the plan's."""
+    lock_dir = work.lock_dir(t.release.name, t.distribution.name)
+    lock_file = lock_dir / "lock.txt"
     if not lock_file.exists():
         return {}
-    pinned = {p.name: p.version for p in step.pins.pins}
+    old = lock.pinned_inputs(lock_dir)
+    new = {**lock.pinned(step.plan.constraints), **lock.pinned(step.plan.requirements_in)}
     out: dict[str, str] = {}
     for entry in lock.parse_lock(lock_file):
-        new = pinned.get(entry.name)
-        if new != entry.version:
-            out[entry.name] = f"{entry.version} -> {new or 'unpinned'}"
+        before, after = old.get(entry.name), new.get(entry.name)
+        if before != after:
+            out[entry.name] = f"{before or 'unpinned'} -> {after or 'unpinned'}"
     return out
 
 

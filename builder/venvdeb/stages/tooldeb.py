@@ -9,7 +9,6 @@ from venvdeb.core import build_record, layout, versions
 from venvdeb.core.config import Config, Distribution
 from venvdeb.core.errors import ConfigError
 from venvdeb.core.outcome import Outcome, Planned
-from venvdeb.core.progress import say
 from venvdeb.core.workdir import Workdir
 from venvdeb.debian import tool_package
 from venvdeb.qa import candidates, gate, install_test
@@ -75,8 +74,7 @@ def run_tooldeb(config: Config, work: Workdir, dist_name: str | None = None, *,
         built = True
     [deb] = rec.debs
     ledger = work.checks
-    if gate.lint(ledger, rec.changes, rec.debs, log, force=force or built):
-        say(f"tooldeb: lintian {rec.changes.name}")
+    gate.lint(ledger, rec.changes, rec.debs, log, force=force or built, stage="tooldeb")
     the_plan = install_test.ToolPlan(tool_package.PACKAGE, tool_package.SMOKE,
                                      tool_package.OWNED)
 
