@@ -29,12 +29,23 @@ if _VENDOR.is_dir() and str(_VENDOR) not in sys.path:
 
 @cache
 def code_digest() -> str:
-    """A digest of venvdeb's own code (every .py of this package, vendored tools
-    excluded): a buildbot master and its workers must run the same one."""
+    """A digest of venvdeb's own code and the templates it renders packages from (every
+    .py of this package, vendored tools excluded; every file of debian-templates/, in
+    the checkout or in /usr/share/venvdeb): a buildbot master and its workers must
+    have the same one, or they would make different packages from the same inputs."""
+    from venvdeb.core.layout import data_root  # below the package: imported on use
+
     h = hashlib.sha256()
     for path in sorted(_HERE.rglob("*.py")):
         rel = path.relative_to(_HERE)
         if rel.parts[0] == "_vendor" or "__pycache__" in rel.parts:
             continue
         h.update(rel.as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    templates = data_root() / "debian-templates"
+    for path in sorted(p for p in templates.rglob("*") if p.is_file()):
+        if "__pycache__" in path.parts:
+            continue
+        rel = path.relative_to(templates)
+        h.update(b"debian-templates/" + rel.as_posix().encode() + b"\0" + path.read_bytes()
+                 + b"\0")
     return h.hexdigest()[:12]

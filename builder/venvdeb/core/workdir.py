@@ -57,8 +57,10 @@ class Workdir:
     def fresh_log(self, release: str, stage: str) -> Path:
         """The stage's log, the previous run's kept as ``<stage>.log.1``."""
         path = self.log(release, stage)
-        if path.exists():
+        try:
             path.replace(path.with_name(path.name + ".1"))
+        except FileNotFoundError:  # none yet, or another run of the stage just moved it
+            pass
         return path
 
     def log_dir(self, release: str, stage: str) -> Path:
