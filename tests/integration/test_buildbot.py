@@ -222,6 +222,20 @@ commands = ["fixture-manage"]
 """
 
 
+def _start_connected(settings: Path, poll: float = 1.0) -> str:
+    """``venvdeb buildbot start``, then wait for a worker to connect; the REST API's URL."""
+    start = _venvdeb("buildbot", "start", "--settings", str(settings))
+    assert start.returncode == 0, start.stderr[-3000:]
+    port = next(line.split("= ")[1] for line in settings.read_text().splitlines()
+                if line.startswith("web_port"))
+    api = f"http://127.0.0.1:{port}/api/v2/"
+    deadline = time.monotonic() + 60
+    while not any(w.get("connected_to") for w in _get(api, "workers")["workers"]):
+        assert time.monotonic() < deadline, "the worker connected"
+        time.sleep(poll)
+    return api
+
+
 def _force(api: str, builder: str) -> None:
     ids = {str(b["name"]): b["builderid"] for b in _get(api, "builders")["builders"]}
     body = json.dumps({"jsonrpc": "2.0", "method": "force", "id": 1,
@@ -280,16 +294,8 @@ def test_a_constraint_change_rebuilds_only_the_affected_project(project: Project
         assert r.returncode == 0, r.stderr[-2000:]
     before = {p.name for p in project.workdir.glob("releases/*/*/projects/*/*.deb")}
     settings = _settings(tmp_path, project)
-    start = _venvdeb("buildbot", "start", "--settings", str(settings))
     try:
-        assert start.returncode == 0, start.stderr[-3000:]
-        port = next(line.split("= ")[1] for line in settings.read_text().splitlines()
-                    if line.startswith("web_port"))
-        api = f"http://127.0.0.1:{port}/api/v2/"
-        deadline = time.monotonic() + 60
-        while not any(w.get("connected_to") for w in _get(api, "workers")["workers"]):
-            assert time.monotonic() < deadline, "the worker connected"
-            time.sleep(1)
+        api = _start_connected(settings)
         time.sleep(5)  # the poller's first poll records the branch as it is
         constraints = clone / "upper-constraints.txt"
         constraints.write_text(constraints.read_text().replace("fixture-native===0.1.0",
@@ -385,16 +391,8 @@ def test_a_worker_on_an_older_venvdeb_is_refused_before_any_step(project: Projec
         handle.write(f'[[workers]]\nname = "old"\npassword = "p"\nvenvdeb = "{old}"\n')
     repo = project.workdir / "repo"
     before = _tree(repo)
-    start = _venvdeb("buildbot", "start", "--settings", str(settings))
     try:
-        assert start.returncode == 0, start.stderr[-3000:]
-        port = next(line.split("= ")[1] for line in settings.read_text().splitlines()
-                    if line.startswith("web_port"))
-        api = f"http://127.0.0.1:{port}/api/v2/"
-        deadline = time.monotonic() + 60
-        while not any(w.get("connected_to") for w in _get(api, "workers")["workers"]):
-            assert time.monotonic() < deadline, "the worker connected"
-            time.sleep(0.5)
+        api = _start_connected(settings, poll=0.5)
         _force(api, BUILDER)
         build = _finished(api, BUILDER, timeout=120, every=0.5)
         steps = _get(api, f"builds/{build['buildid']}/steps")["steps"]
