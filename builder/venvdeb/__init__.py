@@ -26,6 +26,8 @@ _VENDOR = _HERE / "_vendor"
 if _VENDOR.is_dir() and str(_VENDOR) not in sys.path:
     sys.path.insert(0, str(_VENDOR))
 
+from venvdeb.core.layout import data_root  # noqa: E402  (after the vendored path)
+
 
 @cache
 def code_digest() -> str:
@@ -33,8 +35,6 @@ def code_digest() -> str:
     .py of this package, vendored tools excluded; every file of debian-templates/, in
     the checkout or in /usr/share/venvdeb): a buildbot master and its workers must
     have the same one, or they would make different packages from the same inputs."""
-    from venvdeb.core.layout import data_root  # below the package: imported on use
-
     h = hashlib.sha256()
     for path in sorted(_HERE.rglob("*.py")):
         rel = path.relative_to(_HERE)

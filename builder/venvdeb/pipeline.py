@@ -178,10 +178,9 @@ def _dry_run_target(config: Config, work: Workdir, release: str, dist: str,
             return out + [Planned(s, subject, True, after) for s in ("lock", "wheels", "reqdeb")]
     t = target(config, release, dist, work)
     built = [p.name for p in config.projects_for(release) if p.name in names]
-    out.append(lock.dry_run(config, work, t))
-    lock_changes = out[-1].run
-    if lock_changes:
-        changed = lock.changed_pins(lock.plan_lock(config, work, t), work, t)
+    planned, changed = lock.dry_run(config, work, t)
+    out.append(planned)
+    if planned.run:
         out += [Planned("wheels", subject, True, "after the new lock"),
                 Planned("reqdeb", subject, True, "after the new lock")]
         for name in built:
@@ -199,7 +198,7 @@ def _dry_run_target(config: Config, work: Workdir, release: str, dist: str,
     if new_files:
         out.append(Planned("publish", codename, True, "after the stages above"))
     else:
-        out.append(publish.dry_run(config, work, t, built, tool=config.pipeline_tool))
+        out.append(publish.dry_run(work, t, built, tool=config.pipeline_tool))
     if promote:
         production = repository.codename(dist, release, "production")
         out.append(Planned("promote", production, True, f"what {codename} holds") if any(

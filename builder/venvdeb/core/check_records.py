@@ -6,7 +6,6 @@ checked again, and publishing refuses it.
 """
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -17,10 +16,6 @@ from venvdeb.core.files import sha256
 
 Check = Literal["lintian", "install"]
 CHECKS: tuple[Check, ...] = ("lintian", "install")
-
-
-def _load(ledger: Path) -> dict[str, dict[str, object]]:
-    return json.loads(ledger.read_text()) if ledger.exists() else {}
 
 
 def record(ledger: Path, files: Iterable[Path], check: Check, passed: bool,
@@ -36,11 +31,11 @@ def record(ledger: Path, files: Iterable[Path], check: Check, passed: bool,
 
 def result(ledger: Path, path: Path, check: Check, digest: str | None = None) -> str | None:
     """``passed``, ``failed`` or None (never checked) for these exact bytes."""
-    entry = _load(ledger).get(digest or sha256(path), {})
+    entry = ledger_mod.read(ledger).get(digest or sha256(path), {})
     found = entry.get(check)
     return str(found["result"]) if isinstance(found, dict) else None
 
 
 def known_names(ledger: Path) -> dict[str, str]:
     """File name -> sha256 of every checked file (to tell 'changed since' from 'never')."""
-    return {str(v.get("file")): k for k, v in _load(ledger).items()}
+    return {str(v.get("file")): k for k, v in ledger_mod.read(ledger).items()}

@@ -16,6 +16,11 @@ from pathlib import Path
 from typing import Any
 
 
+def read(path: Path) -> dict[str, Any]:
+    """The ledger's data as it is now (empty when there is none); changes nothing."""
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 @contextmanager
 def change(path: Path) -> Iterator[dict[str, Any]]:
     """The ledger's data, written back when the block ends without an error."""

@@ -7,8 +7,8 @@ serial and the current time, which then serves as the changelog date and
 """
 from __future__ import annotations
 
+import dataclasses
 import email.utils
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,34 +44,25 @@ def format_version(release: str, serial: int, digest: str) -> str:
     return f"{release}.{serial}+{digest[:8]}"
 
 
-def _next(entries: list[dict[str, Any]], release: str, digest: str, floor: str | None) -> int:
-    serial = max((e["serial"] for e in entries), default=0) + 1
-    while floor is not None and \
-            Version(format_version(release, serial, digest)) <= Version(floor):
-        serial += 1
-    return serial
-
-
-def _found(entries: list[dict[str, Any]], release: str, digest: str) -> Assigned | None:
+def _decide(entries: list[dict[str, Any]], release: str, digest: str, now: float | None,
+            floor: str | None, note: str) -> Assigned:
+    """The recorded version of ``digest``, else the next serial (``new=True``)."""
     for entry in entries:
         if entry["digest"] == digest:
             return Assigned(format_version(release, entry["serial"], digest),
                             entry["serial"], digest, entry["epoch"], entry.get("note", ""))
-    return None
+    serial = max((e["serial"] for e in entries), default=0) + 1
+    while floor is not None and \
+            Version(format_version(release, serial, digest)) <= Version(floor):
+        serial += 1
+    epoch = int(now if now is not None else time.time())
+    return Assigned(format_version(release, serial, digest), serial, digest, epoch, note, new=True)
 
 
 def peek(ledger: Path, key: str, release: str, digest: str, *, now: float | None = None,
          floor: str | None = None, note: str = "") -> Assigned:
-    """What ``assign`` would give, without recording anything (plans and dry runs):
-    the recorded version for a known digest, else the next serial, ``new=True``."""
-    data = json.loads(ledger.read_text()) if ledger.exists() else {}
-    entries = data.get(key, [])
-    found = _found(entries, release, digest)
-    if found is not None:
-        return found
-    serial = _next(entries, release, digest, floor)
-    epoch = int(now if now is not None else time.time())
-    return Assigned(format_version(release, serial, digest), serial, digest, epoch, note, new=True)
+    """What ``assign`` would give, without recording anything (plans and dry runs)."""
+    return _decide(ledger_mod.read(ledger).get(key, []), release, digest, now, floor, note)
 
 
 def assign(ledger: Path, key: str, release: str, digest: str, *,
@@ -82,11 +73,8 @@ def assign(ledger: Path, key: str, release: str, digest: str, *,
     """
     with ledger_mod.change(ledger) as data:
         entries = data.setdefault(key, [])
-        found = _found(entries, release, digest)
-        if found is not None:
-            return found
-        serial = _next(entries, release, digest, floor)
-        epoch = int(now if now is not None else time.time())
-        entries.append({"digest": digest, "serial": serial, "epoch": epoch,
-                        **({"note": note} if note else {})})
-    return Assigned(format_version(release, serial, digest), serial, digest, epoch, note)
+        decided = _decide(entries, release, digest, now, floor, note)
+        if decided.new:
+            entries.append({"digest": digest, "serial": decided.serial, "epoch": decided.epoch,
+                            **({"note": note} if note else {})})
+    return dataclasses.replace(decided, new=False)

@@ -17,6 +17,7 @@ from packaging.utils import canonicalize_name
 from venvdeb.core import build_record, files, versions
 from venvdeb.core.config import Config
 from venvdeb.core.errors import ConfigError
+from venvdeb.core.progress import say
 from venvdeb.core.target import Target, project_for
 from venvdeb.core.workdir import Workdir
 from venvdeb.debian import source_package
@@ -113,3 +114,17 @@ def assign_version(work: Workdir, t: Target, ps: ProjectSource, *,
     assigned = versions.assign(work.versions, ps.draft.ledger_key, t.release.name,
                                ps.draft.digest, note=reason)
     return source_package.versioned(ps.draft, assigned)
+
+
+def make_source(config: Config, work: Workdir, t: Target, name: str, *,
+                reason: str = "") -> tuple[ProjectSource, source_package.SourcePlan, Path, bool]:
+    """Plan the project's source package, give it its version and write the .dsc (kept
+    when it exists): the plan, the .dsc and whether it was made now."""
+    log = work.fresh_log(t.release.name, f"source-{name}")
+    say(f"source: {name} for {t.release.name}: fetching the upstream source")
+    ps = plan(config, work, t, name, log)
+    the_plan = assign_version(work, t, ps, reason=reason)
+    say(f"source: {the_plan.source} {the_plan.version}: {ps.dependencies} dependencies, "
+        f"packages {', '.join(the_plan.packages)}")
+    existed = (ps.out_dir / the_plan.dsc_name).exists()
+    return ps, the_plan, source_package.make(the_plan, ps.out_dir, log), not existed

@@ -10,20 +10,14 @@ from venvdeb.core.outcome import Outcome
 from venvdeb.core.progress import say, size
 from venvdeb.core.target import Target
 from venvdeb.core.workdir import Workdir, shared_cache
-from venvdeb.debian import builders, project, source_package
+from venvdeb.debian import builders, project
 from venvdeb.qa import lintian as qa_lintian
 
 
 def run_build(config: Config, work: Workdir, t: Target, name: str, *,
               builder: builders.Builder = "local", check_reproducible: bool = False,
               lintian: bool = True) -> Outcome:
-    src_log = work.fresh_log(t.release.name, f"source-{name}")
-    say(f"source: {name} for {t.release.name}: fetching the upstream source")
-    ps = project.plan(config, work, t, name, src_log)
-    the_plan = project.assign_version(work, t, ps)
-    say(f"source: {the_plan.source} {the_plan.version}: {ps.dependencies} dependencies, "
-        f"packages {', '.join(the_plan.packages)}")
-    dsc = source_package.make(the_plan, ps.out_dir, src_log)
+    ps, the_plan, dsc, _ = project.make_source(config, work, t, name)
     arch = t.distribution.architecture
     wanted = project.expected_debs(the_plan, ps.out_dir, arch)
     record = build_record.BuildRecord(

@@ -45,15 +45,17 @@ def changed_pins(step: LockStep, work: Workdir, t: Target) -> dict[str, str]:
     return out
 
 
-def dry_run(config: Config, work: Workdir, t: Target) -> Planned:
+def dry_run(config: Config, work: Workdir, t: Target) -> tuple[Planned, dict[str, str]]:
+    """Whether the lock would be compiled again, and the pins that change (see
+    ``changed_pins``; empty when it is up to date)."""
     step = plan_lock(config, work, t)
     subject = f"{t.release.name}/{t.distribution.name}"
     if step.up_to_date:
-        return Planned("lock", subject, False, "its inputs are unchanged")
+        return Planned("lock", subject, False, "its inputs are unchanged"), {}
     changed = changed_pins(step, work, t)
     why = ("pins change: " + ", ".join(f"{n} {c}" for n, c in sorted(changed.items()))
            if changed else "its inputs changed (projects, scope or extra pins)")
-    return Planned("lock", subject, True, why)
+    return Planned("lock", subject, True, why), changed
 
 
 def run_lock(config: Config, work: Workdir, t: Target, *, scope: Scope | None = None,

@@ -61,7 +61,7 @@ def _files(work: Workdir, t: Target, projects: Sequence[str],
     return owner
 
 
-def dry_run(config: Config, work: Workdir, t: Target, projects: Sequence[str], *,
+def dry_run(work: Workdir, t: Target, projects: Sequence[str], *,
             stage: Stage = "staging", tool: bool = False) -> Planned:
     """Pure: the files against what the codename's index lists (no reprepro, no key)."""
     codename = repository.codename(t.distribution.name, t.release.name, stage)

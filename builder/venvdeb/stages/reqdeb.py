@@ -30,8 +30,8 @@ def plan_reqdeb(config: Config, work: Workdir, t: Target) -> ReqdebStep:
         wheel_dir=work.wheelhouse(t.release.name, t.distribution.name))
     peeked = versions.peek(work.versions, the_plan.ledger_key, t.release.name, the_plan.digest)
     record = build_record.find(work.reqdeb(t.release.name, t.distribution.name))
-    current = record is not None and record.version == peeked.version and record.complete
-    return ReqdebStep(the_plan, peeked, current and not peeked.new)
+    return ReqdebStep(the_plan, peeked, not peeked.new and record is not None
+                      and record.version == peeked.version and record.complete)
 
 
 def dry_run(config: Config, work: Workdir, t: Target) -> Planned:

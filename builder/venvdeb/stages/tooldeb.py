@@ -16,6 +16,7 @@ from venvdeb.qa import candidates, gate, install_test
 
 @dataclass(frozen=True)
 class ToolStep:
+    distribution: Distribution
     plan: tool_package.ToolPlan
     version: versions.Assigned  # peeked
     record: build_record.BuildRecord | None
@@ -41,7 +42,7 @@ def plan_tooldeb(config: Config, work: Workdir, dist_name: str | None = None) ->
     the_plan = tool_package.plan(config, dist, root, tool_package.tracked_files(root, log))
     peeked = versions.peek(work.versions, f"{tool_package.PACKAGE}/{dist.name}", __version__,
                            the_plan.digest)
-    return ToolStep(the_plan, peeked, build_record.find(work.tool(dist.name)))
+    return ToolStep(dist, the_plan, peeked, build_record.find(work.tool(dist.name)))
 
 
 def dry_run(config: Config, work: Workdir, dist_name: str | None = None) -> Planned:
@@ -60,7 +61,7 @@ def dry_run(config: Config, work: Workdir, dist_name: str | None = None) -> Plan
 def run_tooldeb(config: Config, work: Workdir, dist_name: str | None = None, *,
                 force: bool = False, refresh_chroot: bool = False) -> Outcome:
     step = plan_tooldeb(config, work, dist_name)
-    dist = _distribution(config, dist_name)
+    dist = step.distribution
     out = work.tool(dist.name)
     out.mkdir(parents=True, exist_ok=True)
     log = work.log("tool", f"tooldeb-{dist.name}")
