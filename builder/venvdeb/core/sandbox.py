@@ -1,0 +1,103 @@
+"""Where upstream code runs: an unprivileged system user, no network.
+
+Everything that executes code we did not write (sdist builds and their build
+hooks, closures' metadata preparation, ``debian/rules``, maintainer scripts in
+install-test chroots) goes through ``confine``. As root that is::
+
+    unshare --net --fork --kill-child -- setpriv --reuid=U --regid=G --clear-groups \
+        --no-new-privs --inh-caps=-all --bounding-set=-all -- ARGV...
+
+so the code runs as ``venvdeb-sandbox`` (a system user that owns nothing but
+its scratch directory), in a network namespace with only a loopback that is
+down (connecting anywhere fails with ENETUNREACH), unable to regain privileges
+through setuid programs. It cannot read the signing key (``keys/`` is 0700
+root), write to /root or to the workdir, and sees only what is world-readable.
+Not root (a developer's account): the caller is unprivileged already, and the
+network is cut in a user namespace.
+
+A sandboxed step works in a ``scratch`` directory that the sandbox user owns;
+the caller copies inputs in and results out, and checks what comes out.
+"""
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from venvdeb.core.errors import VenvdebError
+
+USER = "venvdeb-sandbox"
+#: How bin/setup (and the venvdeb package's postinst) create the user.
+CREATE_USER = ("adduser", "--quiet", "--system", "--group", "--no-create-home", "--home", "/nonexistent",
+               "--shell", "/usr/sbin/nologin", "--gecos", "venvdeb sandbox for upstream code",
+               USER)
+
+
+class SandboxUnavailable(VenvdebError):
+    """The unprivileged user that upstream code runs as does not exist."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    uid: int
+    gid: int
+
+
+def identity() -> Identity | None:
+    """The sandbox user's ids as root; ``None`` when not root (already unprivileged)."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        entry = pwd.getpwnam(USER)
+    except KeyError:
+        raise SandboxUnavailable(
+            f"the system user '{USER}', which runs upstream code, does not exist",
+            hint=f"run bin/setup, or: {' '.join(CREATE_USER)}") from None
+    if entry.pw_uid == 0 or entry.pw_gid == 0:
+        raise SandboxUnavailable(f"the sandbox user '{USER}' has uid or gid 0",
+                                 hint=f"deluser {USER}, then run bin/setup")
+    return Identity(entry.pw_uid, entry.pw_gid)
+
+
+def confine(argv: Sequence[str | os.PathLike[str]], *, network: bool = False) -> tuple[str, ...]:
+    """``argv`` wrapped to run as the sandbox user, with the network cut unless
+    ``network`` (fetching from the index, never while running upstream code)."""
+    args = tuple(os.fspath(a) for a in argv)
+    who = identity()
+    if who is None:
+        return args if network else ("unshare", "--user", "--map-current-user", "--net",
+                                     "--", *args)
+    unshare = ("unshare", *(() if network else ("--net",)), "--fork", "--kill-child", "--")
+    return (*unshare, "setpriv", f"--reuid={who.uid}", f"--regid={who.gid}", "--clear-groups",
+            "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--", *args)
+
+
+@contextmanager
+def scratch(prefix: str, base: Path | None = None) -> Iterator[Path]:
+    """A directory the sandbox user owns (0700), removed afterwards; ``base``
+    (default: the system temp dir) must be traversable by that user."""
+    path = Path(tempfile.mkdtemp(prefix=f"venvdeb-{prefix}-", dir=base))
+    try:
+        who = identity()
+        if who is not None:
+            os.chown(path, who.uid, who.gid)
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def give(path: Path) -> None:
+    """Hand ``path`` (a tree copied into a scratch directory) to the sandbox user;
+    never follows a symbolic link."""
+    who = identity()
+    if who is None:
+        return
+    for root, dirs, files in os.walk(path):
+        for name in (*dirs, *files):
+            os.chown(os.path.join(root, name), who.uid, who.gid, follow_symlinks=False)
+    os.chown(path, who.uid, who.gid, follow_symlinks=False)
