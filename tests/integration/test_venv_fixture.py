@@ -25,7 +25,7 @@ description = "fixture service"
 creates_user = true
 commands = ["fixture-manage", "fixture-service"]
 directories = [
-    {{ path = "/etc/fixture", owner = "fixture", group = "fixture", mode = "0750" }},
+    {{ path = "/etc/fixture", owner = "root", group = "fixture", mode = "0750" }},
     {{ path = "/var/lib/fixture", owner = "fixture", group = "fixture", mode = "0750" }},
     {{ path = "/var/log/fixture", owner = "fixture", group = "adm", mode = "0750" }},
 ]
@@ -34,7 +34,7 @@ config_files = [
 ]
 units = [{{ name = "fixture-service", command = "fixture-service", description = "fixture daemon" }}]
 wsgi_scripts = [{{ path = "/usr/lib/cgi-bin/fixture-service", application = "fixture_service.wsgi:application" }}]
-sudoers = ["fixture-manage"]
+sudoers = [{{ command = "fixture-manage", arguments = ["/etc/fixture/fixture.conf", "*"] }}]
 
 [[projects.fixture-service.packages]]
 name = "python3-fixture-service"

@@ -117,8 +117,8 @@ def test_summary_table_aligns_columns() -> None:
 
 
 @pytest.mark.parametrize(("extra", "message"), [
-    ('url = "ftp://x"', "repository.url: expected an http://, https:// or file:// URL"),
-    ('signing_key = "ABC"', "repository.signing_key: expected a 40-hex-digit key fingerprint"),
+    ('url = "ftp://x"', "repository.url: 'ftp://x' is not an http(s):// or file:// URL"),
+    ('signing_key = "ABC"', "repository.signing_key: 'ABC' is not a 40-hex-digit key fingerprint"),
 ])
 def test_bad_repository_settings(tmp_path: Path, extra: str, message: str) -> None:
     text = BASE.format(release="", project="").replace(

@@ -141,7 +141,12 @@ def test_sudoers_and_lintian_profile(cfg: config.Config, tmp_path: Path) -> None
     files = dict(_plan(cfg, tmp_path, "nova").files)
     sudoers = files["debian/venvdeb/sudoers/nova-common"]
     assert 'secure_path="/opt/venvs/nova-2026.1/bin:' in sudoers
-    assert "nova ALL = (root) NOPASSWD: /opt/venvs/nova-2026.1/bin/nova-rootwrap" in sudoers
+    rules = [line for line in sudoers.splitlines() if line.startswith("nova ALL")]
+    assert rules == [
+        "nova ALL = (root) NOPASSWD: /opt/venvs/nova-2026.1/bin/nova-rootwrap "
+        "/etc/nova/rootwrap.conf *",
+        "nova ALL = (root) NOPASSWD: /opt/venvs/nova-2026.1/bin/nova-rootwrap-daemon "
+        "/etc/nova/rootwrap.conf"]
     profile = files["debian/venv-nova-2026.1.lintian-overrides"]
     overrides = [line for line in profile.splitlines() if line and not line.startswith("#")]
     assert overrides and all("[" in line for line in overrides), "every override is scoped"
@@ -156,7 +161,7 @@ def test_sudoers_and_lintian_profile(cfg: config.Config, tmp_path: Path) -> None
     ('name = "xx"\ndirectories = [{ path = "/var/lib/x", mode = "777x" }]', "octal mode"),
     ('name = "xx"\nwsgi_scripts = [{ path = "/usr/lib/cgi-bin/x", application = "x" }]',
      "module:callable"),
-    ('name = "xx"\nconfig_files = [{ path = "/usr/x.conf", source = "a" }]', "under /etc/"),
+    ('name = "xx"\nconfig_files = [{ path = "/usr/x.conf", source = "a" }]', "below /etc/"),
     ('name = "X y"', "is not a Debian package name"),
     ('name = "xx"\ncolour = 1', "unknown key"),
 ])

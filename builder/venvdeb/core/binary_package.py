@@ -7,16 +7,11 @@ Debian uses, so that puppet manifests keep working. Parsed from
 """
 from __future__ import annotations
 
-import re
 import shlex
 from dataclasses import dataclass
 
-from venvdeb.core.table import DEB_NAME_RE as _DEB_NAME_RE
+from venvdeb.core import allowlist
 from venvdeb.core.table import Table
-
-_USER_RE = re.compile(r"^[a-z_][a-z0-9_-]*$")
-_MODE_RE = re.compile(r"^0?[0-7]{3}$")
-_COMMAND_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 
 @dataclass(frozen=True)
@@ -70,6 +65,15 @@ class WsgiScript:
 
 
 @dataclass(frozen=True)
+class SudoRule:
+    """A command of the venv the service user may run as root, with its first
+    arguments pinned (OpenStack's ``nova-rootwrap /etc/nova/rootwrap.conf *``)."""
+
+    command: str
+    arguments: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class BinaryPackage:
     name: str
     description: str
@@ -79,7 +83,7 @@ class BinaryPackage:
     config_files: tuple[ConfigFile, ...]
     units: tuple[Unit, ...]
     wsgi_scripts: tuple[WsgiScript, ...]
-    sudoers: tuple[str, ...]  # commands in the venv the user may run as root
+    sudoers: tuple[SudoRule, ...]  # what the user may run as root
     creates_user: bool
     #: how the install test runs each command (default ``--version``; empty: not run,
     #: only checked to link into the venv)
@@ -98,18 +102,26 @@ class BinaryPackage:
                     or self.wsgi_scripts or self.sudoers or self.creates_user)
 
 
-def _mode(t: Table, key: str, default: str) -> str:
-    mode = t.string(key, default)
-    if not _MODE_RE.match(mode):
-        raise t.fail(key, f"expected an octal mode like '0640', got {mode!r}")
-    return mode.rjust(4, "0")
+def _mode(t: Table, key: str, default: str, *, writable_by_others: bool = False) -> str:
+    mode = t.string(key, default, kind=allowlist.MODE).rjust(4, "0")
+    forbidden = 0o002 if writable_by_others else 0o022
+    if int(mode, 8) & forbidden:
+        who = "others" if writable_by_others else "its group or others"
+        raise t.fail(key, f"mode {mode} lets {who} write: a service user could then "
+                          f"replace what root reads")
+    return mode
 
 
-def _abs(t: Table, key: str, prefix: str = "/") -> str:
-    path = t.string(key)
-    if not path.startswith(prefix) or ".." in path.split("/") or "//" in path:
-        raise t.fail(key, f"expected an absolute path under {prefix}, got {path!r}")
+def _abs(t: Table, key: str, prefixes: tuple[str, ...]) -> str:
+    """An absolute path strictly below one of ``prefixes`` (e.g. ``/etc/``)."""
+    path = t.string(key, kind=allowlist.ABSOLUTE_PATH)
+    if not any(path.startswith(p) and len(path) > len(p) for p in prefixes):
+        raise t.fail(key, f"{path!r} must be below {' or '.join(prefixes)}")
     return path
+
+
+#: Where a package may declare directories: below these, never one of them.
+DIRECTORY_ROOTS = ("/etc/", "/var/lib/", "/var/log/", "/var/cache/", "/srv/")
 
 
 def parse_packages(t: Table, key: str, user: str | None) -> tuple[BinaryPackage, ...]:
@@ -121,75 +133,125 @@ def parse_packages(t: Table, key: str, user: str | None) -> tuple[BinaryPackage,
     for name in names:
         if names.count(name) > 1:
             raise t.fail(key, f"package {name!r} is defined twice")
+    for package in packages:
+        for depend in package.depends:
+            if depend not in names:
+                raise t.fail(key, f"{package.name}: depends on {depend!r}, which is not a "
+                                  f"package of this project (defined: {', '.join(names)})")
+    _check_directories(t, key, packages)
+    _check_sudoers(t, key, packages)
     return tuple(packages)
 
 
+def _check_directories(t: Table, key: str, packages: list[BinaryPackage]) -> None:
+    """Nothing the package sets owners on may sit inside a directory that a
+    service user owns: it could swap it for a link between check and chown."""
+    declared = [d for p in packages for d in p.directories]
+    paths = [d.path for d in declared]
+    for path in paths:
+        if paths.count(path) > 1:
+            raise t.fail(key, f"directory {path!r} is declared twice")
+    user_owned = [d.path for d in declared if d.owner != "root"]
+    children = [*paths, *(c.path for p in packages for c in p.config_files)]
+    for child in children:
+        for parent in user_owned:
+            if child.startswith(parent + "/"):
+                raise t.fail(key, f"{child!r} is inside {parent!r}, which a service user owns: "
+                                  f"give {parent!r} owner root, or do not declare {child!r}")
+
+
+def _check_sudoers(t: Table, key: str, packages: list[BinaryPackage]) -> None:
+    """A path a sudo rule pins must be a config file root owns (so the service
+    user cannot point its command at a file of its own)."""
+    config_paths = {c.path for p in packages for c in p.config_files}
+    for package in packages:
+        for rule in package.sudoers:
+            for argument in rule.arguments:
+                if argument.startswith("/") and argument not in config_paths:
+                    raise t.fail(key, f"{package.name}: sudoers {rule.command}: {argument!r} is "
+                                      f"not a config file of this project (config_files: "
+                                      f"{', '.join(sorted(config_paths)) or 'none'})")
+
+
 def _package(t: Table, user: str | None) -> BinaryPackage:
-    name = t.string("name")
-    if not _DEB_NAME_RE.match(name):
-        raise t.fail("name", f"{name!r} is not a Debian package name")
-    commands = t.strings("commands", ())
-    for command in commands:
-        if not _COMMAND_RE.match(command):
-            raise t.fail("commands", f"{command!r} is not a command name")
+    name = t.string("name", kind=allowlist.DEB_NAME)
+    commands = t.strings("commands", (), kind=allowlist.COMMAND)
     directories = []
     for dt in t.tables("directories"):
-        directories.append(Directory(_abs(dt, "path"), dt.string("owner", "root"),
-                                     dt.string("group", "root"), _mode(dt, "mode", "0755")))
+        path = _abs(dt, "path", DIRECTORY_ROOTS)
+        owner = dt.string("owner", "root", kind=allowlist.USER)
+        if path.startswith("/etc/") and owner != "root":
+            raise dt.fail("owner", f"{path} is a configuration directory: it must be owned by "
+                                   f"root (give the service user read access with group and "
+                                   f"mode, e.g. group = \"{owner}\", mode = \"0750\"), got "
+                                   f"{owner!r}")
+        directories.append(Directory(path, owner, dt.string("group", "root", kind=allowlist.USER),
+                                     _mode(dt, "mode", "0755", writable_by_others=True)))
         dt.done()
     configs = []
     for ct in t.tables("config_files"):
-        source, generate = ct.string("source", None), ct.string("generate", None)
+        source = ct.string("source", None, kind=allowlist.TREE_PATH)
+        generate = ct.string("generate", None, kind=allowlist.TREE_PATH)
         if (source is None) == (generate is None):
             raise ct.fail("source", "give exactly one of 'source' (a file of the upstream tree) "
                                     "or 'generate' (an oslo-config-generator config file)")
-        configs.append(ConfigFile(_abs(ct, "path", "/etc/"), source, generate,
-                                  ct.string("owner", "root"), ct.string("group", "root"),
+        owner = ct.string("owner", "root", kind=allowlist.USER)
+        if owner != "root":
+            raise ct.fail("owner", f"config files are owned by root (a service user that owns "
+                                   f"its configuration can rewrite it); give it read access with "
+                                   f"group and mode, got owner {owner!r}")
+        configs.append(ConfigFile(_abs(ct, "path", ("/etc/",)), source, generate, owner,
+                                  ct.string("group", "root", kind=allowlist.USER),
                                   _mode(ct, "mode", "0644")))
         ct.done()
     units = []
     for ut in t.tables("units"):
-        unit_name = ut.string("name")
-        if not _DEB_NAME_RE.match(unit_name):
-            raise ut.fail("name", f"{unit_name!r} is not a unit name")
-        command = ut.string("command")
-        if not _COMMAND_RE.match(command):
-            raise ut.fail("command", f"{command!r} is not a command of the venv")
-        unit_user = ut.string("user", user or "root")
-        units.append(Unit(unit_name, ut.string("description", f"OpenStack {unit_name}"), command,
-                          ut.strings("arguments", ()), unit_user, ut.string("group", unit_user)))
+        unit_name = ut.string("name", kind=allowlist.UNIT_NAME)
+        command = ut.string("command", kind=allowlist.COMMAND)
+        unit_user = ut.string("user", user or "root", kind=allowlist.USER)
+        units.append(Unit(unit_name,
+                          ut.string("description", f"OpenStack {unit_name}",
+                                    kind=allowlist.DESCRIPTION),
+                          command, ut.strings("arguments", (), kind=allowlist.ARGUMENT), unit_user,
+                          ut.string("group", unit_user, kind=allowlist.USER)))
         ut.done()
     wsgi = []
     for wt in t.tables("wsgi_scripts"):
-        app = wt.string("application")
-        if not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*(\(\))?", app):
-            raise wt.fail("application", f"expected 'module:callable' or 'module:factory()', "
-                                         f"got {app!r}")
-        wsgi.append(WsgiScript(_abs(wt, "path", "/usr/"), app))
+        app = wt.string("application", kind=allowlist.WSGI_APPLICATION)
+        wsgi.append(WsgiScript(_abs(wt, "path", ("/usr/lib/",)), app))
         wt.done()
-    sudoers = t.strings("sudoers", ())
+    sudoers = []
+    for st in t.tables("sudoers"):
+        command = st.string("command", kind=allowlist.COMMAND)
+        arguments = st.strings("arguments", kind=allowlist.SUDO_ARGUMENT)
+        if not arguments or arguments[0] == "*" or "*" in arguments[:-1]:
+            raise st.fail("arguments", "pin at least the first argument (e.g. the command's "
+                                       "config file: [\"/etc/nova/rootwrap.conf\", \"*\"]); "
+                                       "'*' may only come last")
+        sudoers.append(SudoRule(command, arguments))
+        st.done()
     if sudoers and not user:
         raise t.fail("sudoers", "needs the project's 'user'")
-    for owner in [d.owner for d in directories] + [c.group for c in configs]:
-        if not _USER_RE.match(owner):
-            raise t.fail("directories", f"{owner!r} is not a user or group name")
     smoke_t = t.get("smoke", dict, {}, "a table of command = \"arguments\"")
     smoke = []
     for command, args in sorted(smoke_t.items()):
         if command not in commands or not isinstance(args, str):
             raise t.fail("smoke", f"{command!r}: keys must be commands of this package and "
                                   f"values argument strings, like {{ cmd = \"--help\" }}")
-        smoke.append((command, tuple(shlex.split(args))))
+        words = tuple(shlex.split(args))
+        for word in words:
+            t.check("smoke", word, allowlist.ARGUMENT)
+        smoke.append((command, words))
     return BinaryPackage(
         name=name,
-        description=t.string("description", f"OpenStack {name}"),
+        description=t.string("description", f"OpenStack {name}", kind=allowlist.DESCRIPTION),
         commands=commands,
-        depends=t.strings("depends", ()),
+        depends=t.strings("depends", (), kind=allowlist.DEB_NAME),
         directories=tuple(directories),
         config_files=tuple(configs),
         units=tuple(units),
         wsgi_scripts=tuple(wsgi),
-        sudoers=sudoers,
+        sudoers=tuple(sudoers),
         creates_user=t.get("creates_user", bool, False, "true or false"),
         smoke=tuple(smoke),
     )

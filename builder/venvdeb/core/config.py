@@ -16,17 +16,15 @@ from typing import Literal, cast
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from venvdeb.core import allowlist
 from venvdeb.core.binary_package import BinaryPackage, parse_packages
 from venvdeb.core.errors import ConfigError
-from venvdeb.core.table import DEB_NAME_RE as _DEB_NAME_RE
 from venvdeb.core.table import Table
 
 Scope = Literal["all", "projects"]
 SCOPES: tuple[Scope, ...] = ("all", "projects")
 DEFAULT_CONFIG = "pipeline.toml"
 
-_RELEASE_RE = re.compile(r"^[0-9]{4}\.[0-9]+$|^[a-z][a-z0-9.-]*$")
-_PYVER_RE = re.compile(r"^3\.[0-9]+$")
 
 
 @dataclass(frozen=True)
@@ -199,22 +197,15 @@ def load(path: Path) -> Config:
 
     repo_t = top.table("repository")
     repository = Repository(
-        origin=repo_t.string("origin"),
-        label=repo_t.string("label"),
-        maintainer=_maintainer(repo_t, "maintainer"),
-        index_url=repo_t.string("index_url", "https://pypi.org/simple"),
+        origin=repo_t.string("origin", kind=allowlist.LABEL),
+        label=repo_t.string("label", kind=allowlist.LABEL),
+        maintainer=repo_t.string("maintainer", kind=allowlist.MAINTAINER),
+        index_url=repo_t.string("index_url", "https://pypi.org/simple", kind=allowlist.URL),
         epoch=repo_t.get("epoch", int, 90, "an integer"),
-        url=repo_t.string("url", None),
-        signing_key=repo_t.string("signing_key", None),
+        url=repo_t.string("url", None, kind=allowlist.URL),
+        signing_key=repo_t.string("signing_key", None, kind=allowlist.FINGERPRINT),
         gnupg_home=_optional_path(repo_t, "gnupg_home", path.parent),
     )
-    if repository.url is not None and not re.match(r"^(https?|file)://\S+$", repository.url):
-        raise repo_t.fail("url", f"expected an http://, https:// or file:// URL, got "
-                                 f"{repository.url!r}")
-    if repository.signing_key is not None and not re.fullmatch(r"[0-9A-Fa-f]{40}",
-                                                              repository.signing_key):
-        raise repo_t.fail("signing_key", f"expected a 40-hex-digit key fingerprint, got "
-                                         f"{repository.signing_key!r}")
     if repository.epoch < 1:
         raise repo_t.fail("epoch", f"must be a positive integer, got {repository.epoch}")
     repo_t.done()
@@ -231,11 +222,8 @@ def load(path: Path) -> Config:
     deps_t = top.table("sdist_build_dependencies", {})
     sdist_deps: dict[str, tuple[str, ...]] = {}
     for name in list(deps_t.data):
-        packages = deps_t.strings(name)
-        for package in packages:
-            if not _DEB_NAME_RE.match(package):
-                raise deps_t.fail(name, f"{package!r} is not a Debian package name")
-        sdist_deps[canonicalize_name(name)] = packages
+        deps_t.check(name, name, allowlist.PYPI_NAME)
+        sdist_deps[canonicalize_name(name)] = deps_t.strings(name, kind=allowlist.DEB_NAME)
 
     projects = {name: _project(name, t, releases) for name, t in top.table("projects", {}).subtables()}
 
@@ -262,32 +250,22 @@ def _optional_path(table: Table, key: str, root: Path) -> Path | None:
     return None if value is None else (root / os.path.expanduser(value)).resolve()
 
 
-def _maintainer(table: Table, key: str) -> str:
-    value = table.string(key)
-    if not re.fullmatch(r"[^<>]+ <[^<>@\s]+@[^<>\s]+>", value):
-        raise table.fail(key, f"expected 'Full Name <address>', got {value!r}")
-    return value
-
-
 def _distribution(name: str, t: Table) -> Distribution:
-    if not _DEB_NAME_RE.match(name):
-        raise t.fail("", f"distribution name {name!r} is not a Debian codename")
+    t.check("", name, allowlist.CODENAME)
     python_version = t.string("python_version")
-    if not _PYVER_RE.match(python_version):
+    if not re.fullmatch(r"3\.[0-9]+", python_version):
         raise t.fail("python_version", f"expected 'major.minor' like '3.11', got {python_version!r}")
     glibc = t.string("glibc")
     if not re.fullmatch(r"[0-9]+\.[0-9]+", glibc):
         raise t.fail("glibc", f"expected 'major.minor' like '2.36', got {glibc!r}")
-    python = t.string("python")
-    if not python.startswith("/"):
-        raise t.fail("python", f"expected an absolute interpreter path, got {python!r}")
+    python = t.string("python", kind=allowlist.ABSOLUTE_PATH)
     dist = Distribution(
         name=name,
         python=Path(python),
         python_version=python_version,
-        architecture=t.string("architecture", "amd64"),
+        architecture=t.string("architecture", "amd64", kind=allowlist.ARCHITECTURE),
         glibc=(int(glibc.split(".")[0]), int(glibc.split(".")[1])),
-        mirror=t.string("mirror", "http://deb.debian.org/debian"),
+        mirror=t.string("mirror", "http://deb.debian.org/debian", kind=allowlist.URL),
     )
     t.done()
     return dist
@@ -295,8 +273,7 @@ def _distribution(name: str, t: Table) -> Distribution:
 
 def _release(name: str, t: Table, root: Path, repository: Repository,
              distributions: Mapping[str, Distribution]) -> Release:
-    if not _RELEASE_RE.match(name):
-        raise t.fail("", f"release name {name!r} must look like '2026.1'")
+    t.check("", name, allowlist.RELEASE)
     req_dir = (root / t.string("requirements_dir")).resolve()
     if not (req_dir / "upper-constraints.txt").is_file():
         raise t.fail("requirements_dir", f"{req_dir}/upper-constraints.txt does not exist")
@@ -310,23 +287,20 @@ def _release(name: str, t: Table, root: Path, repository: Repository,
                                           f"(defined: {', '.join(sorted(distributions))})")
     pins = t.strings("extra_pins", ())
     for pin in pins:
-        try:
-            req = Requirement(pin)
-        except InvalidRequirement as exc:
-            raise t.fail("extra_pins", f"{pin!r} is not a requirement: {str(exc).splitlines()[0]}") from None
+        req = _requirement(t, "extra_pins", pin)
         specs = list(req.specifier)
         if len(specs) != 1 or specs[0].operator not in ("==", "==="):
             raise t.fail("extra_pins", f"{pin!r} must pin one exact version (name==X.Y)")
     release = Release(
         name=name,
-        series=t.string("series"),
+        series=t.string("series", kind=allowlist.SERIES),
         requirements_dir=req_dir,
         scope=cast(Scope, scope),
         distributions=dists,
         extra_pins=pins,
-        index_url=t.string("index_url", repository.index_url),
-        requirements_git=t.string("requirements_git", None),
-        requirements_branch=t.string("requirements_branch", None),
+        index_url=t.string("index_url", repository.index_url, kind=allowlist.URL),
+        requirements_git=t.string("requirements_git", None, kind=allowlist.GIT_URL),
+        requirements_branch=t.string("requirements_branch", None, kind=allowlist.GIT_REF),
     )
     if (release.requirements_git is None) != (release.requirements_branch is None):
         raise t.fail("requirements_git", "give both requirements_git and requirements_branch "
@@ -335,44 +309,49 @@ def _release(name: str, t: Table, root: Path, repository: Repository,
     return release
 
 
+def _requirement(t: Table, key: str, value: str) -> Requirement:
+    """A PEP 508 requirement by name from the index: never a URL (``x @ file:///...``)."""
+    try:
+        req = Requirement(value)
+    except InvalidRequirement as exc:
+        raise t.fail(key, f"{value!r} is not a requirement: {str(exc).splitlines()[0]}") from None
+    if req.url or "\n" in value:
+        raise t.fail(key, f"{value!r}: requirements come from the index by name and version, "
+                          f"not from a URL")
+    return req
+
+
 def _requirements(t: Table) -> tuple[str, ...]:
     values = t.strings("requirements", ())
     for value in values:
-        try:
-            Requirement(value)
-        except InvalidRequirement as exc:
-            raise t.fail("requirements", f"{value!r} is not a requirement: "
-                                         f"{str(exc).splitlines()[0]}") from None
+        _requirement(t, "requirements", value)
     return values
 
 
 def _project(name: str, t: Table, releases: Mapping[str, Release]) -> Project:
-    if not _DEB_NAME_RE.match(name):
-        raise t.fail("", f"project name {name!r} must be a Debian source package name")
+    t.check("", name, allowlist.DEB_NAME)
     versions_t = t.table("versions")
     versions = []
     for release in sorted(versions_t.data):
-        version = versions_t.string(release)
+        version = versions_t.string(release, kind=allowlist.VERSION)
         if release not in releases:
             raise versions_t.fail(release, f"unknown release (defined: {', '.join(sorted(releases))})")
-        if not re.fullmatch(r"[0-9][0-9A-Za-z.+!-]*", version):
-            raise versions_t.fail(release, f"{version!r} is not a version")
         versions.append((release, version))
     upstream = Upstream()
     if "upstream" in t.data:
         ut = t.table("upstream")
-        git = ut.string("git")
+        git = ut.string("git", kind=allowlist.GIT_URL)
         refs_t = ut.table("refs")
         refs = []
         for release in sorted(refs_t.data):
             if release not in releases:
                 raise refs_t.fail(release, f"unknown release (defined: {', '.join(sorted(releases))})")
-            refs.append((release, refs_t.string(release)))
+            refs.append((release, refs_t.string(release, kind=allowlist.GIT_REF)))
         ut.done()
         upstream = Upstream(git, tuple(refs))
-    user = t.string("user", None)
-    if user is not None and not re.fullmatch(r"[a-z_][a-z0-9_-]*", user):
-        raise t.fail("user", f"{user!r} is not a user name")
+    user = t.string("user", None, kind=allowlist.USER)
+    if user == "root":
+        raise t.fail("user", "a service runs as its own system user, not root")
     packages = parse_packages(t, "packages", user)
     venv_names = {f"venv-{name}-{release}" for release, _ in versions}
     for package in packages:
@@ -382,13 +361,13 @@ def _project(name: str, t: Table, releases: Mapping[str, Release]) -> Project:
             raise t.fail("packages", f"{package.name} creates_user but the project has no 'user'")
     project = Project(
         name=name,
-        pypi_name=t.string("pypi_name", name),
-        extras=t.strings("extras", ()),
+        pypi_name=t.string("pypi_name", name, kind=allowlist.PYPI_NAME),
+        extras=t.strings("extras", (), kind=allowlist.PYPI_NAME),
         versions=tuple(versions),
         upstream=upstream,
         requirements=_requirements(t),
         user=user,
-        home=t.string("home", f"/var/lib/{user}" if user else None),
+        home=t.string("home", f"/var/lib/{user}" if user else None, kind=allowlist.ABSOLUTE_PATH),
         packages=packages,
     )
     t.done()

@@ -5,6 +5,8 @@ The changelog is not a template: python-debian writes it.
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import shutil
 import textwrap
 from collections.abc import Mapping
@@ -21,12 +23,46 @@ EXECUTABLE = frozenset({"rules"})
 
 
 def _environment(base: Path) -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(base)),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
     )
+    env.filters["sh"] = shell_word
+    env.filters["systemd"] = systemd_word
+    env.filters["systemd_text"] = systemd_text
+    return env
+
+
+def shell_word(value: object) -> str:
+    """``value`` as one word of a POSIX shell (maintainer scripts, make recipes):
+    quoted unless it is plain. The config's allowlists keep ``$`` out, which make
+    would expand before the shell sees the quotes."""
+    return shlex.quote(str(value))
+
+
+_SYSTEMD_PLAIN = re.compile(r"[A-Za-z0-9_./=:,@+-]+")
+
+
+def systemd_word(value: object) -> str:
+    """``value`` as one word of a unit's ``ExecStart=`` (systemd.service(5),
+    "Command lines"): ``%`` and ``$`` doubled (no specifier or variable is
+    expanded), double-quoted with C escapes unless plain."""
+    text = str(value).replace("%", "%%").replace("$", "$$")
+    if _SYSTEMD_PLAIN.fullmatch(text):
+        return text
+    escaped = "".join(_C_ESCAPES.get(ch, ch) if ch in _C_ESCAPES or ch.isprintable()
+                      else f"\\x{ord(ch):02x}" for ch in text)
+    return f'"{escaped}"'
+
+
+_C_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def systemd_text(value: object) -> str:
+    """Free text of a unit setting (``Description=``): one line, ``%`` doubled."""
+    return " ".join(str(value).split()).replace("%", "%%")
 
 
 def render_file(kind: str, name: str, context: Mapping[str, Any], *,

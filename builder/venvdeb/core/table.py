@@ -6,10 +6,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
+from venvdeb.core.allowlist import Kind
 from venvdeb.core.errors import ConfigError
-
-#: A Debian package (or codename, or unit) name: two or more of [a-z0-9+.-].
-DEB_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 
 
 class Table:
@@ -39,18 +37,30 @@ class Table:
                                   f"{type(value).__name__} {value!r}")
         return value
 
-    def string(self, name: str, default: Any = ...) -> str:
+    def string(self, name: str, default: Any = ..., kind: Kind | None = None) -> str:
+        """A string; with ``kind``, one that matches its allowlist whole."""
         value = self.get(name, str, default, "a string")
         if isinstance(value, str) and not value.strip():
             raise self.fail(name, "must not be empty")
+        if isinstance(value, str) and kind is not None:
+            self.check(name, value, kind)
         return cast(str, value)
 
-    def strings(self, name: str, default: Any = ...) -> tuple[str, ...]:
+    def strings(self, name: str, default: Any = ..., kind: Kind | None = None) -> tuple[str, ...]:
         value = self.get(name, list, default, "a list of strings")
         for item in value:
             if not isinstance(item, str) or not item.strip():
                 raise self.fail(name, f"expected a list of non-empty strings, got item {item!r}")
+            if kind is not None:
+                self.check(name, item, kind)
         return tuple(value)
+
+    def check(self, name: str, value: str, kind: Kind) -> str:
+        """``value`` (read from key ``name``) if it is of ``kind``, else a ConfigError."""
+        problem = kind.problem(value)
+        if problem:
+            raise self.fail(name, problem)
+        return value
 
     def table(self, name: str, default: Any = ...) -> Table:
         value = self.get(name, dict, default, "a table")

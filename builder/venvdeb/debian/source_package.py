@@ -17,7 +17,7 @@ from typing import Any
 from venvdeb.core import render, runner, versions
 from venvdeb.core.binary_package import BinaryPackage
 from venvdeb.core.config import Config, Distribution, Project, Release
-from venvdeb.core.errors import ConfigError
+from venvdeb.core.errors import CommandFailed, ConfigError
 from venvdeb.core.files import sha256
 from venvdeb.python import upstream
 from venvdeb.python.upstream import Source
@@ -89,7 +89,8 @@ def _context(config: Config, project: Project, release: Release, dist: Distribut
     venv_path = project.venv_path(release.name)
     # every command of the venv that the packages refer to: links, units, sudoers
     referenced = sorted({c for p in project.packages
-                         for c in (*p.commands, *(u.command for u in p.units), *p.sudoers)})
+                         for c in (*p.commands, *(u.command for u in p.units),
+                                   *(r.command for r in p.sudoers))})
     units = [(p.name, u) for p in project.packages for u in p.units]
     sudoers = [(p.name, f"/etc/sudoers.d/{p.name}") for p in project.packages if p.sudoers]
     return {
@@ -212,6 +213,9 @@ def make(the_plan: SourcePlan, out_dir: Path, log: Path) -> Path:
     shutil.rmtree(tree / "_render")
     for script in (tree / "debian").glob("*.post*"):
         script.chmod(0o755)
+    check_tree_paths(tree, tuple((package, c.path, c.source or c.generate)
+                                 for package, c in the_plan.context.get("config_files", ())))
+    check_sudoers(sorted((tree / "debian" / "venvdeb" / "sudoers").glob("*")), log)
     env = runner.clean_environment({"SOURCE_DATE_EPOCH": str(the_plan.epoch)})
     runner.run(["dpkg-source", "-b", tree.name], cwd=work, env=env, log=log, what="dpkg-source")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -221,3 +225,32 @@ def make(the_plan: SourcePlan, out_dir: Path, log: Path) -> Path:
     (work / the_plan.dsc_name).replace(dsc)
     shutil.rmtree(work)
     return dsc
+
+
+def check_tree_paths(tree: Path, wanted: tuple[tuple[str, str, str], ...]) -> None:
+    """Each ``(package, conffile, path in the tree)`` must name a regular file
+    inside the upstream tree, reached through no symbolic link: a hostile sdist
+    must not get a host file (``etc/x -> /etc/shadow``) into a conffile."""
+    root = tree.resolve()
+    for package, conffile, rel in wanted:
+        path = tree / rel
+        where = f"{package}: {conffile} comes from {rel!r} of the upstream tree"
+        parts = Path(rel).parts
+        links = [tree.joinpath(*parts[:i]) for i in range(1, len(parts) + 1)
+                 if tree.joinpath(*parts[:i]).is_symlink()]
+        if links:
+            raise ConfigError(f"{where}, but {links[0].relative_to(tree)} is a symbolic link",
+                              hint="only regular files of the upstream tree become conffiles")
+        if not path.is_file() or not path.resolve().is_relative_to(root):
+            raise ConfigError(f"{where}, which is not a regular file there",
+                              hint="fix 'source'/'generate' in the config for this version")
+
+
+def check_sudoers(files: list[Path], log: Path) -> None:
+    """Every rendered sudoers file must pass ``visudo -cf`` (sudo's own parser)."""
+    if files and shutil.which("visudo") is None:
+        raise CommandFailed("visudo (from sudo) is needed to check the rendered sudoers files",
+                            hint="apt-get install sudo (bin/setup does)")
+    for path in files:
+        path.chmod(0o440)
+        runner.run(["visudo", "-cf", str(path)], log=log, what=f"visudo -cf {path.name}")
