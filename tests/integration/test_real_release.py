@@ -208,6 +208,17 @@ def test_upgrade_keeps_the_conffile_edit_and_downgrade_runs_again(pipeline: str,
         assert _sh(box, "readlink -f /usr/bin/keystone-manage").strip() == \
             f"{old_venv}/bin/keystone-manage"
         assert "# local edit by the operator" in box.path("/etc/keystone/keystone.conf").read_text()
+        # a compromised service swaps its conffile for a link to a root-only file; the next
+        # configure (here a reinstall) must not hand the link's target over
+        assert _sh(box, "stat -c '%U:%G %a' /etc/keystone /etc/keystone/keystone.conf"
+                   ).split("\n")[:2] == ["root:keystone 750", "root:keystone 640"]
+        out = _sh(box, "printf secret > /etc/venvdeb-target && chmod 0600 /etc/venvdeb-target && "
+                       "mv /etc/keystone/keystone.conf /etc/keystone/keystone.conf.real && "
+                       "ln -s /etc/venvdeb-target /etc/keystone/keystone.conf && "
+                       "apt-get -o Dpkg::Options::=--force-confold install --reinstall "
+                       "--allow-downgrades keystone 2>&1")
+        assert "/etc/keystone/keystone.conf is a symbolic link" in out
+        assert _sh(box, "stat -c '%U:%G %a' /etc/venvdeb-target").strip() == "root:root 600"
 
 
 def test_a_worker_installs_venvdeb_with_apt_and_locks_like_the_checkout(pipeline: str,

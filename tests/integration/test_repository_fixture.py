@@ -141,6 +141,22 @@ def test_a_node_installs_from_the_printed_lines(
         assert "1.0.0" in out
         policy = box.run(["apt-cache", "policy", "fixture-service"]).output
         assert PRODUCTION in policy
+        # hardening: the config directory is root's, the sudo rule pins the config file
+        assert box.run(["stat", "-c", "%U:%G %a", "/etc/fixture",
+                        "/etc/fixture/fixture.conf"]).output.split("\n")[:2] == [
+            "root:fixture 750", "root:fixture 640"]
+        result = box.sh("apt-get install sudo && visudo -cf /etc/sudoers.d/fixture-service && "
+                        "usermod -s /bin/sh fixture", what="sudo", check=False)
+        assert result.returncode == 0, result.output[-3000:]
+        allowed = box.run(["su", "fixture", "-c",
+                           "sudo -n fixture-manage /etc/fixture/fixture.conf status"], check=False)
+        assert allowed.returncode == 0, allowed.output
+        assert f"running from /opt/venvs/fixture-service-{RELEASE}" in allowed.output
+        (box.root / "tmp/evil.conf").write_text("[DEFAULT]\n")
+        refused = box.run(["su", "fixture", "-c", "sudo -n fixture-manage /tmp/evil.conf id"],
+                          check=False)
+        assert refused.returncode != 0 and "running from" not in refused.output, refused.output
+        assert "password is required" in refused.output or "not allowed" in refused.output
 
 
 def test_rerun_changes_nothing(published: tuple[Project, subprocess.CompletedProcess[str]]
