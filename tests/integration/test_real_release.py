@@ -254,6 +254,47 @@ def test_a_worker_installs_venvdeb_with_apt_and_locks_like_the_checkout(pipeline
     assert pins(theirs) == pins(ours) and len(pins(ours)) > 100
 
 
+ROOTWRAP_TEST_FILTER = "[Filters]\nid: CommandFilter, id, root\n"
+
+
+def test_nova_common_sudo_runs_rootwrap_only_with_its_own_config(pipeline: str, work: Path,
+                                                                   tmp_path: Path) -> None:
+    """nova's packages (built here without lintian: only the sudo rules are under test) in a
+    clean chroot with sudo: the nova user may run rootwrap with /etc/nova/rootwrap.conf and
+    nothing else; nova cannot replace that file."""
+    result = subprocess.run(
+        [sys.executable, "-m", "venvdeb", "--config", str(ROOT / "pipeline.toml"), "--workdir",
+         str(work), "build", "nova", "--release", RELEASE, "--no-lintian"],
+        capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-4000:]
+    debs = sorted(str(d) for d in work.glob(f"releases/{RELEASE}/bookworm/**/*.deb")
+                  if d.name.split("_")[0] in ("venv-nova-2026.1", "python3-nova", "nova-common"))
+    assert len(debs) == 3, debs
+    log = tmp_path / "node.log"
+    with _node(work, log) as box:
+        _sh(box, f"apt-get update && apt-get install --no-install-recommends sudo {' '.join(debs)}")
+        _sh(box, "visudo -cf /etc/sudoers.d/nova-common && usermod -s /bin/sh nova")
+        assert _sh(box, "stat -c '%U:%G %a' /etc/nova /etc/nova/rootwrap.conf /etc/nova/rootwrap.d"
+                   ).split("\n")[:3] == ["root:nova 750", "root:root 644", "root:root 755"]
+        # positive control: a filter the operator (root) adds, run through sudo and rootwrap
+        box.path("/etc/nova/rootwrap.d/venvdeb-test.filters").write_text(ROOTWRAP_TEST_FILTER)
+        allowed = box.run(["su", "nova", "-c",
+                           "sudo -n nova-rootwrap /etc/nova/rootwrap.conf id -u"], check=False)
+        assert allowed.returncode == 0 and allowed.output.strip().splitlines()[-1] == "0", \
+            allowed.output
+        # nova's own rootwrap config: refused by sudo itself
+        box.path("/tmp/evil.conf").write_text("[DEFAULT]\nfilters_path=/tmp\n")
+        refused = box.run(["su", "nova", "-c", "sudo -n nova-rootwrap /tmp/evil.conf id"],
+                          check=False)
+        assert refused.returncode != 0, refused.output
+        assert "password is required" in refused.output or "not allowed" in refused.output, \
+            refused.output
+        # nor can nova put a filter or config of its own where rootwrap reads
+        touch = box.run(["su", "nova", "-c", "touch /etc/nova/rootwrap.d/evil.filters"],
+                        check=False)
+        assert touch.returncode != 0 and "Permission denied" in touch.output, touch.output
+
+
 MANIFEST = """\
 class { 'keystone':
   manage_service   => false,

@@ -121,11 +121,14 @@ def test_linking_a_command_the_venv_does_not_have(project: Project,
     assert "stage dpkg-buildpackage" in line and "build-fixture-service.log" in line
 
 
-def test_build_failure_names_stage_and_log(project: Project,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_conffile_missing_from_the_upstream_tree_is_named_before_the_build(
+        project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    """(A build failure naming its stage and log: test_linking_a_command_the_venv_does_not_have.)"""
     service_project(project, SERVICE_TOML.replace("etc/fixture.conf.sample", "etc/missing.sample"))
     line = _error(project, capsys, "build", "fixture-service")
-    assert "dpkg-buildpackage failed" in line and "build-fixture-service.log" in line
+    assert "/etc/fixture/fixture.conf comes from 'etc/missing.sample' of the upstream tree, " \
+           "which is not a regular file there" in line
+    assert not list(project.workdir.glob("releases/*/*/fixture-service/*.deb"))
 
 
 def test_git_upstream_builds(project: Project, tmp_path: Path,

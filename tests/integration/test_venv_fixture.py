@@ -127,6 +127,8 @@ def test_named_package_links_units_config_and_user(built: Project) -> None:
     assert f"ExecStart={VENV}/bin/fixture-service" in unit and "User=fixture" in unit
     sudoers = tar.extractfile(files["/etc/sudoers.d/fixture-service"]).read().decode()  # type: ignore[arg-type,union-attr]
     assert f'secure_path="{VENV}/bin:' in sudoers
+    assert f"fixture ALL = (root) NOPASSWD: {VENV}/bin/fixture-manage /etc/fixture/fixture.conf *" \
+        in sudoers.splitlines()
     control = DebFile(str(deb)).control
     assert "/etc/fixture/fixture.conf" in control.get_content("conffiles").decode()  # type: ignore[union-attr]
     for script in ("postinst", "postrm"):
@@ -135,7 +137,8 @@ def test_named_package_links_units_config_and_user(built: Project) -> None:
         assert check.returncode == 0, check.stderr
     postinst = control.get_content("postinst").decode()  # type: ignore[union-attr]
     assert "adduser --quiet --system --ingroup fixture" in postinst
-    assert "set_perms root fixture 0640 /etc/fixture/fixture.conf" in postinst
+    assert "set_file_perms root fixture 0640 /etc/fixture/fixture.conf" in postinst
+    assert "set_dir_perms root fixture 0750 /etc/fixture" in postinst
     assert "rm -rf /var/lib/fixture" in control.get_content("postrm").decode()  # type: ignore[union-attr]
 
 

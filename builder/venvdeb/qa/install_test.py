@@ -16,6 +16,7 @@ from venvdeb.core.errors import CommandFailed, InstallTestFailed
 from venvdeb.core.progress import say
 from venvdeb.qa import candidates
 from venvdeb.qa import chroot as chroot_mod
+from venvdeb.qa import units as units_mod
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,7 @@ def run(the_plan: InstallPlan, box: chroot_mod.Chroot) -> list[str]:
     for unit, exec_start in units.items():
         if exec_start is None:
             problems.append(f"unit {unit}.service is missing or has no ExecStart")
+    problems.extend(units_mod.verify(root, the_plan.units, box.log))
     targets = links + [e for e in units.values() if e]
     if targets:
         resolved = step("readlink", ["readlink", "-f", *targets]).split()
