@@ -31,7 +31,7 @@ def plan_requirements(config: Config, work: Workdir, release_name: str) -> Plann
     if not release.requirements_git or not release.requirements_branch:
         return Planned("requirements", release_name, False, f"reads {release.requirements_dir}")
     log = work.fresh_log(release_name, "requirements")
-    out = runner.run(["git", "ls-remote", "--heads", release.requirements_git,
+    out = runner.run(["git", "ls-remote", "--heads", "--", release.requirements_git,
                       release.requirements_branch], log=log, what="git ls-remote").output.split()
     head = out[0] if out else "unknown"
     have = _provenance_commit(work, release_name)
@@ -61,7 +61,7 @@ def run_requirements(config: Config, work: Workdir, release_name: str) -> Outcom
     with tempfile.TemporaryDirectory(prefix="venvdeb-req-") as tmp:
         repo = Path(tmp) / "r.git"
         runner.run(["git", "clone", "--quiet", "--bare", "--depth", "1", "--branch",
-                    release.requirements_branch, release.requirements_git, str(repo)],
+                    release.requirements_branch, "--", release.requirements_git, str(repo)],
                    log=log, what="git clone (requirements)")
         commit = runner.run(["git", "rev-parse", "HEAD"], log=log, cwd=repo).output.strip()
         listed = runner.run(["git", "ls-tree", "-z", "HEAD", "--", *REQUIREMENT_FILES],
