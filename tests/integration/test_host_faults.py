@@ -66,7 +66,7 @@ def _snapshot(root: Path) -> dict[str, bytes]:
             and not p.name.endswith(".json.lock")}
 
 
-def test_a_full_workdir_is_one_line_and_the_rerun_finishes(
+def test_a_full_or_read_only_workdir_is_one_line_and_the_rerun_finishes(
         project: Project, small_workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for stage in ("lock", "wheels"):
         assert project.venvdeb(stage, "--release", RELEASE, capsys=capsys).code == 0
@@ -95,3 +95,7 @@ def test_a_full_workdir_is_one_line_and_the_rerun_finishes(
     assert f"No space left on device: {small_workdir}/" in line
     assert _snapshot(small_workdir) == before and not project.debs()
     assert not list(small_workdir.rglob("*.tmp"))
+
+    subprocess.run(["mount", "-o", "remount,ro", str(small_workdir)], check=True)
+    line = _error_line(project.venvdeb("reqdeb", "--release", RELEASE, capsys=capsys))
+    assert f"Read-only file system: {small_workdir}/" in line and "writable --workdir" in line
