@@ -83,11 +83,13 @@ def test_an_index_page_lists_only_the_project_s_wheels_and_sdists() -> None:
 @pytest.mark.parametrize("href", ["..%2F..%2F..%2Froot%2Ffixture-lib-1.0.0.tar.gz",
                                   "%2Fetc%2Ffixture-lib-1.0.0.tar.gz", "%2e%2e",
                                   ".fixture-lib-1.0.0.tar.gz", "fixture-lib-1.0.0.tar.gz%00"])
-def test_a_file_name_that_is_not_a_plain_name_is_refused(href: str) -> None:
+def test_a_file_name_that_is_not_a_plain_name_is_refused(tmp_path: Path, href: str) -> None:
+    page = tmp_path / "simple" / "fixture-lib" / "index.html"
+    page.parent.mkdir(parents=True)
+    page.write_text(PAGE.format(evil=f'<a href="{href}#sha256=dd">x</a>'))
     with pytest.raises(IndexError_) as caught:
-        index.parse_project_page(PAGE.format(evil=f'<a href="{href}#sha256=dd">x</a>'),
-                                 "https://index.invalid/simple/fixture-lib/", "fixture-lib")
-    assert "https://index.invalid/simple/fixture-lib/" in caught.value.message
+        index.project_files(f"file://{tmp_path}/simple", "Fixture_Lib")
+    assert f"file://{tmp_path}/simple/fixture-lib/" in caught.value.message
     assert "not a plain file name" in caught.value.message
 
 
