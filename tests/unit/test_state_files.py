@@ -9,7 +9,7 @@ import pytest
 
 from venvdeb.core import build_record, ledger
 from venvdeb.core.errors import IndexError_, StateFileError, host_error
-from venvdeb.core.files import read_json, write_atomic
+from venvdeb.core.files import read_json, write_atomic, write_if_changed
 from venvdeb.python import index, wheelhouse
 
 
@@ -20,6 +20,14 @@ def test_write_atomic_replaces_whole_and_leaves_no_temporary(tmp_path: Path) -> 
     assert read_json(path) == {"a": 2}
     assert os.listdir(path.parent) == ["versions.json"]
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_write_if_changed_replaces_a_damaged_file(tmp_path: Path) -> None:
+    path = tmp_path / "install-lock.txt"
+    path.write_bytes(b"\xff\xfe truncated")
+    assert write_if_changed(path, "six==1.17.0\n")
+    assert not write_if_changed(path, "six==1.17.0\n")
+    assert path.read_text() == "six==1.17.0\n"
 
 
 def test_a_failed_write_keeps_the_previous_file(tmp_path: Path) -> None:

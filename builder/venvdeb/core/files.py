@@ -68,7 +68,7 @@ def _sync_dir(directory: Path) -> None:
 
 def write_if_changed(path: Path, text: str) -> bool:
     """Replace ``path`` whole with ``text`` unless it already says that; True if written."""
-    if path.exists() and path.read_text() == text:
+    if path.exists() and path.read_bytes() == text.encode("utf-8"):
         return False
     write_atomic(path, text)
     return True
