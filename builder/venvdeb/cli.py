@@ -14,7 +14,7 @@ from venvdeb.buildbot import plan as buildbot_plan
 from venvdeb.buildbot import service as buildbot_service
 from venvdeb.core import config as config_mod
 from venvdeb.core import layout
-from venvdeb.core.errors import VenvdebError
+from venvdeb.core.errors import VenvdebError, host_error
 from venvdeb.core.outcome import Outcome
 from venvdeb.core.target import Target, default_build_jobs, default_jobs, project_for, target
 from venvdeb.core.workdir import Workdir
@@ -358,6 +358,17 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _report(exc: VenvdebError) -> int:
+    """Print ``exc`` as one line (message; hint (log: path)); its exit code."""
+    line = f"venvdeb: error: {exc.message}"
+    if exc.hint:
+        line += f"; {exc.hint}"
+    if exc.log:
+        line += f" (log: {_relative(exc.log)})"
+    print(line, file=sys.stderr)
+    return exc.exit_code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
@@ -372,13 +383,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = next(c.run for c in COMMANDS if c.name == args.command)
         lines = handler(args, cfg, work)
     except VenvdebError as exc:
-        line = f"venvdeb: error: {exc.message}"
-        if exc.hint:
-            line += f"; {exc.hint}"
-        if exc.log:
-            line += f" (log: {_relative(exc.log)})"
-        print(line, file=sys.stderr)
-        return exc.exit_code
+        return _report(exc)
+    except OSError as exc:  # the host refused: a full, read-only or missing filesystem
+        return _report(host_error(exc, args.workdir))
     except KeyboardInterrupt:
         print("venvdeb: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,17 @@ def test_long_commands_say_they_are_still_running(tmp_path: Path,
     err = capsys.readouterr().err
     assert "... the step still running" in err and f"log: {tmp_path / 'l'}" in err
     assert "started" in (tmp_path / "l").read_text()
+
+
+def test_a_log_that_cannot_take_a_line_stops_the_command(tmp_path: Path) -> None:
+    pids = []
+
+    def full(line: str) -> None:
+        pids.append(int(line))
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError):
+        runner.run(["sh", "-c", "echo $$; exec sleep 30"], log=tmp_path / "stage.log",
+                   on_line=full)
+    with pytest.raises(ProcessLookupError):
+        os.kill(pids[0], 0)  # killed and reaped, not left running

@@ -59,7 +59,7 @@ def test_simple_index_pages_link_each_wheel_with_its_hash() -> None:
     pages = wheelhouse.simple_index(records)
     assert set(pages) == {"index.html", "oslo-config/index.html", "six/index.html"}
     parsed = index.parse_project_page(pages["oslo-config/index.html"],
-                                      "file:///r/simple/oslo-config/")
+                                      "file:///r/simple/oslo-config/", "oslo-config")
     assert parsed == (IndexFile("oslo_config-10.2.0-py3-none-any.whl",
                                 "file:///r/files/oslo_config-10.2.0-py3-none-any.whl", "ab", None,
                                 False),)

@@ -10,8 +10,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from venvdeb.core.errors import ConfigError
-from venvdeb.core.files import write_if_changed
+from venvdeb.core.errors import ConfigError, StateFileError
+from venvdeb.core.files import read_json, write_if_changed
 from venvdeb.core.target import Target
 from venvdeb.core.workdir import Workdir
 
@@ -56,12 +56,17 @@ def read(out_dir: Path, what: str, hint: str) -> BuildRecord:
     path = out_dir / NAME
     if not path.exists():
         raise ConfigError(f"{what} is not built ({path} is missing)", hint=hint)
-    data = json.loads(path.read_text())
-    return BuildRecord(data["source"], data["version"],
-                       out_dir / data["dsc"] if data["dsc"] else None,
-                       out_dir / data["changes"], tuple(out_dir / d for d in data["debs"]),
-                       tuple(data.get("closure", ())), data.get("package", data["source"]),
-                       data.get("inputs", ""))
+    rebuild = f"delete it and {hint.removesuffix(' first')}" if hint else None
+    data = read_json(path, hint=rebuild)
+    try:
+        return BuildRecord(data["source"], data["version"],
+                           out_dir / data["dsc"] if data["dsc"] else None,
+                           out_dir / data["changes"], tuple(out_dir / d for d in data["debs"]),
+                           tuple(data.get("closure", ())), data.get("package", data["source"]),
+                           data.get("inputs", ""))
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise StateFileError(f"{path} is not a build record (bad or missing {exc})",
+                             hint=rebuild or "delete it and rebuild") from None
 
 
 def find(out_dir: Path) -> BuildRecord | None:

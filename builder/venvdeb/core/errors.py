@@ -5,6 +5,8 @@ package or line) and, where it helps, a hint (what to do) and a log path.
 """
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 
@@ -74,3 +76,47 @@ class RepositoryLocked(VenvdebError):
 
 class InstallTestFailed(VenvdebError):
     """A package did not install, run or purge cleanly in a clean chroot."""
+
+
+class StateFileError(VenvdebError):
+    """A file venvdeb wrote into the workdir (a ledger, a build record, a manifest)
+    is truncated or unreadable: it names the file and what to do."""
+
+
+class HostError(VenvdebError):
+    """The host refused a file operation (no space, read-only, no permission, no
+    such directory): it names the path; what was there before is left intact."""
+
+
+_SPACE = ("free space on that filesystem and rerun the same command: it resumes, and the "
+          "files of the previous run are intact")
+_HINTS = {errno.ENOSPC: _SPACE, errno.EDQUOT: _SPACE}
+#: where the path is the workdir or inside it
+_WORKDIR_HINTS = {
+    errno.EROFS: "give a writable --workdir (that filesystem is read-only)",
+    errno.EACCES: "give a --workdir this user may write, or fix its permissions",
+    errno.EPERM: "give a --workdir this user may write, or fix its permissions",
+    errno.ENOENT: "give a --workdir on a real, writable filesystem",
+    errno.ENOTDIR: "a part of that path is a file: give another --workdir",
+}
+#: elsewhere (a tool, a file the config names)
+_OTHER_HINTS = {
+    errno.ENOENT: "check that it exists (a missing program: run bin/setup)",
+    errno.EACCES: "fix its permissions",
+    errno.EPERM: "fix its permissions",
+}
+
+
+def host_error(exc: OSError, workdir: Path) -> HostError:
+    """``exc`` as one line naming its path (the workdir when the system call named
+    none) and a hint by its errno and whether the path is the workdir's."""
+    path = Path(os.fsdecode(exc.filename)) if exc.filename is not None else workdir
+    mine = _within(path, workdir) or _within(workdir, path)
+    hint = _HINTS.get(exc.errno or 0) or (_WORKDIR_HINTS if mine else _OTHER_HINTS).get(
+        exc.errno or 0, "fix the host and rerun the same command")
+    return HostError(f"{exc.strerror or exc}: {path}", hint=hint)
+
+
+def _within(path: Path, parent: Path) -> bool:
+    return os.path.abspath(path).startswith(os.path.abspath(parent).rstrip("/") + "/") \
+        or os.path.abspath(path) == os.path.abspath(parent)

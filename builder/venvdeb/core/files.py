@@ -1,10 +1,17 @@
-"""Small file helpers used across venvdeb: digests, hard links, atomic writes."""
+"""Small file helpers used across venvdeb: digests, hard links, atomic writes,
+and reading back the JSON state venvdeb writes."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
+from typing import Any
+
+from venvdeb.core.errors import StateFileError
 
 
 def sha256(path: Path) -> str:
@@ -24,12 +31,56 @@ def link_or_copy(source: Path, dest: Path) -> None:
         shutil.copyfile(source, dest)
 
 
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Replace ``path`` whole with ``data``, or leave it as it was.
+
+    The bytes go to a temporary file of a unique name in the same directory, are
+    flushed to disk (fsync), renamed over ``path``, and the directory is synced:
+    a crash, a full disk or two threads at once never leave a truncated file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; these files are read by others
+        tmp.replace(path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(path)  # a failed write names no file: name the one meant
+        raise
+    _sync_dir(path.parent)
+
+
+def _sync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with contextlib.suppress(OSError):  # some filesystems cannot sync a directory
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def write_if_changed(path: Path, text: str) -> bool:
     """Replace ``path`` whole with ``text`` unless it already says that; True if written."""
-    if path.exists() and path.read_text() == text:
+    if path.exists() and path.read_bytes() == text.encode("utf-8"):
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    write_atomic(path, text)
     return True
+
+
+def read_json(path: Path, *, hint: str | None = None) -> Any:
+    """The JSON that venvdeb wrote to ``path``; a truncated or unreadable file is a
+    ``StateFileError`` naming it and what to do (``hint``; default: delete it and rerun)."""
+    try:
+        return json.loads(path.read_bytes())
+    except (ValueError, OSError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise StateFileError(
+            f"{path} is truncated or unreadable ({reason})",
+            hint=hint or "delete it and rerun the command that wrote it") from None

@@ -9,16 +9,28 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from venvdeb.core.errors import StateFileError
+from venvdeb.core.files import read_json, write_atomic
+
 
 def read(path: Path) -> dict[str, Any]:
     """The ledger's data as it is now (empty when there is none); changes nothing."""
-    return json.loads(path.read_text()) if path.exists() else {}
+    return _parse(path) if path.exists() else {}
+
+
+_HINT = "restore it from a backup, or move it aside and rerun (the ledger then starts empty)"
+
+
+def _parse(path: Path) -> dict[str, Any]:
+    data = read_json(path, hint=_HINT)
+    if not isinstance(data, dict):
+        raise StateFileError(f"{path} holds no ledger (a JSON object)", hint=_HINT)
+    return data
 
 
 @contextmanager
@@ -27,11 +39,9 @@ def change(path: Path) -> Iterator[dict[str, Any]]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.with_name(path.name + ".lock").open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        before = path.read_text() if path.exists() else ""
-        data: dict[str, Any] = json.loads(before) if before else {}
+        data = _parse(path) if path.exists() else {}
+        before = json.dumps(data, indent=1, sort_keys=True) + "\n" if data else ""
         yield data
         text = json.dumps(data, indent=1, sort_keys=True) + "\n"
         if text != before:  # a lookup that finds its entry writes nothing
-            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-            tmp.write_text(text)
-            tmp.replace(path)
+            write_atomic(path, text)

@@ -86,8 +86,13 @@ class SubprocessRunner:
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 errors="replace")
         assert proc.stdout is not None
-        for line in proc.stdout:
-            on_line(line)
+        try:
+            for line in proc.stdout:
+                on_line(line)
+        except BaseException:  # the log cannot take a line (a full disk), or ^C: stop it too
+            proc.kill()
+            proc.wait()
+            raise
         return proc.wait()
 
 

@@ -18,6 +18,7 @@ from packaging.utils import canonicalize_name
 
 from venvdeb.core import runner
 from venvdeb.core.errors import ResolutionError
+from venvdeb.core.files import write_atomic
 from venvdeb.python.wheelhouse import Record
 
 
@@ -103,7 +104,4 @@ def cached(cache: Path, key: str, project_name: str,
 
 
 def store(cache: Path, key: str, found: Closure) -> None:
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = cache / f"{key}.json.tmp"
-    tmp.write_text(json.dumps([(r.name, r.version) for r in found.records]))
-    tmp.replace(cache / f"{key}.json")
+    write_atomic(cache / f"{key}.json", json.dumps([(r.name, r.version) for r in found.records]))

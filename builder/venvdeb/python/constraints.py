@@ -6,6 +6,7 @@ interpreter, drop the deny-listed names, and refuse conflicting pins.
 from __future__ import annotations
 
 import platform
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,8 @@ from packaging.utils import NormalizedName, canonicalize_name
 from venvdeb.core.config import Distribution, Release
 from venvdeb.core.errors import ConfigError
 
+#: a project name as PEP 508 spells it
+_PROJECT_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
 
 @dataclass(frozen=True)
 class Pin:
@@ -80,6 +83,32 @@ def parse_pin_lines(lines: Iterable[str], source: str) -> list[tuple[Requirement
                 hint="upper-constraints lines pin one version: 'name===version'")
         out.append((req, f"{source}:{number}"))
     return out
+
+
+def check_requirement_lines(text: str, source: str) -> None:
+    """Refuse a requirements file (global-requirements.txt) with a line that is not a
+    requirement, naming ``file:line``."""
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        try:
+            Requirement(line)
+        except InvalidRequirement as exc:
+            raise ConfigError(
+                f"{source}:{number}: malformed requirement {raw.strip()!r}: "
+                f"{str(exc).splitlines()[0]}",
+                hint="each line must be a requirement: 'name>=version' with an optional ';marker'",
+            ) from None
+
+
+def check_denylist(text: str, source: str) -> None:
+    """Refuse a deny-list with a line that is not a project name, naming ``file:line``."""
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if line and not _PROJECT_NAME.fullmatch(line):
+            raise ConfigError(f"{source}:{number}: {raw.strip()!r} is not a project name",
+                              hint="a deny-list holds one project name a line")
 
 
 def parse_denylist(text: str) -> frozenset[NormalizedName]:

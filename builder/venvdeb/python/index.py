@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 import urllib.error
 import urllib.parse
@@ -11,12 +12,22 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from packaging import tags
-from packaging.utils import canonicalize_name
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion
 
 from venvdeb.core.config import Distribution
 from venvdeb.core.errors import HashMismatch, IndexError_
+from venvdeb.core.files import write_atomic
 
 _USER_AGENT = "venvdeb (+https://pypi.org/project/venvdeb/)"
+#: a file name from an index page that may become a path: no separator, no leading dot
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+!-]*")
 
 
 @dataclass(frozen=True)
@@ -38,7 +49,10 @@ class _Anchors(HTMLParser):
             self.anchors.append(dict(attrs))
 
 
-def parse_project_page(html: str, page_url: str) -> tuple[IndexFile, ...]:
+def parse_project_page(html: str, page_url: str, project: str) -> tuple[IndexFile, ...]:
+    """The wheels and sdists of ``project`` a PEP 503 page lists. A file name that is
+    not a plain base name (``../``, ``/``, a dot file) is refused: it would become a
+    path; names of other formats or other projects are left out."""
     parser = _Anchors()
     parser.feed(html)
     files = []
@@ -49,12 +63,36 @@ def parse_project_page(html: str, page_url: str) -> tuple[IndexFile, ...]:
         url = urllib.parse.urljoin(page_url, href)
         path, _, fragment = url.partition("#")
         filename = urllib.parse.unquote(path.rsplit("/", 1)[-1])
+        if not _is_project_file(filename, project, page_url):
+            continue
         sha256 = None
         if fragment.startswith("sha256="):
             sha256 = fragment[len("sha256="):]
         files.append(IndexFile(filename, path, sha256, attrs.get("data-requires-python"),
                                "data-yanked" in attrs))
     return tuple(files)
+
+
+def _is_project_file(filename: str, project: str, page_url: str) -> bool:
+    """True for a wheel or sdist of ``project``; raises for a name that is not a plain
+    base name, whatever its format."""
+    if not filename:  # a link to a directory, not a file
+        return False
+    if not _PLAIN_NAME.fullmatch(filename):
+        raise IndexError_(
+            f"the index page {page_url} lists a file named {filename!r}, which is not a plain "
+            f"file name: refused", hint="the index is broken or hostile: check the release's "
+            "index_url")
+    try:
+        if filename.endswith(".whl"):
+            name = parse_wheel_filename(filename)[0]
+        elif filename.endswith((".tar.gz", ".zip")):
+            name = parse_sdist_filename(filename)[0]
+        else:
+            return False
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+        return False
+    return name == canonicalize_name(project)
 
 
 def _open(url: str, timeout: float = 60.0) -> bytes:
@@ -96,13 +134,11 @@ def project_files(index_url: str, name: str) -> tuple[IndexFile, ...]:
     except (urllib.error.URLError, OSError) as exc:
         raise IndexError_(f"cannot reach the package index at {page}: {exc}",
                           hint="check the network or the release's index_url") from None
-    return parse_project_page(html, page)
+    return parse_project_page(html, page, name)
 
 
 def download(url: str, dest: Path, sha256s: frozenset[str], what: str) -> str:
     """Fetch ``url`` to ``dest`` atomically; its sha256 must be one of ``sha256s``."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    partial = dest.with_name(dest.name + ".part")
     try:
         data = _open(url, timeout=300)
     except (urllib.error.URLError, OSError) as exc:
@@ -113,8 +149,7 @@ def download(url: str, dest: Path, sha256s: frozenset[str], what: str) -> str:
             f"{what}: downloaded {dest.name} has sha256 {digest}, which the lock does not list",
             hint="the index serves other content than when the lock was made: run 'venvdeb lock' "
                  "again, or check the index")
-    partial.write_bytes(data)
-    partial.replace(dest)
+    write_atomic(dest, data)
     return digest
 
 

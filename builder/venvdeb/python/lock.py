@@ -26,6 +26,7 @@ from packaging.version import InvalidVersion, Version
 from venvdeb.core import runner
 from venvdeb.core.config import Config, Distribution, Release, Scope
 from venvdeb.core.errors import ConfigError, ResolutionError, VenvdebError
+from venvdeb.core.files import write_atomic
 from venvdeb.core.target import Target
 from venvdeb.core.workdir import Workdir
 from venvdeb.python import index
@@ -140,18 +141,18 @@ def compile_lock(lock_plan: LockPlan, lock_dir: Path, cache_dir: Path, log: Path
     # one); the previous lock stays in place until the new one is complete.
     new = lock_dir / NEW_LOCK
     new.unlink(missing_ok=True)
-    (lock_dir / "requirements.in").write_text(lock_plan.requirements_in)
-    (lock_dir / "constraints.txt").write_text(lock_plan.constraints)
+    write_atomic(lock_dir / "requirements.in", lock_plan.requirements_in)
+    write_atomic(lock_dir / "constraints.txt", lock_plan.constraints)
     result = runner.run(argv(lock_plan, cache_dir), log=log, cwd=lock_dir, check=False,
                          what="pip-compile", heartbeat=30)
     if result.returncode != 0:
         new.unlink(missing_ok=True)
         raise explain_failure(result.output, pins, log, lock_plan.index_url)
     header = f"# {LOCK_FORMAT} {lock_plan.digest}\n{lock_plan.requirements_in.splitlines()[0]}\n"
-    new.write_text(header + new.read_text())
+    write_atomic(new, header + new.read_text())
     parse_lock(new)  # refuse a lock we could not read back
     new.replace(lock_file)
-    stamp.write_text(lock_plan.digest + "\n")
+    write_atomic(stamp, lock_plan.digest + "\n")
     return True
 
 

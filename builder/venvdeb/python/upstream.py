@@ -72,7 +72,7 @@ def _git(project: Project, url: str, ref: str, cache: Path, log: Path) -> Source
     with tempfile.TemporaryDirectory(prefix="venvdeb-git-") as tmp:
         checkout = Path(tmp) / "src"
         result = runner.run(["git", "clone", "--quiet", "--branch", ref, "--single-branch",
-                              url, str(checkout)], log=log, check=False, what="git clone")
+                              "--", url, str(checkout)], log=log, check=False, what="git clone")
         if result.returncode != 0:
             raise IndexError_(
                 f"cannot fetch {ref!r} of {url} for project {project.name}",

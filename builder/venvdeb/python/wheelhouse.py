@@ -26,8 +26,8 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from venvdeb.core.config import Config, Distribution, Release
-from venvdeb.core.errors import HashMismatch, IndexError_, VenvdebError
-from venvdeb.core.files import sha256, write_if_changed
+from venvdeb.core.errors import HashMismatch, IndexError_, StateFileError, VenvdebError
+from venvdeb.core.files import read_json, sha256, write_if_changed
 from venvdeb.core.progress import Progress
 from venvdeb.python import index, sdist
 from venvdeb.python.index import IndexFile
@@ -81,7 +81,12 @@ class Plan:
 def load_records(path: Path) -> dict[tuple[str, str], Record]:
     if not path.exists():
         return {}
-    return {(r["name"], r["version"]): Record(**r) for r in json.loads(path.read_text())}
+    hint = "delete it and run 'venvdeb wheels' again: it checks every wheel anew"
+    try:
+        return {(r["name"], r["version"]): Record(**r) for r in read_json(path, hint=hint)}
+    except (KeyError, TypeError) as exc:
+        raise StateFileError(f"{path} is not a wheel manifest (bad or missing {exc})",
+                             hint=hint) from None
 
 
 def write_records(path: Path, records: Iterable[Record]) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from venvdeb.core.config import Config
+from venvdeb.core.files import write_if_changed
 from venvdeb.core.outcome import Outcome, Planned
 from venvdeb.core.progress import say
 from venvdeb.core.target import Target
@@ -41,8 +42,7 @@ def run_wheels(config: Config, work: Workdir, t: Target, *, jobs: int) -> Outcom
         f"{len(the_plan.fetch)} to download, {len(the_plan.build)} to build from sdists")
     wheelhouse.verify_cached(the_plan.cached, entries, files_dir)
     build_constraints = wheel_dir / "build-constraints.txt"
-    build_constraints.parent.mkdir(parents=True, exist_ok=True)
-    build_constraints.write_text("".join(f"{p}\n" for p in t.release.extra_pins))
+    write_if_changed(build_constraints, "".join(f"{p}\n" for p in t.release.extra_pins))
     new = wheelhouse.execute(
         the_plan, release=t.release, files_dir=files_dir,
         sdists_dir=work.sdists(t.release.name, t.distribution.name),
