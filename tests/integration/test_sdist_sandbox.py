@@ -1,0 +1,88 @@
+"""A hostile sdist is built confined: as the sandbox user, with the network cut,
+from its hash-locked build requirements only."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import socket
+import stat
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RELEASE, Project, require_tools
+from tests.fixtures.make_index import Dist, build_index, sdist_bytes
+
+pytestmark = pytest.mark.integration
+
+ROOT_MARK = Path("/root/venvdeb-hostile-was-here")
+
+
+def test_hostile_sdist_is_denied_the_key_root_and_the_network_and_still_builds(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    require_tools("unshare", "setpriv", "tar")
+    if os.geteuid() != 0:
+        pytest.skip("the sandbox drops root: run as root to see it denied /root")
+    assert not ROOT_MARK.exists(), f"{ROOT_MARK} left by an earlier run: remove it"
+    workdir = tmp_path / "work"
+    keys = workdir / "keys"
+    keys.mkdir(parents=True)
+    keys.chmod(0o700)
+    key = keys / "signing.asc"
+    secret = f"-----BEGIN PGP PRIVATE KEY BLOCK-----\n{secrets.token_hex(32)}\n"
+    key.write_text(secret)
+    key.chmod(0o600)
+    before = key.stat()
+
+    with socket.socket() as index_port:  # stands in for the index: must see no connection
+        index_port.bind(("127.0.0.1", 0))
+        index_port.listen()
+        index_port.setblocking(False)
+        hostile = Dist("fixture-hostile", "0.1.0", sdist_only=True,
+                       build_requires=("fixture-lib>=1.0",), hostile_key=str(key),
+                       hostile_port=index_port.getsockname()[1])
+        index = build_index(tmp_path / "index", (Dist("fixture-lib", "1.0.0"),
+                                                 Dist("fixture-lib", "1.1.0"), hostile))
+        project = Project(tmp_path / "checkout", index, workdir)
+        project.root.mkdir()
+        project.write(upper_constraints="fixture-hostile===0.1.0\n")
+        # the lock as 'venvdeb lock' writes it (locking is not what is tried here)
+        name, data = sdist_bytes(hostile)
+        lock = workdir / "releases" / RELEASE / "bookworm" / "lock" / "lock.txt"
+        lock.parent.mkdir(parents=True)
+        lock.write_text(f"fixture-hostile==0.1.0 \\\n    --hash=sha256:{hashlib.sha256(data).hexdigest()}\n")
+
+        run = project.venvdeb("wheels", "--release", RELEASE, capsys=capsys)
+        assert run.code == 0, run.err
+        with pytest.raises(BlockingIOError):
+            index_port.accept()
+
+    wheel_dir = workdir / "releases" / RELEASE / "bookworm" / "wheelhouse"
+    assert (wheel_dir / "files" / "fixture_hostile-0.1.0-py3-none-any.whl").is_file()
+    log = (workdir / "logs" / RELEASE / "wheels" / "fixture-hostile.log").read_text()
+    for hook in ("get_requires_for_build_wheel", "build_wheel"):
+        assert f"hostile {hook}: write /root: denied EACCES" in log, log
+        assert (f"hostile {hook}: read the signing key: denied EACCES" in log
+                or f"hostile {hook}: read the signing key: denied ENOENT" in log), log
+        assert f"hostile {hook}: connect to the index: denied ENETUNREACH" in log, log
+    assert "SUCCEEDED" not in log
+    # built from its build lock, installed from the hash-verified wheel
+    assert "hostile build_wheel: built with fixture_lib 1.1.0" in log
+    build_lock = (workdir / "releases" / RELEASE / "bookworm" / "build-lock" / "lock.txt").read_text()
+    assert "fixture-lib==1.1.0" in build_lock and "--hash=sha256:" in build_lock
+    [record] = json.loads((wheel_dir / "build-manifest.json").read_text())
+    assert (record["name"], record["version"]) == ("fixture-lib", "1.1.0")
+    assert hashlib.sha256((wheel_dir / "files" / record["file"]).read_bytes()).hexdigest() \
+        in build_lock
+    # untouched: the key, /root, and nothing of the key in any log
+    assert not ROOT_MARK.exists()
+    after = key.stat()
+    assert key.read_text() == secret
+    assert (after.st_uid, after.st_gid, stat.S_IMODE(after.st_mode), after.st_mtime_ns) == \
+        (before.st_uid, before.st_gid, 0o600, before.st_mtime_ns)
+    secret_line = secret.splitlines()[1]
+    for path in (workdir / "logs").rglob("*"):
+        if path.is_file():
+            assert secret_line not in path.read_text(errors="replace"), path
