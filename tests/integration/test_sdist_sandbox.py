@@ -41,7 +41,8 @@ def test_hostile_sdist_is_denied_the_key_root_and_the_network_and_still_builds(
         index_port.listen()
         index_port.setblocking(False)
         hostile = Dist("fixture-hostile", "0.1.0", sdist_only=True,
-                       build_requires=("fixture-lib>=1.0",), hostile_key=str(key),
+                       build_requires=("fixture-lib>=1.0",), dynamic_requires=("wheel",),
+                       hostile_key=str(key),
                        hostile_port=index_port.getsockname()[1])
         index = build_index(tmp_path / "index", (Dist("fixture-lib", "1.0.0"),
                                                  Dist("fixture-lib", "1.1.0"), hostile))
@@ -70,12 +71,21 @@ def test_hostile_sdist_is_denied_the_key_root_and_the_network_and_still_builds(
     assert "SUCCEEDED" not in log
     # built from its build lock, installed from the hash-verified wheel
     assert "hostile build_wheel: built with fixture_lib 1.1.0" in log
-    build_lock = (workdir / "releases" / RELEASE / "bookworm" / "build-lock" / "lock.txt").read_text()
+    build_lock_dir = workdir / "releases" / RELEASE / "bookworm" / "build-lock"
+    build_lock = (build_lock_dir / "lock.txt").read_text()
     assert "fixture-lib==1.1.0" in build_lock and "--hash=sha256:" in build_lock
-    [record] = json.loads((wheel_dir / "build-manifest.json").read_text())
-    assert (record["name"], record["version"]) == ("fixture-lib", "1.1.0")
-    assert hashlib.sha256((wheel_dir / "files" / record["file"]).read_bytes()).hexdigest() \
-        in build_lock
+    # what its backend asked for on top (from upstream code, discovered confined) is
+    # recorded and locked with hashes too
+    assert "wheel==" in build_lock
+    discovered = json.loads((build_lock_dir / "discovered.json").read_text())
+    assert discovered == {name: ["wheel"]}
+    assert "build backends asked for more" in run.err
+    records = json.loads((wheel_dir / "build-manifest.json").read_text())
+    assert {(r["name"], r["version"]) for r in records} >= {("fixture-lib", "1.1.0")}
+    assert {r["name"] for r in records} == {"fixture-lib", "wheel"}
+    for record in records:
+        digest = hashlib.sha256((wheel_dir / "files" / record["file"]).read_bytes()).hexdigest()
+        assert digest in build_lock, record
     # untouched: the key, /root, and nothing of the key in any log
     assert not ROOT_MARK.exists()
     after = key.stat()

@@ -12,6 +12,7 @@ them into its own venv with ``--require-hashes``.
 from __future__ import annotations
 
 import io
+import json
 import tarfile
 import tomllib
 import zipfile
@@ -22,13 +23,16 @@ from pathlib import Path, PurePosixPath
 from packaging.requirements import InvalidRequirement, Requirement
 
 from venvdeb.core.config import Distribution, Release
-from venvdeb.core.errors import SdistBuildFailed
+from venvdeb.core.errors import ConfigError, SdistBuildFailed
+from venvdeb.core.files import write_if_changed
 from venvdeb.python.lock import LockPlan
 
 #: pip's default for a sdist without ``[build-system]`` (PEP 517's fallback);
 #: ``wheel`` is what setuptools before 70.1 asks for dynamically.
 LEGACY_REQUIRES = ("setuptools>=40.8.0", "wheel")
 LEGACY_BACKEND = "setuptools.build_meta:__legacy__"
+#: What build backends asked for beyond [build-system].requires, by sdist file.
+DISCOVERED = "discovered.json"
 #: A pyproject.toml larger than this is refused rather than parsed.
 MAX_PYPROJECT = 1 << 20
 
@@ -100,19 +104,52 @@ def parse_build_system(raw: bytes, source: str) -> BuildSystem:
         raise SdistBuildFailed(f"{source}: [build-system] build-backend or backend-path is "
                                f"malformed")
     for text in requires:
-        try:
-            Requirement(text)
-        except InvalidRequirement as exc:
-            raise SdistBuildFailed(f"{source}: [build-system].requires has {text!r}, which is not "
-                                   f"a requirement: {exc}") from None
+        check_requirement(text, f"{source}: [build-system].requires")
     if "requires" not in table:
         return BuildSystem(LEGACY_REQUIRES, backend, tuple(path))
     return BuildSystem(tuple(requires), backend, tuple(path))
 
 
-def plan(release: Release, distribution: Distribution,
-         systems: Mapping[str, BuildSystem]) -> LockPlan:
-    """Pure: pip-compile's inputs for the build lock of these sdists (sdist -> build system).
+def read_discovered(lock_dir: Path) -> dict[str, tuple[str, ...]]:
+    """What build backends asked for beyond their static requirements, by sdist file
+    (recorded by a previous run, so the next build lock holds it)."""
+    path = lock_dir / DISCOVERED
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+        out = {str(k): tuple(str(r) for r in v) for k, v in data.items()}
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise ConfigError(f"{path}: unreadable ({exc})",
+                          hint=f"delete {path}; the next 'venvdeb wheels' records it again") from None
+    for sdist_name, reqs in out.items():
+        for req in reqs:
+            check_requirement(req, f"{path}: {sdist_name}")
+    return out
+
+
+def write_discovered(lock_dir: Path, discovered: Mapping[str, tuple[str, ...]]) -> None:
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    write_if_changed(lock_dir / DISCOVERED, json.dumps(
+        {k: sorted(v) for k, v in sorted(discovered.items())}, indent=1) + "\n")
+
+
+def check_requirement(text: str, source: str) -> None:
+    """A build requirement is a name and version range from the index: no URL."""
+    try:
+        req = Requirement(text)
+    except InvalidRequirement as exc:
+        raise SdistBuildFailed(f"{source}: build requirement {text!r} is not a requirement: "
+                               f"{exc}") from None
+    if req.url:
+        raise SdistBuildFailed(f"{source}: build requirement {text!r} names a URL: build "
+                               f"requirements come from the index, hash-locked")
+
+
+def plan(release: Release, distribution: Distribution, systems: Mapping[str, BuildSystem],
+         discovered: Mapping[str, tuple[str, ...]] | None = None) -> LockPlan:
+    """Pure: pip-compile's inputs for the build lock of these sdists (sdist -> build system),
+    with what their backends asked for beyond that (``discovered``, by sdist).
 
     Constrained by the release's ``extra_pins`` (the pins that keep setuptools
     and friends where the release needs them)."""
@@ -120,6 +157,8 @@ def plan(release: Release, distribution: Distribution,
     for sdist_name, system in sorted(systems.items()):
         for req in system.requires:
             wanted.setdefault(req, []).append(sdist_name)
+        for req in (discovered or {}).get(sdist_name, ()):
+            wanted.setdefault(req, []).append(f"{sdist_name} (asked by its backend)")
     header = (f"# venvdeb: build requirements of the sdists of release {release.name} "
               f"({release.series}), {distribution.name}, Python {distribution.python_version}\n")
     body = "".join(f"{req}  # {', '.join(by)}\n" for req, by in sorted(wanted.items()))

@@ -63,6 +63,15 @@ MISSING_HINTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     ))
 
 
+class UnlockedBuildRequirements(SdistBuildFailed):
+    """Build backends asked for requirements the build lock does not hold (by sdist file)."""
+
+    def __init__(self, message: str, *, wanted: Mapping[str, tuple[str, ...]],
+                 hint: str | None = None, log: Path | None = None) -> None:
+        super().__init__(message, hint=hint, log=log)
+        self.wanted = dict(wanted)
+
+
 def missing_debian_packages(packages: tuple[str, ...], log: Path) -> tuple[str, ...]:
     if not packages:
         return ()
@@ -222,11 +231,12 @@ def build_wheel(
                                    log=log) from None
         lacking = unlocked(list(dynamic), build_lock, python_version)
         if lacking:
-            raise SdistBuildFailed(
+            raise UnlockedBuildRequirements(
                 f"the sdist of {name} {version} asks its build backend for {', '.join(lacking)}, "
-                f"which the build lock does not hold (only [build-system].requires is locked)",
-                hint="declare it in the sdist's pyproject.toml [build-system].requires upstream, "
-                     "or add it to the release's extra_pins", log=log)
+                f"which the build lock does not hold",
+                hint="the build lock takes what a backend asks for on the next run; if this "
+                     "persists, the index lacks a wheel of it", log=log,
+                wanted={sdist.name: lacking})
         result = confined([venv_python, pip, "wheel", "-v", "--no-build-isolation", "--no-deps",
                            "--no-index", "--no-cache-dir", "--wheel-dir", str(scratch / "out"),
                            str(tree)], "pip wheel")

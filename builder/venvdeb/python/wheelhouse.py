@@ -210,6 +210,18 @@ def verify_cached(records: Iterable[Record], entries: Iterable[LockEntry], files
                 hint=f"delete {path} and run 'venvdeb wheels' again to fetch or build it anew")
 
 
+class IncompleteBuildLock(VenvdebError):
+    """Some builds asked for requirements the build lock lacks; the rest are ``done``."""
+
+    def __init__(self, failures: Sequence[sdist.UnlockedBuildRequirements],
+                 done: tuple[Record, ...]) -> None:
+        first = failures[0]
+        super().__init__(first.message, hint=first.hint, log=first.log)
+        self.failures = tuple(failures)
+        self.done = done
+        self.wanted = {k: v for f in failures for k, v in f.wanted.items()}
+
+
 def prepare(builds: Sequence[Build], sdists_dir: Path) -> dict[str, Prepared]:
     """Fetch (or keep) each sdist to build, hash-verified, and read its build system
     without running its code; by lock entry name."""
@@ -276,6 +288,10 @@ def execute(
                 results.append(future.result())
             except VenvdebError as exc:
                 errors.append(exc)
+    unlocked = [e for e in errors if isinstance(e, sdist.UnlockedBuildRequirements)]
+    if errors and len(unlocked) == len(errors):
+        # only the build lock lacked something: the caller adds it and builds these again
+        raise IncompleteBuildLock(unlocked, tuple(results))
     if errors:
         if len(errors) > 1:
             errors[0].hint = (errors[0].hint or "") + f" ({len(errors) - 1} more failed: see logs)"

@@ -38,6 +38,7 @@ def dry_run(config: Config, work: Workdir, t: Target) -> Planned:
 
 def build_environment(config: Config, work: Workdir, t: Target,
                       systems: Mapping[str, BuildSystem],
+                      discovered: Mapping[str, tuple[str, ...]],
                       known: dict[tuple[str, str], wheelhouse.Record],
                       log_dir: Path, jobs: int) -> tuple[wheelhouse.BuildEnv, tuple[wheelhouse.Record, ...]]:
     """The build lock of these sdists (file name -> build system; compiled, or reused
@@ -45,9 +46,9 @@ def build_environment(config: Config, work: Workdir, t: Target,
     return it and their records."""
     wheel_dir = work.wheelhouse(t.release.name, t.distribution.name)
     files_dir = wheel_dir / "files"
-    the_plan = build_lock.plan(t.release, t.distribution, systems)
+    the_plan = build_lock.plan(t.release, t.distribution, systems, discovered)
     lock_dir = work.build_lock_dir(t.release.name, t.distribution.name)
-    if any(s.requires for s in systems.values()):
+    if any(s.requires for s in systems.values()) or any(discovered.get(n) for n in systems):
         lock.check_interpreter(t.distribution)
         pins = constraints.PinSet((), 0, ())
         if lock.compile_lock(the_plan, lock_dir, work.cache / "pip-tools", log_dir / "build-lock.log",
@@ -83,7 +84,6 @@ def run_wheels(config: Config, work: Workdir, t: Target, *, jobs: int) -> Outcom
         f"{len(the_plan.fetch)} to download, {len(the_plan.build)} to build from sdists")
     wheelhouse.verify_cached(the_plan.cached, entries, files_dir)
     log_dir = work.log_dir(t.release.name, "wheels")
-    prepared: dict[str, wheelhouse.Prepared] = {}
     build_env = None
     build_records: tuple[wheelhouse.Record, ...] = ()
     sdists_dir = work.sdists(t.release.name, t.distribution.name)
@@ -93,11 +93,33 @@ def run_wheels(config: Config, work: Workdir, t: Target, *, jobs: int) -> Outcom
                for r in the_plan.cached
                if r.origin == "built" and r.source and (sdists_dir / r.source).is_file()}
     systems.update({p.source.name: p.build_system for p in prepared.values()})
-    if systems:
-        build_env, build_records = build_environment(config, work, t, systems, known, log_dir,
-                                                     jobs)
-    new = wheelhouse.execute(the_plan, files_dir=files_dir, log_dir=log_dir, jobs=jobs,
-                             prepared=prepared, build_env=build_env)
+    lock_dir = work.build_lock_dir(t.release.name, t.distribution.name)
+    discovered = build_lock.read_discovered(lock_dir)
+    new: tuple[wheelhouse.Record, ...] = ()
+    todo = the_plan
+    for attempt in (1, 2):
+        if systems:
+            build_env, build_records = build_environment(config, work, t, systems, discovered,
+                                                         known, log_dir, jobs)
+        try:
+            new += wheelhouse.execute(todo, files_dir=files_dir, log_dir=log_dir, jobs=jobs,
+                                      prepared=prepared, build_env=build_env)
+            break
+        except wheelhouse.IncompleteBuildLock as incomplete:
+            if attempt == 2 or all(set(discovered.get(k, ())) >= set(v)
+                                   for k, v in incomplete.wanted.items()):
+                raise
+            # what a backend asks for (upstream code, confined) is locked with hashes like
+            # the rest; recorded, so the next run's build lock holds it from the start
+            say(f"wheels: build backends asked for more: {incomplete.wanted}; "
+                f"adding it to the build lock")
+            discovered = {**discovered, **{k: tuple(sorted({*discovered.get(k, ()), *v}))
+                                           for k, v in incomplete.wanted.items()}}
+            build_lock.write_discovered(lock_dir, discovered)
+            new += incomplete.done
+            done = {(r.name, r.version) for r in incomplete.done}
+            todo = wheelhouse.Plan((), (), tuple(b for b in the_plan.build
+                                                 if (b.entry.name, b.entry.version) not in done))
     known.update({(r.name, r.version): r for r in (*build_records, *new)})
     wheelhouse.write_records(wheel_dir / wheelhouse.RECORDS, known.values())
     current = tuple(known[(e.name, e.version)] for e in entries)
