@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from packaging.utils import canonicalize_name
 
+from venvdeb.core.config import Distribution, Release
 from venvdeb.core.errors import SdistBuildFailed
-from venvdeb.python.build_lock import LEGACY, BuildSystem, parse_build_system, read_build_system
+from venvdeb.python.build_lock import LEGACY, BuildSystem, parse_build_system, plan, read_build_system
 from venvdeb.python.lock import LockEntry
 from venvdeb.python.sdist import unlocked
 
@@ -57,3 +58,21 @@ def test_unlocked_dynamic_requirements() -> None:
             LockEntry(canonicalize_name("wheel"), "wheel", "0.45.1", frozenset({"b"})))
     assert unlocked(["wheel", "Setuptools>=64", "cython; python_version < '3'"], lock, "3.11") == ()
     assert unlocked(["wheel<0.40", "pbr>=2"], lock, "3.11") == ("wheel<0.40", "pbr>=2")
+
+
+def test_plan_unites_static_discovered_and_setuptools_wheel() -> None:
+    release = Release("2099.1", "fixture", Path("r"), "projects", ("bookworm",),
+                      ("setuptools==66.1.1",), "file:///index")
+    distribution = Distribution("bookworm", Path("/usr/bin/python3"), "3.11", "amd64", (2, 36), "m")
+    the_plan = plan(release, distribution,
+                    {"a-1.tar.gz": BuildSystem(("setuptools>=61",), "setuptools.build_meta"),
+                     "b-1.tar.gz": BuildSystem(("flit_core",), "flit_core.buildapi")},
+                    {"b-1.tar.gz": ("pbr>=1.3",)})
+    lines = the_plan.requirements_in.splitlines()
+    assert "-c constraints.txt" in lines
+    assert "setuptools>=61  # a-1.tar.gz" in lines
+    assert "wheel  # a-1.tar.gz (setuptools < 70.1 asks for it)" in lines
+    assert "flit_core  # b-1.tar.gz" in lines
+    assert "pbr>=1.3  # b-1.tar.gz (asked by its backend)" in lines
+    assert the_plan.constraints == "setuptools==66.1.1\n"
+    assert the_plan.only_binary and the_plan.scope == "build"

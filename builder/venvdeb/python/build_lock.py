@@ -31,6 +31,7 @@ from venvdeb.python.lock import LockPlan
 #: ``wheel`` is what setuptools before 70.1 asks for dynamically.
 LEGACY_REQUIRES = ("setuptools>=40.8.0", "wheel")
 LEGACY_BACKEND = "setuptools.build_meta:__legacy__"
+SETUPTOOLS_BACKEND = "setuptools.build_meta"
 #: What build backends asked for beyond [build-system].requires, by sdist file.
 DISCOVERED = "discovered.json"
 #: A pyproject.toml larger than this is refused rather than parsed.
@@ -157,6 +158,8 @@ def plan(release: Release, distribution: Distribution, systems: Mapping[str, Bui
     for sdist_name, system in sorted(systems.items()):
         for req in system.requires:
             wanted.setdefault(req, []).append(sdist_name)
+        if system.backend.startswith(SETUPTOOLS_BACKEND) and "wheel" not in system.requires:
+            wanted.setdefault("wheel", []).append(f"{sdist_name} (setuptools < 70.1 asks for it)")
         for req in (discovered or {}).get(sdist_name, ()):
             wanted.setdefault(req, []).append(f"{sdist_name} (asked by its backend)")
     header = (f"# venvdeb: build requirements of the sdists of release {release.name} "
