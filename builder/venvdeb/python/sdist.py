@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -223,7 +224,13 @@ def build_wheel(
             str(tree), build_system.backend, list(build_system.backend_path) or None,
             runner=hook_runner, python_executable=venv_python)
         try:
-            dynamic = hooks.get_requires_for_build_wheel()
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                dynamic = hooks.get_requires_for_build_wheel()
+            passed = [w for w in caught if issubclass(w.category, UserWarning)]
+            if passed:  # the backend's warnings, passed back by pyproject_hooks: to the log
+                with log.open("a", encoding="utf-8") as f:
+                    f.writelines(f"backend warning: {w.message}\n" for w in passed)
         except pyproject_hooks.BackendUnavailable as exc:
             raise SdistBuildFailed(f"the build backend {build_system.backend!r} of {name} "
                                    f"{version} is not in its build lock: {exc}",

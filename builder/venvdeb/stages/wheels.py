@@ -129,5 +129,5 @@ def run_wheels(config: Config, work: Workdir, t: Target, *, jobs: int) -> Outcom
     return Outcome("wheels", f"{t.release.name}/{t.distribution.name}",
                    f"wheels: {len(current)} wheels ({downloaded} downloaded, {built} built; "
                    f"{len(new)} new this run) in {wheel_dir}"
-                   + (f"; {len(build_records)} to build sdists" if build_records else ""),
+                   + (f"; the build lock's {len(build_records)} wheels built them" if build_records else ""),
                    changed=bool(new))
