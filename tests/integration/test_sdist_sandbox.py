@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pwd
 import secrets
 import socket
 import stat
@@ -14,10 +15,21 @@ import pytest
 
 from tests.conftest import RELEASE, Project, require_tools
 from tests.fixtures.make_index import Dist, build_index, sdist_bytes
+from venvdeb.core import sandbox
 
 pytestmark = pytest.mark.integration
 
 ROOT_MARK = Path("/root/venvdeb-hostile-was-here")
+
+
+def _left_behind(proc: Path) -> bool:
+    """A process of the sandbox user still running in the hostile build's scratch."""
+    try:
+        if proc.stat().st_uid != pwd.getpwnam(sandbox.USER).pw_uid:
+            return False
+        return b"venvdeb-sdist-fixture-hostile" in (proc / "cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def test_hostile_sdist_is_denied_the_key_root_and_the_network_and_still_builds(
@@ -68,7 +80,12 @@ def test_hostile_sdist_is_denied_the_key_root_and_the_network_and_still_builds(
         assert (f"hostile {hook}: read the signing key: denied EACCES" in log
                 or f"hostile {hook}: read the signing key: denied ENOENT" in log), log
         assert f"hostile {hook}: connect to the index: denied ENETUNREACH" in log, log
-    assert "SUCCEEDED" not in log
+    assert "SUCCEEDED" in log  # only the process left behind gets that far (asserted below)
+    assert log.count("SUCCEEDED") == log.count(": linger: SUCCEEDED")
+    # ...and it dies with the build: every process of the build is in one PID namespace
+    assert "left process" in log
+    survivors = [p.name for p in Path("/proc").iterdir() if p.name.isdigit() and _left_behind(p)]
+    assert not survivors, f"processes of the hostile build survived it: {survivors}"
     # built from its build lock, installed from the hash-verified wheel
     assert "hostile build_wheel: built with fixture_lib 1.1.0" in log
     build_lock_dir = workdir / "releases" / RELEASE / "bookworm" / "build-lock"
