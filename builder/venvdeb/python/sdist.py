@@ -219,6 +219,10 @@ def build_wheel(
                               Path(cwd) if cwd else tree, extra_environ)
             if result.returncode != 0:
                 raise failed("asking its build backend for its requirements", result)
+            answer = Path(cmd[-1]) / "output.json"  # read as root next: a regular file only
+            if answer.is_symlink() or (answer.exists() and not answer.is_file()):
+                raise SdistBuildFailed(f"the build backend of {name} {version} left its answer "
+                                       f"as a link or a special file", log=log)
 
         hooks = pyproject_hooks.BuildBackendHookCaller(
             str(tree), build_system.backend, list(build_system.backend_path) or None,
