@@ -4,13 +4,14 @@ Everything that executes code we did not write (sdist builds and their build
 hooks, closures' metadata preparation, ``debian/rules``, maintainer scripts in
 install-test chroots) goes through ``confine``. As root that is::
 
-    unshare --net --fork --kill-child -- setpriv --reuid=U --regid=G --clear-groups \
+    unshare --net --pid --fork --kill-child -- setpriv --reuid=U --regid=G --clear-groups \
         --no-new-privs --inh-caps=-all --bounding-set=-all -- ARGV...
 
 so the code runs as ``venvdeb-sandbox`` (a system user that owns nothing but
 its scratch directory), in a network namespace with only a loopback that is
 down (connecting anywhere fails with ENETUNREACH), unable to regain privileges
-through setuid programs. It cannot read the signing key (``keys/`` is 0700
+through setuid programs, in a PID namespace of its own (what it leaves running dies
+with it). It cannot read the signing key (``keys/`` is 0700
 root), write to /root or to the workdir, and sees only what is world-readable.
 Not root (a developer's account): the caller is unprivileged already, and the
 network is cut in a user namespace.
@@ -69,10 +70,14 @@ def confine(argv: Sequence[str | os.PathLike[str]], *, network: bool = False) ->
     ``network`` (fetching from the index, never while running upstream code)."""
     args = tuple(os.fspath(a) for a in argv)
     who = identity()
+    # --pid --fork: the command is PID 1 of its own PID namespace, so every process it
+    # leaves behind (a daemon, a double fork) dies with it instead of living on as the
+    # sandbox user beside the next builds
     if who is None:
         return args if network else ("unshare", "--user", "--map-current-user", "--net",
-                                     "--", *args)
-    unshare = ("unshare", *(() if network else ("--net",)), "--fork", "--kill-child", "--")
+                                     "--pid", "--fork", "--kill-child", "--", *args)
+    unshare = ("unshare", *(() if network else ("--net",)), "--pid", "--fork", "--kill-child",
+               "--")
     return (*unshare, "setpriv", f"--reuid={who.uid}", f"--regid={who.gid}", "--clear-groups",
             "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--", *args)
 

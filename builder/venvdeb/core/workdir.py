@@ -30,6 +30,10 @@ class Workdir:
     def lock_file(self, release: str, distribution: str) -> Path:
         return self.lock_dir(release, distribution) / "lock.txt"
 
+    def build_lock_dir(self, release: str, distribution: str) -> Path:
+        """The build lock: what the release's sdists need to build (venvdeb.python.build_lock)."""
+        return self.target(release, distribution) / "build-lock"
+
     def wheelhouse(self, release: str, distribution: str) -> Path:
         return self.target(release, distribution) / "wheelhouse"
 

@@ -18,7 +18,7 @@ from packaging.utils import parse_wheel_filename
 from venvdeb.core import render, runner, versions
 from venvdeb.core.config import Config, Distribution, Release
 from venvdeb.core.errors import ConfigError, HashMismatch
-from venvdeb.core.files import link_or_copy
+from venvdeb.core.files import link_or_copy, sha256
 from venvdeb.debian import builders
 from venvdeb.python import wheelhouse
 from venvdeb.python.lock import LockEntry
@@ -124,9 +124,18 @@ def plan(config: Config, release: Release, distribution: Distribution, *, lock_f
                     if r.name in {e.name for e in entries})
     files_dir = wheel_dir / "files"
     verify_wheelhouse(entries, records, files_dir)
+    # what the sdist-built wheels were built with (the build lock), shipped beside them
+    build_records = tuple(r for r in wheelhouse.read_build_manifest(wheel_dir)
+                          if (r.name, r.version) not in {(w.name, w.version) for w in records})
+    for record in build_records:
+        path = files_dir / record.file
+        if not path.is_file() or sha256(path) != record.sha256:
+            raise HashMismatch(f"build requirement {path} listed in {wheelhouse.BUILD_MANIFEST} "
+                               f"is missing or does not hash as recorded",
+                               hint="run 'venvdeb wheels' again to fetch it")
     source = package = package_name(release.name)
     root = f"{INSTALL_ROOT}/{release.name}"
-    architecture = architecture_of(records, distribution)
+    architecture = architecture_of(records + build_records, distribution)
     lock_text = lock_file.read_text()
     context = {
         "source": source, "package": package, "architecture": architecture,
@@ -139,17 +148,19 @@ def plan(config: Config, release: Release, distribution: Distribution, *, lock_f
     }
     # The digest covers the templates as rendered without the date-derived fields.
     probe = render.render_tree("requirements", {**context, "copyright_year": "YYYY"})
-    digest = input_digest(release, distribution, lock_text, records, probe)
+    digest = input_digest(release, distribution, lock_text, records + build_records, probe)
     changes = (f"Wheel repository for OpenStack {release.name} ({release.series}) on "
                f"{distribution.name}: {len(records)} wheels "
                f"({context['downloaded']} downloaded, {context['built']} built).",
                f"Inputs digest {digest}.")
-    shipped = [(f"files/{r.file}", files_dir / r.file) for r in records]
+    shipped = [(f"files/{r.file}", files_dir / r.file) for r in records + build_records]
     shipped += [(f"simple/{rel}", wheel_dir / "simple" / rel)
                 for rel in wheelhouse.simple_index(records)]
     shipped += [("manifest.json", wheel_dir / wheelhouse.MANIFEST),
                 ("install-lock.txt", wheel_dir / wheelhouse.INSTALL_LOCK),
                 ("lock.txt", lock_file)]
+    if (wheel_dir / wheelhouse.BUILD_MANIFEST).exists():
+        shipped.append(("build-manifest.json", wheel_dir / wheelhouse.BUILD_MANIFEST))
     shipped += [(f"requirements/{p.name}", p) for p in release.input_files]
     return ReqdebPlan(source, package, architecture, digest, tuple(sorted(context.items())),
                       records, tuple(sorted(shipped)), changes)

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import (
@@ -55,10 +56,12 @@ class LockPlan:
 
     release: str
     distribution: str
-    scope: Scope
+    scope: Scope | Literal["build"]
     requirements_in: str
     constraints: str
     index_url: str
+    #: wheels only (the build lock: a build requirement is never built from source)
+    only_binary: bool = False
 
     @property
     def digest(self) -> str:
@@ -66,6 +69,8 @@ class LockPlan:
         h = hashlib.sha256()
         for part in (LOCK_FORMAT, self.scope, self.index_url, self.requirements_in, self.constraints):
             h.update(part.encode() + b"\0")
+        if self.only_binary:
+            h.update(b"only-binary\0")
         return h.hexdigest()
 
 
@@ -109,6 +114,7 @@ def argv(lock_plan: LockPlan, cache_dir: Path) -> list[str]:
         "--index-url", lock_plan.index_url,
         "--cache-dir", str(cache_dir),
         "--output-file", NEW_LOCK,
+        *(("--pip-args=--only-binary=:all:", "--no-emit-options") if lock_plan.only_binary else ()),
         "requirements.in",
     ]
 

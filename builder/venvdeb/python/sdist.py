@@ -1,21 +1,45 @@
-"""Build one sdist into a wheel, on the host, in pip's isolated build env.
+"""Build one sdist into a wheel, confined: as the sandbox user, with no network.
 
 Declared Debian build dependencies are checked first (one line with the exact
-``apt-get install`` to run); a failed build is diagnosed from its log.
+``apt-get install`` to run). The build runs in a scratch directory the sandbox
+user owns (``venvdeb.core.sandbox``): the sdist and the build lock's wheels are
+copied in, a venv of the target interpreter gets the build lock installed with
+``--require-hashes`` from those wheels only, the backend is asked for its
+dynamic build requirements (upstream code: confined too), which must be in the
+build lock, and pip builds the wheel with ``--no-build-isolation`` (pip does not
+hash-check what it puts into an isolated build environment). A failed build is
+diagnosed from its log.
 """
 from __future__ import annotations
 
+import os
 import re
 import shutil
-import sys
-import tempfile
+import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+import pyproject_hooks
+from packaging.markers import default_environment
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import (
+    InvalidWheelFilename,
+    NormalizedName,
+    canonicalize_name,
+    parse_wheel_filename,
+)
 from packaging.version import Version
 
-from venvdeb.core import runner
+from venvdeb.core import runner, sandbox
 from venvdeb.core.errors import BuildDependencyMissing, SdistBuildFailed
+from venvdeb.python.build_lock import BuildSystem
+from venvdeb.python.lock import LockEntry
+
+#: Debian's pip (python3-pip) runs in the build's venv through its runner (what
+#: ``pip --python`` does): it imports only pip from there, not the rest of dist-packages.
+PIP_RUNNER = Path("/usr/lib/python3/dist-packages/pip/__pip-runner__.py")
+#: The sandbox's PATH: the target's own tools, never root's (pyenv shims...).
+PATH = "/usr/bin:/bin"
 
 #: Headers, pkg-config modules and tools that sdists commonly miss, and the
 #: Debian package providing each.
@@ -40,6 +64,15 @@ MISSING_HINTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     ))
 
 
+class UnlockedBuildRequirements(SdistBuildFailed):
+    """Build backends asked for requirements the build lock does not hold (by sdist file)."""
+
+    def __init__(self, message: str, *, wanted: Mapping[str, tuple[str, ...]],
+                 hint: str | None = None, log: Path | None = None) -> None:
+        super().__init__(message, hint=hint, log=log)
+        self.wanted = dict(wanted)
+
+
 def missing_debian_packages(packages: tuple[str, ...], log: Path) -> tuple[str, ...]:
     if not packages:
         return ()
@@ -58,6 +91,35 @@ def diagnose(output: str) -> tuple[str, ...]:
     return tuple(found)
 
 
+def unlocked(requirements: Sequence[str], locked: Sequence[LockEntry],
+             python_version: str) -> tuple[str, ...]:
+    """Pure: the requirements a build asks for that the build lock does not satisfy."""
+    by_name = {e.name: e for e in locked}
+    env: dict[str, str] = {k: str(v) for k, v in default_environment().items()}
+    env.update(python_version=python_version, python_full_version=f"{python_version}.0")
+    missing = []
+    for text in requirements:
+        try:
+            req = Requirement(text)
+        except InvalidRequirement:
+            missing.append(text)
+            continue
+        if req.marker is not None and not req.marker.evaluate(env):
+            continue
+        entry = by_name.get(canonicalize_name(req.name))
+        if entry is None or not req.specifier.contains(entry.version, prereleases=True):
+            missing.append(text)
+    return tuple(missing)
+
+
+def _pip() -> str:
+    if not PIP_RUNNER.is_file():
+        raise BuildDependencyMissing(
+            f"{PIP_RUNNER} is missing: sdist builds run the target's pip in the build's venv",
+            hint="run: apt-get install python3-pip")
+    return str(PIP_RUNNER)
+
+
 def build_wheel(
     *,
     name: str,
@@ -65,12 +127,18 @@ def build_wheel(
     sdist: Path,
     out_dir: Path,
     debian_build_deps: tuple[str, ...],
-    index_url: str,
-    build_constraints: Path,
+    build_system: BuildSystem,
+    build_lock: Sequence[LockEntry],
+    build_wheels: Mapping[NormalizedName, Path],
+    python: Path,
+    python_version: str,
     log: Path,
     source_date_epoch: int,
 ) -> Path:
-    """Return the path of the wheel built from ``sdist`` into ``out_dir``."""
+    """Return the path of the wheel built from ``sdist`` into ``out_dir``.
+
+    ``build_wheels`` maps each build-lock entry's name to its verified wheel.
+    """
     missing = missing_debian_packages(debian_build_deps, log)
     if missing:
         raise BuildDependencyMissing(
@@ -78,13 +146,32 @@ def build_wheel(
             f"not installed: {' '.join(missing)}",
             hint=f"run: apt-get install {' '.join(missing)}", log=log)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f"venvdeb-{canonicalize_name(name)}-") as tmp:
-        argv = [sys.executable, "-m", "venvdeb.python.pip_run", "wheel", "--no-deps", "--no-cache-dir",
-                "--wheel-dir", tmp, "--index-url", index_url,
-                "--build-constraint", str(build_constraints), str(sdist)]
-        env = runner.clean_environment({"SOURCE_DATE_EPOCH": str(source_date_epoch)})
-        result = runner.run(argv, log=log, env=env, check=False)
-        if result.returncode != 0:
+    pip = _pip()
+    with sandbox.scratch(f"sdist-{canonicalize_name(name)}") as scratch:
+        for sub in ("home", "tmp", "src", "out", "wheels"):
+            (scratch / sub).mkdir()
+        shutil.copyfile(sdist, scratch / sdist.name)
+        lines = []
+        for entry in build_lock:
+            wheel = build_wheels[entry.name]
+            shutil.copyfile(wheel, scratch / "wheels" / wheel.name)
+            lines.append(f"{entry.requirement} "
+                         + " ".join(f"--hash=sha256:{h}" for h in sorted(entry.hashes)) + "\n")
+        (scratch / "build-lock.txt").write_text("".join(lines))
+        sandbox.give(scratch)
+        env = runner.clean_environment({
+            "SOURCE_DATE_EPOCH": str(source_date_epoch), "PATH": PATH,
+            "HOME": str(scratch / "home"), "TMPDIR": str(scratch / "tmp")})
+        for key in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+            env.pop(key, None)
+        venv_python = str(scratch / "venv" / "bin" / "python")
+
+        def confined(argv: Sequence[str], what: str, cwd: Path = scratch,
+                     extra: Mapping[str, str] | None = None) -> runner.Result:
+            return runner.run(sandbox.confine(argv), log=log, cwd=cwd, env={**env, **(extra or {})},
+                              check=False, what=what)
+
+        def failed(what: str, result: runner.Result) -> SdistBuildFailed:
             packages = [p for p in diagnose(result.output)
                         if p not in debian_build_deps or p in missing]
             if packages:
@@ -93,9 +180,80 @@ def build_wheel(
                         f"and run: apt-get install {' '.join(packages)}")
             else:
                 hint = "read the log for the compiler or setup.py error"
-            raise SdistBuildFailed(f"building a wheel from the sdist of {name} {version} failed",
-                                   hint=hint, log=log)
-        wheels = sorted(Path(tmp).glob("*.whl"))
+            return SdistBuildFailed(f"building a wheel from the sdist of {name} {version} failed "
+                                    f"({what})", hint=hint, log=log)
+
+        steps: list[tuple[list[str], str]] = [
+            ([str(python), "-m", "venv", "--without-pip", str(scratch / "venv")], "creating its venv"),
+            (["tar", "-xf", str(scratch / sdist.name), "-C", str(scratch / "src"),
+              "--no-same-owner", "--no-same-permissions"]
+             if not sdist.name.endswith(".zip") else
+             [str(python), "-m", "zipfile", "-e", str(scratch / sdist.name), str(scratch / "src")],
+             "unpacking it"),
+        ]
+        if lines:
+            steps.append(([venv_python, pip, "install", "--no-index", "--require-hashes",
+                           "--no-deps", "--no-cache-dir", "--find-links", str(scratch / "wheels"),
+                           "-r", str(scratch / "build-lock.txt")],
+                          "installing its build lock"))
+        for argv, what in steps:
+            result = confined(argv, what)
+            if result.returncode != 0:
+                raise failed(what, result)
+        trees = [p for p in (scratch / "src").iterdir() if p.is_dir() and not p.is_symlink()]
+        if len(trees) != 1:
+            raise SdistBuildFailed(f"the sdist {sdist.name} of {name} {version} does not unpack "
+                                   f"into one directory", log=log)
+        tree = trees[0]
+
+        def hook_runner(cmd: Sequence[str], cwd: str | None = None,
+                        extra_environ: Mapping[str, str] | None = None) -> None:
+            # pyproject_hooks' control directory is root's temporary directory:
+            # the sandbox user writes the hook's answer there
+            sandbox.give(Path(cmd[-1]))
+            script = scratch / "tmp" / Path(cmd[1]).name
+            shutil.copyfile(cmd[1], script)
+            sandbox.give(script)
+            argv = [cmd[0], str(script), *cmd[2:]]
+            result = confined(argv, "asking its build backend for its requirements",
+                              Path(cwd) if cwd else tree, extra_environ)
+            if result.returncode != 0:
+                raise failed("asking its build backend for its requirements", result)
+            answer = Path(cmd[-1]) / "output.json"  # read as root next: a regular file only
+            if answer.is_symlink() or (answer.exists() and not answer.is_file()):
+                raise SdistBuildFailed(f"the build backend of {name} {version} left its answer "
+                                       f"as a link or a special file", log=log)
+
+        hooks = pyproject_hooks.BuildBackendHookCaller(
+            str(tree), build_system.backend, list(build_system.backend_path) or None,
+            runner=hook_runner, python_executable=venv_python)
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                dynamic = hooks.get_requires_for_build_wheel()
+            passed = [w for w in caught if issubclass(w.category, UserWarning)]
+            if passed:  # the backend's warnings, passed back by pyproject_hooks: to the log
+                with log.open("a", encoding="utf-8") as f:
+                    f.writelines(f"backend warning: {w.message}\n" for w in passed)
+        except pyproject_hooks.BackendUnavailable as exc:
+            raise SdistBuildFailed(f"the build backend {build_system.backend!r} of {name} "
+                                   f"{version} is not in its build lock: {exc}",
+                                   hint="its pyproject.toml names a backend it does not require",
+                                   log=log) from None
+        lacking = unlocked(list(dynamic), build_lock, python_version)
+        if lacking:
+            raise UnlockedBuildRequirements(
+                f"the sdist of {name} {version} asks its build backend for {', '.join(lacking)}, "
+                f"which the build lock does not hold",
+                hint="the build lock takes what a backend asks for on the next run; if this "
+                     "persists, the index lacks a wheel of it", log=log,
+                wanted={sdist.name: lacking})
+        result = confined([venv_python, pip, "wheel", "-v", "--no-build-isolation", "--no-deps",
+                           "--no-index", "--no-cache-dir", "--wheel-dir", str(scratch / "out"),
+                           str(tree)], "pip wheel")
+        if result.returncode != 0:
+            raise failed("pip wheel", result)
+        wheels = sorted((scratch / "out").glob("*.whl"))
         if len(wheels) != 1:
             raise SdistBuildFailed(f"building {name} {version} produced {len(wheels)} wheels, "
                                    f"expected one", log=log)
@@ -107,6 +265,12 @@ def build_wheel(
         if wname != canonicalize_name(name) or wversion != Version(version):
             raise SdistBuildFailed(f"the sdist of {name} {version} built {wheels[0].name}",
                                    hint="the sdist does not match its name or version", log=log)
+        if wheels[0].is_symlink() or not wheels[0].is_file():
+            raise SdistBuildFailed(f"the sdist of {name} {version} left {wheels[0].name} as a "
+                                   f"link or a special file", log=log)
         dest = out_dir / wheels[0].name
-        shutil.move(str(wheels[0]), dest)
+        partial = dest.with_name(dest.name + ".part")
+        shutil.copyfile(wheels[0], partial, follow_symlinks=False)
+        os.chmod(partial, 0o644)
+        partial.replace(dest)
         return dest

@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import json
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,6 +20,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import (
     InvalidSdistFilename,
     InvalidWheelFilename,
+    NormalizedName,
     parse_sdist_filename,
     parse_wheel_filename,
 )
@@ -30,11 +31,15 @@ from venvdeb.core.errors import HashMismatch, IndexError_, StateFileError, Venvd
 from venvdeb.core.files import read_json, sha256, write_if_changed
 from venvdeb.core.progress import Progress
 from venvdeb.python import index, sdist
+from venvdeb.python.build_lock import BuildSystem, read_build_system
 from venvdeb.python.index import IndexFile
 from venvdeb.python.lock import LockEntry
 
 Origin = Literal["downloaded", "built"]
 MANIFEST = "manifest.json"
+#: The build lock's wheels: what the sdist-built wheels were built with (not installed
+#: into any venv, so neither in the manifest nor in the simple index).
+BUILD_MANIFEST = "build-manifest.json"
 RECORDS = "records.json"
 INSTALL_LOCK = "install-lock.txt"
 #: Built wheels carry this timestamp (SOURCE_DATE_EPOCH), so a rebuild gives the same bytes.
@@ -65,6 +70,25 @@ class Build:
     entry: LockEntry
     sdist: IndexFile
     debian_build_deps: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A sdist to build, fetched and verified, with its declared build system."""
+
+    source: Path
+    sha256: str
+    build_system: BuildSystem
+
+
+@dataclass(frozen=True)
+class BuildEnv:
+    """What every sdist build gets: the build lock, its verified wheels, the target."""
+
+    lock: tuple[LockEntry, ...]
+    wheels: Mapping[NormalizedName, Path]
+    python: Path
+    python_version: str
 
 
 @dataclass(frozen=True)
@@ -191,18 +215,46 @@ def verify_cached(records: Iterable[Record], entries: Iterable[LockEntry], files
                 hint=f"delete {path} and run 'venvdeb wheels' again to fetch or build it anew")
 
 
+class IncompleteBuildLock(VenvdebError):
+    """Some builds asked for requirements the build lock lacks; the rest are ``done``."""
+
+    def __init__(self, failures: Sequence[sdist.UnlockedBuildRequirements],
+                 done: tuple[Record, ...]) -> None:
+        first = failures[0]
+        super().__init__(first.message, hint=first.hint, log=first.log)
+        self.failures = tuple(failures)
+        self.done = done
+        self.wanted = {k: v for f in failures for k, v in f.wanted.items()}
+
+
+def prepare(builds: Sequence[Build], sdists_dir: Path) -> dict[str, Prepared]:
+    """Fetch (or keep) each sdist to build, hash-verified, and read its build system
+    without running its code; by lock entry name."""
+    def one(item: Build) -> Prepared:
+        source = sdists_dir / item.sdist.filename
+        if source.exists() and sha256(source) in item.entry.hashes:
+            digest = sha256(source)
+        else:
+            digest = index.download(item.sdist.url, source, item.entry.hashes,
+                                    f"{item.entry.requirement} (sdist)")
+        return Prepared(source, digest, read_build_system(source, item.entry.requirement))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        done = list(pool.map(one, builds))
+    return {b.entry.name: p for b, p in zip(builds, done, strict=True)}
+
+
 def execute(
     the_plan: Plan,
     *,
-    release: Release,
     files_dir: Path,
-    sdists_dir: Path,
-    build_constraints: Path,
     log_dir: Path,
     jobs: int,
+    prepared: Mapping[str, Prepared] | None = None,
+    build_env: BuildEnv | None = None,
     quiet: bool = False,
 ) -> tuple[Record, ...]:
-    """Fetch and build what the plan says; return the new records."""
+    """Fetch and build what the plan says (its sdists ``prepared``); return the new records."""
     progress = Progress("wheels", len(the_plan.fetch) + len(the_plan.build), quiet=quiet)
 
     def fetch(item: Fetch) -> Record:
@@ -217,20 +269,18 @@ def execute(
         return Record(item.entry.name, item.entry.version, item.file.filename, digest, "downloaded")
 
     def build(item: Build) -> Record:
-        source = sdists_dir / item.sdist.filename
-        if source.exists() and sha256(source) in item.entry.hashes:
-            source_digest = sha256(source)
-        else:
-            source_digest = index.download(item.sdist.url, source, item.entry.hashes,
-                                           f"{item.entry.requirement} (sdist)")
+        assert prepared is not None and build_env is not None, "builds need prepare() and a BuildEnv"
+        ready = prepared[item.entry.name]
         wheel = sdist.build_wheel(
-            name=item.entry.project_name, version=item.entry.version, sdist=source,
+            name=item.entry.project_name, version=item.entry.version, sdist=ready.source,
             out_dir=files_dir, debian_build_deps=item.debian_build_deps,
-            index_url=release.index_url, build_constraints=build_constraints,
+            build_system=ready.build_system, build_lock=build_env.lock,
+            build_wheels=build_env.wheels, python=build_env.python,
+            python_version=build_env.python_version,
             log=log_dir / f"{item.entry.name}.log", source_date_epoch=BUILD_EPOCH)
         progress.step(f"built      {wheel.name} (from {item.sdist.filename})")
         return Record(item.entry.name, item.entry.version, wheel.name, sha256(wheel),
-                      "built", item.sdist.filename, source_digest)
+                      "built", item.sdist.filename, ready.sha256)
 
     results: list[Record] = []
     errors: list[VenvdebError] = []
@@ -243,6 +293,10 @@ def execute(
                 results.append(future.result())
             except VenvdebError as exc:
                 errors.append(exc)
+    unlocked = [e for e in errors if isinstance(e, sdist.UnlockedBuildRequirements)]
+    if errors and len(unlocked) == len(errors):
+        # only the build lock lacked something: the caller adds it and builds these again
+        raise IncompleteBuildLock(unlocked, tuple(results))
     if errors:
         if len(errors) > 1:
             errors[0].hint = (errors[0].hint or "") + f" ({len(errors) - 1} more failed: see logs)"
@@ -279,8 +333,10 @@ def install_lock(records: Sequence[Record]) -> str:
     return "".join(lines)
 
 
-def publish(records: Sequence[Record], wheelhouse: Path) -> None:
-    """Write manifest, simple index and install lock; drop pages of gone projects."""
+def publish(records: Sequence[Record], wheelhouse: Path,
+            build_records: Sequence[Record] = ()) -> None:
+    """Write manifest, simple index and install lock, and the build manifest; drop
+    pages of gone projects."""
     simple = wheelhouse / "simple"
     pages = simple_index(records)
     for rel, text in pages.items():
@@ -291,8 +347,13 @@ def publish(records: Sequence[Record], wheelhouse: Path) -> None:
                 page.unlink()
                 os.rmdir(page.parent)
     write_records(wheelhouse / MANIFEST, records)
+    write_records(wheelhouse / BUILD_MANIFEST, build_records)
     write_if_changed(wheelhouse / INSTALL_LOCK, install_lock(records))
 
 
 def read_manifest(wheelhouse: Path) -> tuple[Record, ...]:
     return tuple(load_records(wheelhouse / MANIFEST).values())
+
+
+def read_build_manifest(wheelhouse: Path) -> tuple[Record, ...]:
+    return tuple(load_records(wheelhouse / BUILD_MANIFEST).values())

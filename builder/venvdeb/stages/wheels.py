@@ -1,13 +1,17 @@
 """``venvdeb wheels``: a verified wheel for every lock entry, and its index."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
+
 from venvdeb.core.config import Config
-from venvdeb.core.files import write_if_changed
+from venvdeb.core.errors import SdistBuildFailed
 from venvdeb.core.outcome import Outcome, Planned
 from venvdeb.core.progress import say
 from venvdeb.core.target import Target
 from venvdeb.core.workdir import Workdir
-from venvdeb.python import lock, wheelhouse
+from venvdeb.python import build_lock, constraints, lock, wheelhouse
+from venvdeb.python.build_lock import BuildSystem
 
 
 def plan_wheels(config: Config, work: Workdir, t: Target) -> wheelhouse.Plan:
@@ -32,6 +36,44 @@ def dry_run(config: Config, work: Workdir, t: Target) -> Planned:
                       else ""))
 
 
+def build_environment(config: Config, work: Workdir, t: Target,
+                      systems: Mapping[str, BuildSystem],
+                      discovered: Mapping[str, tuple[str, ...]],
+                      known: dict[tuple[str, str], wheelhouse.Record],
+                      log_dir: Path, jobs: int) -> tuple[wheelhouse.BuildEnv, tuple[wheelhouse.Record, ...]]:
+    """The build lock of these sdists (file name -> build system; compiled, or reused
+    while its inputs hold), its wheels fetched hash-verified into the wheel repository;
+    return it and their records."""
+    wheel_dir = work.wheelhouse(t.release.name, t.distribution.name)
+    files_dir = wheel_dir / "files"
+    the_plan = build_lock.plan(t.release, t.distribution, systems, discovered)
+    lock_dir = work.build_lock_dir(t.release.name, t.distribution.name)
+    if any(s.requires for s in systems.values()) or any(discovered.get(n) for n in systems):
+        lock.check_interpreter(t.distribution)
+        pins = constraints.PinSet((), 0, ())
+        if lock.compile_lock(the_plan, lock_dir, work.cache / "pip-tools", log_dir / "build-lock.log",
+                             pins):
+            say(f"wheels: build lock compiled: {lock_dir / 'lock.txt'}")
+        entries = lock.parse_lock(lock_dir / "lock.txt")
+    else:
+        entries = ()
+    fetch_plan = wheelhouse.plan(entries, t.release, t.distribution, config, files_dir, known)
+    if fetch_plan.build:
+        names = ", ".join(b.entry.requirement for b in fetch_plan.build)
+        raise SdistBuildFailed(
+            f"the build lock {lock_dir / 'lock.txt'} needs {names}, which the index has only as "
+            f"a sdist: build requirements are installed from wheels, never built",
+            hint="pin a version of it that has a wheel for the target in the release's extra_pins")
+    wheelhouse.verify_cached(fetch_plan.cached, entries, files_dir)
+    fetched = wheelhouse.execute(wheelhouse.Plan((), fetch_plan.fetch, ()), files_dir=files_dir,
+                                 log_dir=log_dir, jobs=jobs)
+    records = {(r.name, r.version): r for r in (*fetch_plan.cached, *fetched)}
+    wheels = {e.name: files_dir / records[(e.name, e.version)].file for e in entries}
+    env = wheelhouse.BuildEnv(entries, wheels, t.distribution.python,
+                              t.distribution.python_version)
+    return env, tuple(records[(e.name, e.version)] for e in entries)
+
+
 def run_wheels(config: Config, work: Workdir, t: Target, *, jobs: int) -> Outcome:
     entries = lock.entries_for(work, t)
     wheel_dir = work.wheelhouse(t.release.name, t.distribution.name)
@@ -41,19 +83,51 @@ def run_wheels(config: Config, work: Workdir, t: Target, *, jobs: int) -> Outcom
     say(f"wheels: {t.release.name}: {the_plan.total} entries: {len(the_plan.cached)} cached, "
         f"{len(the_plan.fetch)} to download, {len(the_plan.build)} to build from sdists")
     wheelhouse.verify_cached(the_plan.cached, entries, files_dir)
-    build_constraints = wheel_dir / "build-constraints.txt"
-    write_if_changed(build_constraints, "".join(f"{p}\n" for p in t.release.extra_pins))
-    new = wheelhouse.execute(
-        the_plan, release=t.release, files_dir=files_dir,
-        sdists_dir=work.sdists(t.release.name, t.distribution.name),
-        build_constraints=build_constraints,
-        log_dir=work.log_dir(t.release.name, "wheels"), jobs=jobs)
-    known.update({(r.name, r.version): r for r in new})
+    log_dir = work.log_dir(t.release.name, "wheels")
+    build_env = None
+    build_records: tuple[wheelhouse.Record, ...] = ()
+    sdists_dir = work.sdists(t.release.name, t.distribution.name)
+    prepared = wheelhouse.prepare(the_plan.build, sdists_dir)
+    # the build lock covers every sdist of the lock, those built before too
+    systems = {r.source: build_lock.read_build_system(sdists_dir / r.source, r.name)
+               for r in the_plan.cached
+               if r.origin == "built" and r.source and (sdists_dir / r.source).is_file()}
+    systems.update({p.source.name: p.build_system for p in prepared.values()})
+    lock_dir = work.build_lock_dir(t.release.name, t.distribution.name)
+    discovered = build_lock.read_discovered(lock_dir)
+    new: tuple[wheelhouse.Record, ...] = ()
+    todo = the_plan
+    for attempt in (1, 2):
+        if systems:
+            build_env, build_records = build_environment(config, work, t, systems, discovered,
+                                                         known, log_dir, jobs)
+        try:
+            new += wheelhouse.execute(todo, files_dir=files_dir, log_dir=log_dir, jobs=jobs,
+                                      prepared=prepared, build_env=build_env)
+            break
+        except wheelhouse.IncompleteBuildLock as incomplete:
+            if attempt == 2 or all(set(discovered.get(k, ())) >= set(v)
+                                   for k, v in incomplete.wanted.items()):
+                raise
+            # what a backend asks for (upstream code, confined) is locked with hashes like
+            # the rest; recorded, so the next run's build lock holds it from the start
+            say(f"wheels: build backends asked for more: {incomplete.wanted}; "
+                f"adding it to the build lock")
+            discovered = {**discovered, **{k: tuple(sorted({*discovered.get(k, ()), *v}))
+                                           for k, v in incomplete.wanted.items()}}
+            build_lock.write_discovered(lock_dir, discovered)
+            new += incomplete.done
+            done = {(r.name, r.version) for r in incomplete.done}
+            todo = wheelhouse.Plan((), (), tuple(b for b in the_plan.build
+                                                 if (b.entry.name, b.entry.version) not in done))
+    known.update({(r.name, r.version): r for r in (*build_records, *new)})
     wheelhouse.write_records(wheel_dir / wheelhouse.RECORDS, known.values())
     current = tuple(known[(e.name, e.version)] for e in entries)
-    wheelhouse.publish(current, wheel_dir)
+    wheelhouse.publish(current, wheel_dir, build_records)
     downloaded = sum(r.origin == "downloaded" for r in current)
     built = sum(r.origin == "built" for r in current)
     return Outcome("wheels", f"{t.release.name}/{t.distribution.name}",
                    f"wheels: {len(current)} wheels ({downloaded} downloaded, {built} built; "
-                   f"{len(new)} new this run) in {wheel_dir}", changed=bool(new))
+                   f"{len(new)} new this run) in {wheel_dir}"
+                   + (f"; the build lock's {len(build_records)} wheels built them" if build_records else ""),
+                   changed=bool(new))

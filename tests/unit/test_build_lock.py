@@ -1,0 +1,78 @@
+"""Static build requirements of sdists, read without running their code."""
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+from packaging.utils import canonicalize_name
+
+from venvdeb.core.config import Distribution, Release
+from venvdeb.core.errors import SdistBuildFailed
+from venvdeb.python.build_lock import LEGACY, BuildSystem, parse_build_system, plan, read_build_system
+from venvdeb.python.lock import LockEntry
+from venvdeb.python.sdist import unlocked
+
+
+def _sdist(tmp_path: Path, files: dict[str, bytes], symlink: str | None = None) -> Path:
+    path = tmp_path / "pkg-1.0.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        if symlink:
+            info = tarfile.TarInfo(symlink)
+            info.type = tarfile.SYMTYPE
+            info.linkname = "/etc/passwd"
+            tar.addfile(info)
+    return path
+
+
+def test_declared_requirements_and_backend(tmp_path: Path) -> None:
+    sdist = _sdist(tmp_path, {"pkg-1.0/pyproject.toml": b'[build-system]\nrequires = ["Cython>=3", '
+                              b'"setuptools"]\nbuild-backend = "setuptools.build_meta"\n',
+                              "pkg-1.0/sub/pyproject.toml": b'[build-system]\nrequires = ["evil"]\n'})
+    assert read_build_system(sdist, "pkg 1.0") == BuildSystem(("Cython>=3", "setuptools"),
+                                                              "setuptools.build_meta")
+
+
+def test_no_pyproject_or_no_build_system_is_setuptools_legacy(tmp_path: Path) -> None:
+    assert read_build_system(_sdist(tmp_path, {"pkg-1.0/setup.py": b"boom()"}), "pkg") == LEGACY
+    assert parse_build_system(b"[tool.black]\n", "x") == LEGACY
+    # a link named pyproject.toml is not followed
+    assert read_build_system(_sdist(tmp_path, {}, symlink="pkg-1.0/pyproject.toml"), "pkg") == LEGACY
+
+
+@pytest.mark.parametrize("text", [b'[build-system]\nrequires = "setuptools"\n',
+                                  b'[build-system]\nrequires = ["not a requirement!"]\n',
+                                  b"[build-system\n"])
+def test_malformed_build_system_names_the_file(text: bytes) -> None:
+    with pytest.raises(SdistBuildFailed, match="pkg-1.0.tar.gz/pyproject.toml"):
+        parse_build_system(text, "pkg-1.0.tar.gz/pyproject.toml")
+
+
+def test_unlocked_dynamic_requirements() -> None:
+    lock = (LockEntry(canonicalize_name("setuptools"), "setuptools", "80.9.0", frozenset({"a"})),
+            LockEntry(canonicalize_name("wheel"), "wheel", "0.45.1", frozenset({"b"})))
+    assert unlocked(["wheel", "Setuptools>=64", "cython; python_version < '3'"], lock, "3.11") == ()
+    assert unlocked(["wheel<0.40", "pbr>=2"], lock, "3.11") == ("wheel<0.40", "pbr>=2")
+
+
+def test_plan_unites_static_discovered_and_setuptools_wheel() -> None:
+    release = Release("2099.1", "fixture", Path("r"), "projects", ("bookworm",),
+                      ("setuptools==66.1.1",), "file:///index")
+    distribution = Distribution("bookworm", Path("/usr/bin/python3"), "3.11", "amd64", (2, 36), "m")
+    the_plan = plan(release, distribution,
+                    {"a-1.tar.gz": BuildSystem(("setuptools>=61",), "setuptools.build_meta"),
+                     "b-1.tar.gz": BuildSystem(("flit_core",), "flit_core.buildapi")},
+                    {"b-1.tar.gz": ("pbr>=1.3",)})
+    lines = the_plan.requirements_in.splitlines()
+    assert "-c constraints.txt" in lines
+    assert "setuptools>=61  # a-1.tar.gz" in lines
+    assert "wheel  # a-1.tar.gz (setuptools < 70.1 asks for it)" in lines
+    assert "flit_core  # b-1.tar.gz" in lines
+    assert "pbr>=1.3  # b-1.tar.gz (asked by its backend)" in lines
+    assert the_plan.constraints == "setuptools==66.1.1\n"
+    assert the_plan.only_binary and the_plan.scope == "build"
