@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
-import sys
-import tempfile
+import shutil
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from venvdeb.core import runner
+from venvdeb.core import runner, sandbox
 from venvdeb.core.errors import ResolutionError
-from venvdeb.core.files import write_atomic
+from venvdeb.core.files import link_or_copy, write_atomic
+from venvdeb.python import sdist
 from venvdeb.python.wheelhouse import Record
 
 
@@ -40,17 +42,32 @@ _NOT_FOUND = re.compile(r"No matching distribution found for ([^\s]+)")
 
 def resolve(source_dir: Path, extras: tuple[str, ...], project_name: str, files_dir: Path,
             records: tuple[Record, ...], log: Path, python_version: str,
-            requirements: tuple[str, ...] = ()) -> Closure:
+            requirements: tuple[str, ...] = (), python: Path = Path("/usr/bin/python3")
+            ) -> Closure:
     """``requirements``: what the project needs but does not declare (libvirt-python for
-    nova-compute); they join the closure."""
-    target = f"{source_dir}[{','.join(extras)}]" if extras else str(source_dir)
-    with tempfile.TemporaryDirectory(prefix="venvdeb-closure-") as tmp:
-        report = Path(tmp) / "report.json"
-        env = runner.clean_environment({"PBR_VERSION": python_version})
+    nova-compute); they join the closure.
+
+    Preparing the project's metadata runs its setup.py (upstream code): pip runs
+    confined (venvdeb.core.sandbox: the sandbox user, no network), the target's own
+    pip on ``python``, on copies of the tree and the wheels in a scratch directory."""
+    with sandbox.scratch("closure") as box:
+        tree = box / "src"
+        shutil.copytree(source_dir, tree, symlinks=True)
+        sandbox.give(tree)
+        wheels = box / "files"
+        wheels.mkdir(mode=0o755)
+        for path in files_dir.iterdir():
+            if path.is_file() and not path.is_symlink():
+                link_or_copy(path, wheels / path.name)
+        target = f"{tree}[{','.join(extras)}]" if extras else str(tree)
+        report = box / "report.json"
+        env = runner.clean_environment({"PBR_VERSION": python_version, "HOME": str(box),
+                                        "TMPDIR": str(box)})
         result = runner.run(
-            ["unshare", "-n", "--", sys.executable, "-m", "venvdeb.python.pip_run", "install", "--dry-run",
-             "--ignore-installed", "--quiet", "--report", str(report), "--no-index",
-             "--find-links", str(files_dir), "--no-cache-dir", target, *requirements],
+            sandbox.confine([str(python), sdist.target_pip(), "install", "--dry-run",
+                             "--ignore-installed", "--quiet", "--report", str(report),
+                             "--no-index", "--find-links", str(wheels), "--no-cache-dir",
+                             target, *requirements]),
             log=log, env=env, check=False, what="pip (closure)")
         if result.returncode != 0:
             missing = _NOT_FOUND.findall(result.output)
@@ -62,7 +79,8 @@ def resolve(source_dir: Path, extras: tuple[str, ...], project_name: str, files_
                          "venvdeb wheels, venvdeb reqdeb", log=log)
             raise ResolutionError(f"resolving the dependencies of {project_name} failed",
                                   hint="read the log", log=log)
-        installs = json.loads(report.read_text())["install"]
+        installs = json.loads(_read_regular(report, log))["install"]
+        source_dir = tree
     by_key = {(r.name, r.version): r for r in records}
     chosen = []
     own = canonicalize_name(project_name)
@@ -78,6 +96,20 @@ def resolve(source_dir: Path, extras: tuple[str, ...], project_name: str, files_
                                   f"in the manifest of the wheel repository", log=log)
         chosen.append(record)
     return Closure(project_name, tuple(chosen))
+
+
+def _read_regular(path: Path, log: Path) -> str:
+    """What the sandboxed pip reported: a regular file it wrote, never through a link."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        raise ResolutionError(f"pip (closure) left no readable report: {exc.strerror}",
+                              log=log) from None
+    with os.fdopen(fd) as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ResolutionError("pip (closure) left a report that is not a regular file",
+                                  log=log)
+        return handle.read()
 
 
 def cache_key(source_sha256: str, extras: tuple[str, ...], project_name: str,

@@ -112,7 +112,9 @@ def unlocked(requirements: Sequence[str], locked: Sequence[LockEntry],
     return tuple(missing)
 
 
-def _pip() -> str:
+def target_pip() -> str:
+    """Debian's pip of the target interpreter, run as ``python3 PIP_RUNNER`` (what
+    ``pip --python`` does): nothing of venvdeb's own venv reaches the sandbox."""
     if not PIP_RUNNER.is_file():
         raise BuildDependencyMissing(
             f"{PIP_RUNNER} is missing: sdist builds run the target's pip in the build's venv",
@@ -146,7 +148,7 @@ def build_wheel(
             f"not installed: {' '.join(missing)}",
             hint=f"run: apt-get install {' '.join(missing)}", log=log)
     out_dir.mkdir(parents=True, exist_ok=True)
-    pip = _pip()
+    pip = target_pip()
     with sandbox.scratch(f"sdist-{canonicalize_name(name)}") as scratch:
         for sub in ("home", "tmp", "src", "out", "wheels"):
             (scratch / sub).mkdir()
