@@ -5,6 +5,8 @@ the system to do, with which environment, is checked without running pip-tools.
 """
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -88,10 +90,17 @@ def test_lock_runs_pip_compile_offline_of_host_settings_then_is_up_to_date(
     out = capsys.readouterr().out
     assert out.startswith("lock: compiled: 1 entries in ") and "lock.txt" in out
     [(argv, cwd, env)] = rec.calls
-    assert argv[1:3] == ("-m", "venvdeb.python.piptools_compile")
+    # confined: the sandbox user (as root), the network kept for the index
+    wrapper = argv[:argv.index("--") + 1]
+    assert wrapper[0] == "unshare" and "--net" not in wrapper
+    if os.geteuid() == 0:
+        assert argv[argv.index("--") + 1] == "setpriv" and "--no-new-privs" in argv
+    command = argv[argv.index(sys.executable):]
+    assert command[1:3] == ("-m", "venvdeb.python.piptools_compile")
     assert "--generate-hashes" in argv and argv[argv.index("--index-url") + 1] == \
         f"file://{checkout}/no-index"
-    assert cwd == checkout / "work" / "releases" / RELEASE / "bookworm" / "lock"
+    assert cwd is not None and cwd.name.startswith("venvdeb-lock-"), "a scratch directory"
+    assert (checkout / "work" / "releases" / RELEASE / "bookworm" / "lock" / "lock.txt").exists()
     assert env["PIP_CONFIG_FILE"] == "/dev/null" and env["LC_ALL"] == "C.UTF-8"
     assert "PIP_INDEX_URL" not in env and "PYTHONDONTWRITEBYTECODE" not in env
     log = checkout / "work" / "logs" / RELEASE / "lock.log"

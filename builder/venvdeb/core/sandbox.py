@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -41,6 +42,26 @@ CREATE_USER = ("adduser", "--quiet", "--system", "--group", "--no-create-home", 
 
 class SandboxUnavailable(VenvdebError):
     """The unprivileged user that upstream code runs as does not exist."""
+
+
+class SandboxOutputError(VenvdebError):
+    """A confined command left no usable output (missing, a link, not a regular file)."""
+
+
+def read_output(path: Path, what: str) -> str:
+    """The text a confined command wrote to ``path`` in its scratch directory, read
+    as root: a regular file only, never through a symbolic link, never blocking
+    on a FIFO it may have left instead."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        raise SandboxOutputError(f"{what} left no readable {path.name}: {exc.strerror}") \
+            from None
+    with os.fdopen(fd, encoding="utf-8", errors="replace") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise SandboxOutputError(f"{what} left {path.name} as something other than a "
+                                     f"regular file: refused")
+        return handle.read()
 
 
 @dataclass(frozen=True)

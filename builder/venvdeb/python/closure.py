@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,7 +77,7 @@ def resolve(source_dir: Path, extras: tuple[str, ...], project_name: str, files_
                          "venvdeb wheels, venvdeb reqdeb", log=log)
             raise ResolutionError(f"resolving the dependencies of {project_name} failed",
                                   hint="read the log", log=log)
-        installs = json.loads(_read_regular(report, log))["install"]
+        installs = json.loads(sandbox.read_output(report, "pip (closure)"))["install"]
         source_dir = tree
     by_key = {(r.name, r.version): r for r in records}
     chosen = []
@@ -96,20 +94,6 @@ def resolve(source_dir: Path, extras: tuple[str, ...], project_name: str, files_
                                   f"in the manifest of the wheel repository", log=log)
         chosen.append(record)
     return Closure(project_name, tuple(chosen))
-
-
-def _read_regular(path: Path, log: Path) -> str:
-    """What the sandboxed pip reported: a regular file it wrote, never through a link."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError as exc:
-        raise ResolutionError(f"pip (closure) left no readable report: {exc.strerror}",
-                              log=log) from None
-    with os.fdopen(fd) as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ResolutionError("pip (closure) left a report that is not a regular file",
-                                  log=log)
-        return handle.read()
 
 
 def cache_key(source_sha256: str, extras: tuple[str, ...], project_name: str,

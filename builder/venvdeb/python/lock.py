@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shutil
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from venvdeb.core import runner
+from venvdeb.core import runner, sandbox
 from venvdeb.core.config import Config, Distribution, Release, Scope
 from venvdeb.core.errors import ConfigError, ResolutionError, VenvdebError
 from venvdeb.core.files import write_atomic
@@ -137,7 +138,8 @@ def is_current(lock_plan: LockPlan, lock_dir: Path) -> bool:
 
 def compile_lock(lock_plan: LockPlan, lock_dir: Path, cache_dir: Path, log: Path,
                  pins: PinSet, *, force: bool = False) -> bool:
-    """Write ``lock.txt`` in ``lock_dir``; return False when it was up to date."""
+    """Write ``lock.txt`` in ``lock_dir``; return False when it was up to date.
+    (``cache_dir`` is not used since pip-compile runs confined with its own.)"""
     stamp = lock_dir / "lock.inputs"
     lock_file = lock_dir / "lock.txt"
     if not force and is_current(lock_plan, lock_dir):
@@ -149,11 +151,19 @@ def compile_lock(lock_plan: LockPlan, lock_dir: Path, cache_dir: Path, log: Path
     new.unlink(missing_ok=True)
     write_atomic(lock_dir / "requirements.in", lock_plan.requirements_in)
     write_atomic(lock_dir / "constraints.txt", lock_plan.constraints)
-    result = runner.run(argv(lock_plan, cache_dir), log=log, cwd=lock_dir, check=False,
-                         what="pip-compile", heartbeat=30)
-    if result.returncode != 0:
-        new.unlink(missing_ok=True)
-        raise explain_failure(result.output, pins, log, lock_plan.index_url)
+    # Preparing an sdist's metadata runs its setup.py: pip-compile runs confined
+    # (the sandbox user; it needs the index, so the network stays), in a scratch
+    # directory with a cache of its own; the lock it writes is copied back.
+    with sandbox.scratch("lock") as box:
+        for name in ("requirements.in", "constraints.txt"):
+            shutil.copyfile(lock_dir / name, box / name)
+        env = runner.clean_environment({"HOME": str(box), "TMPDIR": str(box)})
+        result = runner.run(sandbox.confine(argv(lock_plan, box / "cache"), network=True),
+                            log=log, cwd=box, env=env, check=False, what="pip-compile",
+                            heartbeat=30)
+        if result.returncode != 0:
+            raise explain_failure(result.output, pins, log, lock_plan.index_url)
+        write_atomic(new, sandbox.read_output(box / NEW_LOCK, "pip-compile"))
     header = f"# {LOCK_FORMAT} {lock_plan.digest}\n{lock_plan.requirements_in.splitlines()[0]}\n"
     write_atomic(new, header + new.read_text())
     parse_lock(new)  # refuse a lock we could not read back
