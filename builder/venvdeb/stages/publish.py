@@ -32,17 +32,12 @@ DEFAULT_LOCK_TIMEOUT = 300.0
 
 @contextmanager
 def signing_key(config: Config, work: Workdir, log: Path) -> Iterator[signing.SigningKey]:
-    """The key, its gpg-agent stopped afterwards whatever happens."""
+    """The key; the managed home's gpg-agent stopped afterwards, an operator's left alone."""
     repo = config.repository
-    home = repo.gnupg_home or Path.home() / ".gnupg"
-    agent_home = home if repo.signing_key else work.keys
-    try:
-        yield signing.resolve(home, repo.signing_key, work.keys, log,
-                              uid=f"{signing.KEY_NAME} ({repo.origin}) "
-                                  f"<{repo.maintainer.split('<')[1]}")
-    finally:
-        if agent_home.is_dir():
-            signing.stop_agent(agent_home, log)
+    with signing.session(repo.gnupg_home or Path.home() / ".gnupg", repo.signing_key,
+                         work.keys, log, uid=f"{signing.KEY_NAME} ({repo.origin}) "
+                                             f"<{repo.maintainer.split('<')[1]}") as key:
+        yield key
 
 
 def url(config: Config, work: Workdir) -> str:
