@@ -110,3 +110,19 @@ def test_only_publish_and_promote_open_the_key_directory() -> None:
                                  p.read_text()))
     assert users == ["venvdeb/archive/signing.py", "venvdeb/core/config.py",
                      "venvdeb/core/workdir.py", "venvdeb/stages/publish.py"]
+
+
+def test_a_gpg_that_cannot_reach_its_agent_makes_no_second_key(tmp_path: Path) -> None:
+    """A managed home with its key, and an agent that does not start this time."""
+    require_tools("gpg", "gpgconf")
+    managed = tmp_path / "work" / "keys" / "gnupg"
+    with signing.session(tmp_path / "unused", None, managed, tmp_path / "log", uid=UID) as key:
+        first = key.fingerprint
+    (managed / "gpg.conf").write_text("agent-program /bin/false\n")
+    with pytest.raises(SigningError, match=rf"cannot list the signing keys in {managed}"):
+        with signing.session(tmp_path / "unused", None, managed, tmp_path / "log", uid=UID):
+            pass
+    (managed / "gpg.conf").unlink()
+    listed = _gpg(managed, "--with-colons", "--list-secret-keys").stdout
+    assert re.findall(r"^fpr:+([0-9A-F]{40}):", listed, re.M) == [first]
+    subprocess.run(["gpgconf", "--homedir", str(managed), "--kill", "gpg-agent"])

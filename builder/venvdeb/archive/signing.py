@@ -106,9 +106,17 @@ def _tighten(home: Path) -> None:
 
 
 def _secret_fingerprints(home: Path, log: Path) -> list[str]:
-    out = runner.run(["gpg", "--batch", "--with-colons", "--list-secret-keys"], log=log,
-                      env=runner.clean_environment({"GNUPGHOME": str(home)}), check=False,
-                      what="gpg --list-secret-keys").output
+    """The secret keys in ``home``. A failing gpg (its agent did not come up...) is
+    an error, not "no key": taken for one, it made a second key the nodes do not trust."""
+    try:
+        out = runner.run(["gpg", "--batch", "--with-colons", "--list-secret-keys"], log=log,
+                          env=runner.clean_environment({"GNUPGHOME": str(home)}),
+                          what="gpg --list-secret-keys").output
+    except CommandFailed as exc:
+        reason = exc.hint or "see the log"
+        raise SigningError(f"cannot list the signing keys in {home} ({reason})",
+                           hint=f"rerun; if it persists, check that gpg-agent starts for {home}",
+                           log=log) from None
     return [line.split(":")[9] for line in out.splitlines() if line.startswith("fpr:")]
 
 
