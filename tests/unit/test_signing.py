@@ -94,6 +94,10 @@ def test_an_open_or_foreign_key_directory_is_refused_naming_the_chmod(tmp_path: 
     with pytest.raises(SigningError, match=rf"{home} is open to other users \(mode 0750\)") as e:
         signing.check_private(home)
     assert e.value.hint is not None and f"chmod 700 {home}" in e.value.hint
+    with pytest.raises(SigningError, match=rf"{home} is open to other users"):
+        with signing.session(tmp_path / "unused", None, home, tmp_path / "log", uid=UID):
+            pass
+    assert not (home / "pubring.kbx").exists(), "gpg ran in a refused home"
     os.chmod(home, 0o700)
     signing.check_private(home)
     if os.geteuid() == 0:
