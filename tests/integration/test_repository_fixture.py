@@ -307,15 +307,18 @@ def test_killed_publish_leaves_the_old_state_and_a_rerun_completes(
     """SIGKILL while reprepro runs, twice; then a rerun gives the same repository."""
     project, _ = published
     work = _copy(project, tmp_path, repository=False)
-    for _ in range(2):
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "venvdeb", "--config", str(project.config), "--workdir",
-             str(work), "publish", "--release", RELEASE], cwd=ROOT, start_new_session=True,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for attempt in range(2):
+        err = tmp_path / f"publish-{attempt}.err"
+        with err.open("w") as stderr:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "venvdeb", "--config", str(project.config), "--workdir",
+                 str(work), "publish", "--release", RELEASE], cwd=ROOT, start_new_session=True,
+                stdout=subprocess.DEVNULL, stderr=stderr)
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not _reprepro_running(proc.pid):
+        while time.monotonic() < deadline and proc.poll() is None \
+                and not _reprepro_running(proc.pid):
             time.sleep(0.05)
-        assert _reprepro_running(proc.pid), "publish never ran reprepro"
+        assert _reprepro_running(proc.pid), _no_reprepro(proc, work, err)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         assert not (work / "repo").exists(), "a killed first publish leaves no repository"
@@ -325,6 +328,20 @@ def test_killed_publish_leaves_the_old_state_and_a_rerun_completes(
     assert listing(work / "repo", STAGING) == listing(reference, STAGING)
     assert listing(work / "repo", PRODUCTION) == listing(reference, PRODUCTION)
     assert [p.name for p in (work / "repo.d").iterdir() if p.name.startswith("tmp-")] == []
+
+
+def _no_reprepro(proc: subprocess.Popen[bytes], work: Path, err: Path) -> str:
+    """Why publish ran no reprepro: it ended (how), or what it is doing."""
+    logs = sorted(work.glob("logs/**/publish.log"))
+    last = [line for line in logs[0].read_text().splitlines() if line.startswith("$ ")][-1:] \
+        if logs else []
+    if proc.poll() is not None:
+        return f"publish exited {proc.returncode} before running reprepro: " \
+               f"{err.read_text()[-1500:]}; its log's last command: {last}"
+    children = subprocess.run(["ps", "--ppid", str(proc.pid), "-o", "pid,etimes,stat,args"],
+                              capture_output=True, text=True).stdout
+    return f"publish never ran reprepro (still running); its children: {children}; " \
+           f"its log's last command: {last}"
 
 
 def _reprepro_running(parent: int) -> bool:

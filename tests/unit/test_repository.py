@@ -2,6 +2,7 @@
 the install-test plan, leftovers, the summary table and config checks."""
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,47 @@ def test_a_damaged_file_is_refused_naming_it(tmp_path: Path) -> None:
     bad.write_bytes(b"!<arch>\ngarbage")
     with pytest.raises(PublishError, match=r"x_1_all.deb is not a valid deb"):
         repository.item(bad)
+
+
+def _deb(tmp_path: Path, version: str) -> Path:
+    tree = tmp_path / f"tree-{version}"
+    (tree / "DEBIAN").mkdir(parents=True)
+    (tree / "DEBIAN" / "control").write_text(
+        f"Package: pkg\nVersion: {version}\nArchitecture: all\nMaintainer: t <t@x.invalid>\n"
+        f"Description: test\n")
+    deb = tmp_path / f"pkg_{version}_all.deb"
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-b", str(tree), str(deb)], check=True,
+                   capture_output=True)
+    return deb
+
+
+def test_what_is_checked_is_a_private_copy_a_later_swap_cannot_reach(tmp_path: Path) -> None:
+    """The file swapped after the check (the race of hashing, then reading by path)."""
+    deb, other = _deb(tmp_path, "1.0"), _deb(tmp_path, "6.6")
+    paths = repository.Paths(tmp_path / "repo")
+    with repository.incoming(paths) as into:
+        it = repository.stage(deb, into)
+        checked = it.sha256
+        assert it.path.parent == into and into.stat().st_mode & 0o777 == 0o700
+        deb.write_bytes(other.read_bytes())  # the attacker's swap, in place, after the check
+        assert repository.sha256(it.path) == checked != repository.sha256(deb)
+        assert repository.item(it.path).version == "1.0"
+    assert not into.exists()
+
+
+def test_a_symlink_or_a_dsc_pointing_outside_is_refused(tmp_path: Path) -> None:
+    paths = repository.Paths(tmp_path / "repo")
+    link = tmp_path / "pkg_1.0_all.deb"
+    (tmp_path / "elsewhere").mkdir()
+    link.symlink_to(_deb(tmp_path / "elsewhere", "1.0"))
+    dsc = tmp_path / "src_1.0.dsc"
+    dsc.write_text("Format: 3.0 (native)\nSource: src\nVersion: 1.0\nFiles:\n"
+                   " 0123456789abcdef0123456789abcdef 4 ../../etc/shadow\n")
+    with repository.incoming(paths) as into:
+        with pytest.raises(PublishError, match=rf"{link} cannot be read .*symbolic link"):
+            repository.stage(link, into)
+        with pytest.raises(PublishError, match=rf"{dsc} lists a file outside its directory"):
+            repository.stage(dsc, into)
 
 
 def test_sources_entry_is_deb822_with_signed_by() -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import configparser
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,28 @@ def test_tracked_files_of_the_checkout_exclude_tests_and_build_output(tmp_path: 
 def test_outside_a_git_checkout_it_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not a venvdeb git checkout"):
         tool_package.tracked_files(tmp_path, tmp_path / "log")
+
+
+def _git(root: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@x.invalid",
+                    *args], check=True, capture_output=True)
+
+
+def test_untracked_files_stay_out_and_a_dirty_tree_is_named(tmp_path: Path) -> None:
+    root = tmp_path / "checkout"
+    (root / "builder" / "venvdeb").mkdir(parents=True)
+    (root / "builder" / "venvdeb" / "cli.py").write_text("# cli\n")
+    (root / "README.md").write_text("readme\n")
+    _git(root, "init", "-q")
+    _git(root, "add", ".")
+    _git(root, "commit", "-qm", "init")
+    # dropped into the tree, not ignored, never added: it must not be packaged
+    (root / "builder" / "venvdeb" / "planted.py").write_text("import os\n")
+    (root / "README.md").write_text("changed, not committed\n")
+    log = tmp_path / "log"
+    assert tool_package.tracked_files(root, log) == ("README.md", "builder/venvdeb/cli.py")
+    assert tool_package.uncommitted(root, log) == ("README.md",)
+    (root / "builder" / "venvdeb" / "host.py").symlink_to("/etc/hostname")
+    _git(root, "add", "builder/venvdeb/host.py")
+    with pytest.raises(ConfigError, match="tracked symbolic links .*builder/venvdeb/host.py"):
+        tool_package.tracked_files(root, log)

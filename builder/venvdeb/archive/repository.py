@@ -21,6 +21,7 @@ import fcntl
 import gzip
 import os
 import shutil
+import stat
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -105,6 +106,10 @@ def item(path: Path) -> Item:
     """Read a .deb's or .dsc's name and version; a corrupt file is refused here."""
     if not path.is_file():
         raise PublishError(f"{path} does not exist", hint="build it first (venvdeb build)")
+    return _read(path, path)
+
+
+def _read(path: Path, shown: Path) -> Item:
     try:
         if path.suffix == ".deb":
             control = DebFile(str(path)).debcontrol()
@@ -112,11 +117,60 @@ def item(path: Path) -> Item:
         with path.open(encoding="utf-8") as handle:
             dsc = deb822.Dsc(handle)
         return Item("dsc", dsc["Source"], dsc["Version"], path, sha256(path))
-    except PublishError:
-        raise
     except Exception as exc:  # python-debian raises many kinds on a damaged archive
-        raise PublishError(f"{path} is not a valid {path.suffix[1:]} ({exc.__class__.__name__}: "
-                           f"{exc})", hint="rebuild it (venvdeb build --force)") from None
+        raise PublishError(f"{shown} is not a valid {shown.suffix[1:]} ({exc.__class__.__name__}"
+                           f": {exc})", hint="rebuild it (venvdeb build --force)") from None
+
+
+@contextmanager
+def incoming(paths: Paths) -> Iterator[Path]:
+    """A private directory for the copies to publish; call it under the lock (an
+    ``incoming-*`` left there is a killed run's)."""
+    paths.generations.mkdir(parents=True, exist_ok=True)
+    for stale in paths.generations.glob("incoming-*"):
+        shutil.rmtree(stale)
+    into = paths.generations / f"incoming-{os.getpid()}"
+    into.mkdir(mode=0o700)
+    try:
+        yield into
+    finally:
+        shutil.rmtree(into, ignore_errors=True)
+
+
+def stage(path: Path, into: Path) -> Item:
+    """``path`` (with the files a .dsc lists) copied into ``into``, and the item read
+    and hashed from the copy: what is checked is what reprepro then imports, whatever
+    happens to ``path`` afterwards. Call it under the lock."""
+    copy = into / path.name
+    _copy_regular(path, copy)
+    it = _read(copy, path)
+    if it.kind == "dsc":
+        with copy.open(encoding="utf-8") as handle:
+            names = [f["name"] for f in deb822.Dsc(handle).get("Files", [])]
+        for name in names:
+            if name != Path(name).name or name in ("", ".", ".."):
+                raise PublishError(f"{path} lists a file outside its directory: {name!r}",
+                                   hint="rebuild it (venvdeb build --force)")
+            _copy_regular(path.parent / name, into / name)
+    return it
+
+
+def _copy_regular(source: Path, dest: Path) -> None:
+    """Copy a regular file, never through a symbolic link, into a new file."""
+    try:
+        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        raise PublishError(f"{source} does not exist", hint="build it first (venvdeb build)"
+                           ) from None
+    except OSError as exc:
+        raise PublishError(f"{source} cannot be read ({exc.strerror}; a symbolic link "
+                           f"is refused)", hint="rebuild it (venvdeb build --force)") from None
+    with os.fdopen(fd, "rb") as reader:
+        if not stat.S_ISREG(os.fstat(reader.fileno()).st_mode):
+            raise PublishError(f"{source} is not a regular file",
+                               hint="rebuild it (venvdeb build --force)")
+        with dest.open("xb") as writer:
+            shutil.copyfileobj(reader, writer, 1 << 20)
 
 
 @dataclass(frozen=True)

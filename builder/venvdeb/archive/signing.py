@@ -1,16 +1,24 @@
 """The repository's signing key: made on first use, or the operator's own.
 
 A tool-managed key lives in ``<workdir>/keys/gnupg`` (no passphrase: the
-repository is signed unattended). A configured key (``[repository]
-signing_key``, optionally ``gnupg_home``) is used as it is. Either way the
-key is proven usable by signing a probe before anything is published, and its
-public part is exported for nodes (``Signed-By``) and for ``gpgv`` checks.
+repository is signed unattended), a directory only its owner (root) can
+enter: made 0700, its files kept 0600, and refused when another user could
+read it. A configured key (``[repository] signing_key``, optionally
+``gnupg_home``) is used as it is, from a home under the same rule. Either way
+the key is proven usable by signing a probe before anything is published, and
+its public part is exported for nodes (``Signed-By``) and for ``gpgv`` checks.
+Only ``publish`` and ``promote`` open either home (``session``); the
+gpg-agent they start for the managed home is stopped afterwards, and an
+operator's agent is never touched.
 """
 from __future__ import annotations
 
 import os
 import re
+import stat
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +39,19 @@ class SigningKey:
         return runner.clean_environment({"GNUPGHOME": str(self.home)})
 
 
+@contextmanager
+def session(home: Path, fingerprint: str | None, managed_home: Path, log: Path,
+            *, uid: str) -> Iterator[SigningKey]:
+    """The key for one publication; afterwards the managed home's gpg-agent is
+    stopped whatever happens. With a configured key nothing is stopped: its
+    agent is the operator's (maybe their desktop's, holding a passphrase)."""
+    try:
+        yield resolve(home, fingerprint, managed_home, log, uid=uid)
+    finally:
+        if not fingerprint and managed_home.is_dir():
+            stop_agent(managed_home, log)
+
+
 def resolve(home: Path, fingerprint: str | None, managed_home: Path, log: Path,
             *, uid: str) -> SigningKey:
     """The configured key (``fingerprint`` in ``home``) or the managed one, made if missing."""
@@ -38,6 +59,7 @@ def resolve(home: Path, fingerprint: str | None, managed_home: Path, log: Path,
         if not home.is_dir():
             raise SigningError(f"signing key {fingerprint}: GnuPG home {home} does not exist",
                                hint="set [repository] gnupg_home to the keyring holding it")
+        check_private(home)
         key = SigningKey(home, fingerprint, managed=False)
     else:
         key = _managed(managed_home, log, uid)
@@ -45,16 +67,62 @@ def resolve(home: Path, fingerprint: str | None, managed_home: Path, log: Path,
     return key
 
 
+def check_private(home: Path) -> None:
+    """Refuse a GnuPG home another user could enter or that is not ours: whoever
+    reads it can sign for every node that trusts the key."""
+    st = home.stat()
+    if st.st_uid != os.geteuid():
+        raise SigningError(f"the signing key's directory {home} belongs to uid {st.st_uid}, "
+                           f"not to this user (uid {os.geteuid()})",
+                           hint=f"chown -R {os.geteuid()} {home}, or use a key directory "
+                                f"of this user")
+    if stat.S_IMODE(st.st_mode) & 0o077:
+        raise SigningError(f"the signing key's directory {home} is open to other users "
+                           f"(mode {stat.S_IMODE(st.st_mode):04o})",
+                           hint=f"chmod 700 {home} (and chmod -R go-rwx {home})")
+
+
+def _private_dir(path: Path) -> None:
+    """``path`` made 0700 whatever the umask (mkdir's mode only loses bits to it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        return
+    os.chmod(path, 0o700)
+
+
+def _tighten(home: Path) -> None:
+    """gpg writes pubring.kbx and trustdb.gpg through the umask: keep every file
+    of the managed home 0600 and every directory 0700."""
+    for path in home.rglob("*"):
+        try:
+            st = path.lstat()
+            if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode):
+                if stat.S_IMODE(st.st_mode) & 0o077:
+                    os.chmod(path, stat.S_IMODE(st.st_mode) & 0o700)
+        except FileNotFoundError:  # gpg's temporary files come and go
+            continue
+
+
 def _secret_fingerprints(home: Path, log: Path) -> list[str]:
-    out = runner.run(["gpg", "--batch", "--with-colons", "--list-secret-keys"], log=log,
-                      env=runner.clean_environment({"GNUPGHOME": str(home)}), check=False,
-                      what="gpg --list-secret-keys").output
+    """The secret keys in ``home``. A failing gpg (its agent did not come up...) is
+    an error, not "no key": taken for one, it made a second key the nodes do not trust."""
+    try:
+        out = runner.run(["gpg", "--batch", "--with-colons", "--list-secret-keys"], log=log,
+                          env=runner.clean_environment({"GNUPGHOME": str(home)}),
+                          what="gpg --list-secret-keys").output
+    except CommandFailed as exc:
+        reason = exc.hint or "see the log"
+        raise SigningError(f"cannot list the signing keys in {home} ({reason})",
+                           hint=f"rerun; if it persists, check that gpg-agent starts for {home}",
+                           log=log) from None
     return [line.split(":")[9] for line in out.splitlines() if line.startswith("fpr:")]
 
 
 def _managed(home: Path, log: Path, uid: str) -> SigningKey:
-    home.mkdir(parents=True, exist_ok=True)
-    os.chmod(home, 0o700)
+    _private_dir(home)
+    check_private(home)
     found = _secret_fingerprints(home, log)
     if not found:
         runner.run(["gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase", "",
@@ -62,6 +130,7 @@ def _managed(home: Path, log: Path, uid: str) -> SigningKey:
                     log=log, env=runner.clean_environment({"GNUPGHOME": str(home)}),
                     what="gpg --quick-generate-key")
         found = _secret_fingerprints(home, log)
+    _tighten(home)
     if not found:
         raise SigningError(f"no secret key in {home} after generating one", log=log)
     return SigningKey(home, found[0], managed=True)
@@ -101,9 +170,10 @@ def export(key: SigningKey, dest: Path, log: Path) -> tuple[Path, Path]:
 
 
 def stop_agent(home: Path, log: Path) -> None:
-    """gpg and reprepro start an agent for a GnuPG home; do not leave it behind."""
-    runner.run(["gpgconf", "--kill", "gpg-agent"], log=log, check=False,
-                env=runner.clean_environment({"GNUPGHOME": str(home)}),
+    """gpg and reprepro start an agent for the managed home; do not leave it behind.
+    Only ever called with that home (``session``), named explicitly."""
+    runner.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], log=log,
+                check=False, env=runner.clean_environment({"GNUPGHOME": str(home)}),
                 what="gpgconf --kill gpg-agent")
 
 

@@ -11,6 +11,12 @@ python3-debian, buildbot-worker...). What Debian 12 lacks or has too old
 bundled config and buildbot master go to ``/usr/share/venvdeb``
 (venvdeb.core.layout).
 
+The package holds git's tracked files only (``git ls-files``): an untracked file
+in the checkout never goes in. A dirty tree (tracked files changed but not
+committed) is built as it is, with a warning naming the files: the version's
+digest covers their content, so such a build never shares a version with a
+clean one; a release is built from a clean clone.
+
 The plan (files, digest, control fields) is data and assigns nothing; ``build``
 stages the tree, runs stdeb's ``sdist_dsc`` for the source package and builds
 the binary offline with dpkg-buildpackage. The tooldeb stage adds lintian and
@@ -84,21 +90,47 @@ def parse_vendor(path: Path) -> tuple[LockEntry, ...]:
     return lock.parse_lock(path)
 
 
+def _paths() -> tuple[str, ...]:
+    return (*CODE, *DATA_DIRS, *DATA_TOP, "README.md")
+
+
 def tracked_files(root: Path, log: Path) -> tuple[str, ...]:
-    """The checkout's files that go into the package (git's list: no build output)."""
+    """The checkout's files that go into the package: what git tracks, nothing else
+    (an untracked file, even one .gitignore misses, stays out)."""
     try:
-        out = runner.run(["git", "-C", str(root), "ls-files", "-z", "--cached", "--others",
-                           "--exclude-standard", "--", *CODE, *DATA_DIRS,
-                           *DATA_TOP, "README.md"], log=log, what="git ls-files").output
+        out = runner.run(["git", "-C", str(root), "ls-files", "-z", "--cached", "--",
+                           *_paths()], log=log, what="git ls-files").output
     except CommandFailed:
         raise ConfigError(f"{root} is not a venvdeb git checkout: the venvdeb package is made "
                           f"from one", hint="run 'venvdeb tooldeb' from a clone of venvdeb "
                                             "(.venv/bin/venvdeb)") from None
-    names = sorted(n for n in out.split("\0") if n and (root / n).is_file())
+    names = sorted(n for n in out.split("\0") if n)
+    links = [n for n in names if (root / n).is_symlink()]
+    if links:
+        raise ConfigError(f"{root}: tracked symbolic links cannot go into the venvdeb package: "
+                          f"{', '.join(links)}", hint="replace them with the files")
+    names = [n for n in names if (root / n).is_file()]  # a tracked file deleted: left out
     if "builder/venvdeb/cli.py" not in names:
         raise ConfigError(f"{root}: git lists no builder/venvdeb/cli.py",
                           hint="run it from a clone of venvdeb")
     return tuple(n for n in names if not n.endswith(".pyc"))
+
+
+def uncommitted(root: Path, log: Path) -> tuple[str, ...]:
+    """Tracked files of the package that differ from the checkout's HEAD."""
+    out = runner.run(["git", "-C", str(root), "status", "--porcelain=v1", "-z",
+                       "--untracked-files=no", "--", *_paths()], log=log,
+                      what="git status").output
+    # entries are "XY name", a rename's old name follows as its own field
+    fields = out.split("\0")
+    names, skip = [], False
+    for field in fields:
+        if skip or len(field) < 4:
+            skip = False
+            continue
+        skip = bool({"R", "C"} & set(field[:2]))
+        names.append(field[3:])
+    return tuple(sorted(names))
 
 
 def plan(config: Config, dist: Distribution, root: Path, files: tuple[str, ...]) -> ToolPlan:
@@ -194,6 +226,12 @@ def build(the_plan: ToolPlan, root: Path, assigned: versions.Assigned, vendor_ca
     if missing:
         raise ConfigError(f"building the venvdeb package needs {', '.join(missing)}",
                           hint="run bin/setup (it installs them)")
+    dirty = uncommitted(root, log)
+    if dirty:  # a developer's build: allowed, and its version's digest covers the changes
+        say(f"tooldeb: warning: {len(dirty)} tracked files differ from git's HEAD and go into "
+            f"the package as they are: {', '.join(dirty[:5])}"
+            + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
+            + "; build from a clean clone for a release")
     wheels = _fetch_vendor(the_plan, vendor_cache, log)
     env = runner.clean_environment({"SOURCE_DATE_EPOCH": str(assigned.epoch)})
     with tempfile.TemporaryDirectory(prefix="venvdeb-tooldeb-", dir=out) as tmp:

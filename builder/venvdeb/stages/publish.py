@@ -32,17 +32,12 @@ DEFAULT_LOCK_TIMEOUT = 300.0
 
 @contextmanager
 def signing_key(config: Config, work: Workdir, log: Path) -> Iterator[signing.SigningKey]:
-    """The key, its gpg-agent stopped afterwards whatever happens."""
+    """The key; the managed home's gpg-agent stopped afterwards, an operator's left alone."""
     repo = config.repository
-    home = repo.gnupg_home or Path.home() / ".gnupg"
-    agent_home = home if repo.signing_key else work.keys
-    try:
-        yield signing.resolve(home, repo.signing_key, work.keys, log,
-                              uid=f"{signing.KEY_NAME} ({repo.origin}) "
-                                  f"<{repo.maintainer.split('<')[1]}")
-    finally:
-        if agent_home.is_dir():
-            signing.stop_agent(agent_home, log)
+    with signing.session(repo.gnupg_home or Path.home() / ".gnupg", repo.signing_key,
+                         work.keys, log, uid=f"{signing.KEY_NAME} ({repo.origin}) "
+                                             f"<{repo.maintainer.split('<')[1]}") as key:
+        yield key
 
 
 def url(config: Config, work: Workdir) -> str:
@@ -80,22 +75,25 @@ def dry_run(work: Workdir, t: Target, projects: Sequence[str], *,
     return Planned("publish", codename, True, f"{len(missing)} new: {shown}")
 
 
-def _items(work: Workdir, t: Target, projects: Sequence[str],
+def _items(work: Workdir, t: Target, projects: Sequence[str], into: Path,
            tool: bool = False) -> list[repository.Item]:
+    """The files copied into ``into`` (under the repository lock), each copy checked:
+    its bytes passed lintian and the install test."""
     owner = _files(work, t, projects, tool)
-    files = list(owner)
-    items = [repository.item(f) for f in files]
+    items = []
     known = check_records.known_names(work.checks)
-    for it in items:
+    for path, name in owner.items():
+        it = repository.stage(path, into)
+        items.append(it)
         if it.kind != "deb":
             continue
         for check in check_records.CHECKS:
             result = check_records.result(work.checks, it.path, check, it.sha256)
             if result == "passed":
                 continue
-            how = ("'venvdeb tooldeb'" if owner[it.path] == TOOL_PACKAGE else
-                   f"'venvdeb check {owner[it.path]} --release {t.release.name}'"
-                   if owner[it.path] else "'venvdeb check PROJECT' for a project using it")
+            how = ("'venvdeb tooldeb'" if name == TOOL_PACKAGE else
+                   f"'venvdeb check {name} --release {t.release.name}'"
+                   if name else "'venvdeb check PROJECT' for a project using it")
             if known.get(it.path.name, it.sha256) != it.sha256:
                 raise PublishError(f"{it.path.name} changed since it was checked (damaged or "
                                    f"rebuilt): refusing to publish it",
@@ -141,15 +139,26 @@ def _change(config: Config, work: Workdir, key: signing.SigningKey, log: Path,
         raise
 
 
+@contextmanager
+def _checked_then_key(config: Config, work: Workdir, t: Target, projects: Sequence[str],
+                      into: Path, tool: bool, log: Path
+                      ) -> Iterator[tuple[list[repository.Item], signing.SigningKey]]:
+    """The checked copies first: an unchecked file is refused before the key is opened."""
+    items = _items(work, t, projects, into, tool)
+    with signing_key(config, work, log) as key:
+        yield items, key
+
+
 def run_publish(config: Config, work: Workdir, t: Target, projects: Sequence[str], *,
                 stage: Stage = "staging", tool: bool = False,
                 lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> Outcome:
     log = work.fresh_log(t.release.name, "publish")
-    items = _items(work, t, projects, tool)
     codename = repository.codename(t.distribution.name, t.release.name, stage)
     paths = repository.Paths(work.repo)
-    # the key under the lock: one gpg user at a time
-    with repository.locked(paths, lock_timeout), signing_key(config, work, log) as key:
+    # the files copied and checked under the lock, so none can change between
+    # check and import; the key under it too: one gpg user at a time
+    with repository.locked(paths, lock_timeout), repository.incoming(paths) as into, \
+            _checked_then_key(config, work, t, projects, into, tool, log) as (items, key):
         current = paths.current()
         held = repository.listing(current, codename, log) if current else {}
         steps = repository.plan(items, held, current or work.repo, codename)
