@@ -33,3 +33,20 @@ def write_if_changed(path: Path, text: str) -> bool:
     tmp.write_text(text)
     tmp.replace(path)
     return True
+
+
+def write_private(path: Path, text: str) -> bool:
+    """Like :func:`write_if_changed`, for secrets: the file is 0600 from its first byte
+    (never briefly readable by others), synced, then renamed into place."""
+    if path.exists() and path.read_text() == text and not path.stat().st_mode & 0o077:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    tmp.replace(path)
+    return True
