@@ -1,13 +1,14 @@
-"""The web UI: who may log in (the users file of the settings, read at each login)
-and what each role may do. Anyone may view; a user of the file may force ordinary
-builds; promotion, stop, cancel and every other control action need the admin role."""
+"""The web UI: who may log in and with which roles (the users file of the settings,
+read at each login and each action) and what each role may do. Anyone may view; a
+user of the file may force ordinary builds; promotion, stop, cancel and every other
+control action need the admin role."""
 from __future__ import annotations
 
 from typing import Any
 
 from buildbot.plugins import util
-from buildbot.www.auth import UserInfoProviderBase
 from buildbot.www.authz.endpointmatchers import EndpointMatcherBase, Match
+from buildbot.www.authz.roles import RolesFromBase
 from twisted.internet import defer
 from twisted.python import log
 
@@ -21,7 +22,7 @@ def _user(site: Settings, name: str) -> users.User | None:
     try:
         return users.load(site.users).get(name)
     except VenvdebError as exc:  # checkconfig read it; someone broke it since
-        log.msg(f"venvdeb: login refused: {exc.message}")
+        log.msg(f"venvdeb: {name} refused: {exc.message}")
         return None
 
 
@@ -30,7 +31,7 @@ class UsersFileAuth(util.CustomAuth):  # type: ignore[misc]
 
     def __init__(self, site: Settings) -> None:
         self.site = site
-        super().__init__(userInfoProvider=UsersFileRoles(site))
+        super().__init__()
 
     def check_credentials(self, username: bytes, password: bytes) -> bool:
         user = _user(self.site, username.decode("utf-8", "replace"))
@@ -38,16 +39,19 @@ class UsersFileAuth(util.CustomAuth):  # type: ignore[misc]
                                                  password.decode("utf-8", "replace"))
 
 
-class UsersFileRoles(UserInfoProviderBase):  # type: ignore[misc]
-    """A logged-in user's groups: ``user`` plus the roles the file gives."""
+class RolesFromUsersFile(RolesFromBase):  # type: ignore[misc]
+    """A logged-in user's roles, read from the users file at each action, not kept in
+    the session (a week-long cookie that survives restarts): a user or role removed
+    from the file loses its rights at once."""
 
     def __init__(self, site: Settings) -> None:
+        super().__init__()
         self.site = site
 
-    def getUserInfo(self, username: str) -> defer.Deferred[dict[str, Any]]:
-        user = _user(self.site, username)
-        return defer.succeed({"username": username,
-                              "groups": user.groups if user is not None else []})
+    def getRolesFromUser(self, userDetails: dict[str, Any]) -> list[str]:
+        name = userDetails.get("username")
+        user = _user(self.site, name) if isinstance(name, str) else None
+        return user.groups if user is not None else []
 
 
 class ForceSchedulerMatcher(EndpointMatcherBase):  # type: ignore[misc]
@@ -64,7 +68,7 @@ class ForceSchedulerMatcher(EndpointMatcherBase):  # type: ignore[misc]
         return defer.succeed(None)
 
 
-def authz() -> util.Authz:
+def authz(site: Settings) -> util.Authz:
     """The first rule matching an action decides: a user without its role is refused."""
     return util.Authz(
         allowRules=[
@@ -74,9 +78,9 @@ def authz() -> util.Authz:
             # everything else that is not a GET: cancel, rebuild, pause, workers' actions
             util.AnyControlEndpointMatcher(role=users.ADMIN),
         ],
-        roleMatchers=[util.RolesFromGroups()])
+        roleMatchers=[RolesFromUsersFile(site)])
 
 
 def make(site: Settings) -> dict[str, object]:
     return {"port": site.web_endpoint, "plugins": {}, "auth": UsersFileAuth(site),
-            "authz": authz()}
+            "authz": authz(site)}

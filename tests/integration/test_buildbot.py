@@ -263,15 +263,18 @@ def _login(api: str, user: tuple[str, str] | None) -> urllib.request.OpenerDirec
 
 
 def _try_force(api: str, builder: str, scheduler: str = "force",
-               user: tuple[str, str] | None = ADMIN) -> tuple[int, dict[str, object]]:
-    """The UI's force button, over the REST API's JSON-RPC: (HTTP status, answer)."""
+               user: tuple[str, str] | None | urllib.request.OpenerDirector = ADMIN,
+               ) -> tuple[int, dict[str, object]]:
+    """The UI's force button, over the REST API's JSON-RPC, as ``user`` (or in a session
+    already logged in): (HTTP status, answer)."""
     ids = {str(b["name"]): b["builderid"] for b in _get(api, "builders")["builders"]}
     body = json.dumps({"jsonrpc": "2.0", "method": "force", "id": 1,
                        "params": {"builderid": ids[builder]}}).encode()
     request = urllib.request.Request(f"{api}forceschedulers/{scheduler}", data=body,
                                      headers={"Content-Type": "application/json"})
     try:
-        with _login(api, user).open(request, timeout=10) as response:
+        client = user if isinstance(user, urllib.request.OpenerDirector) else _login(api, user)
+        with client.open(request, timeout=10) as response:
             return response.status, json.load(response)
     except urllib.error.HTTPError as exc:
         return exc.code, json.load(exc)
@@ -442,9 +445,15 @@ def test_a_worker_on_an_older_venvdeb_is_refused_before_any_step(project: Projec
             assert status == 403 and f"you need to have role '{role}'" in str(answer), answer
         assert _get(api, "builds")["builds"] == [] and _get(api, "buildrequests")[
             "buildrequests"] == [], "a refused force makes no build"
-        _force(api, PROMOTE, "promote")  # an admin may promote ...
+        admin = _login(api, ADMIN)
+        assert _try_force(api, PROMOTE, "promote", admin)[0] == 200  # an admin may promote ...
         promotion = _finished(api, PROMOTE, timeout=120, every=0.5)
         assert promotion["results"] == 2, "... (stopped here by the old worker's venvdeb)"
+        from venvdeb.buildbot import users
+        users.set_user(tmp_path / "users.toml", *ADMIN, ())  # ... until the role is taken
+        status, answer = _try_force(api, PROMOTE, "promote", admin)
+        assert status == 403, f"the same session, no longer admin: {answer}"
+        users.set_user(tmp_path / "users.toml", *ADMIN, (users.ADMIN,))
         _force(api, BUILDER)
         build = _finished(api, BUILDER, timeout=120, every=0.5)
         steps = _get(api, f"builds/{build['buildid']}/steps")["steps"]
