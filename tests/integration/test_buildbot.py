@@ -46,6 +46,7 @@ def _settings(tmp_path: Path, project: Project, **extra: object) -> Path:
              f"web_port = {_free_port()}", f"pb_port = {_free_port()}", 'builder = "local"',
              "poll_interval = 2"]
     lines += [f"{k} = {json.dumps(v)}" for k, v in extra.items()]
+    path.touch(0o600)  # the tests add workers, and their passwords
     path.write_text("\n".join(lines) + "\n")
     from venvdeb.buildbot import users
     users.set_user(tmp_path / "users.toml", *ADMIN, (users.ADMIN,))  # the default place

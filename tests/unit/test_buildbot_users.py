@@ -65,6 +65,7 @@ def test_a_users_file_others_can_read_or_write_is_refused(tmp_path: Path) -> Non
 
 def _settings(tmp_path: Path, text: str) -> buildbot_plan.Settings:
     path = tmp_path / "settings.toml"
+    path.touch(0o600)
     path.write_text(text)
     return buildbot_plan.load_settings(path, ROOT)
 
@@ -105,6 +106,17 @@ def test_bad_bind_settings_are_refused(tmp_path: Path, text: str, error: str) ->
         _settings(tmp_path, text)
 
 
+def test_settings_with_workers_passwords_others_can_read_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "settings.toml"
+    path.write_text('[[workers]]\nname = "far"\npassword = "s3cret-of-its-own"\n')
+    path.chmod(0o644)
+    with pytest.raises(ConfigError, match=r"settings.toml: readable or writable by other users "
+                                          r"\(mode 0644\)"):
+        buildbot_plan.load_settings(path, ROOT)
+    path.chmod(0o640)
+    assert buildbot_plan.load_settings(path, ROOT).workers[0].password == "s3cret-of-its-own"
+
+
 def test_the_default_worker_password_is_fine_on_loopback(tmp_path: Path) -> None:
     site = _settings(tmp_path, 'pb_host = "127.0.0.2"\nweb_host = "0.0.0.0"\n')
     assert site.workers[0].password == buildbot_plan.DEFAULT_WORKER_PASSWORD
@@ -117,3 +129,27 @@ def test_a_workers_tac_carries_its_password_and_compiles() -> None:
     compile(tac, "buildbot.tac", "exec")
     assert "Worker('127.0.0.1', 9989, 'far', 'it\\'s a \"secret\"', basedir" in tac
     assert "application = service.Application('buildbot-worker')" in tac
+
+
+def test_passwd_reads_the_password_from_stdin_and_says_what_it_did(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+
+    from venvdeb.cli import main
+    settings = tmp_path / "settings.toml"
+    settings.write_text(f'users = "{tmp_path / "ui-users.toml"}"\n')
+    passwd = ["buildbot", "passwd", "--settings", str(settings)]
+    monkeypatch.setattr("sys.stdin", io.StringIO("correct horse battery\n"))
+    assert main([*passwd, "--user", "alice", "--admin"]) == 0
+    assert f"{tmp_path / 'ui-users.toml'}: alice may log in to the web UI as an admin" \
+        in capsys.readouterr().out
+    alice = users.load(tmp_path / "ui-users.toml")["alice"]
+    assert alice.roles == ("admin",) and users.verify(alice.password, "correct horse battery")
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert main([*passwd, "--user", "bob"]) != 0
+    err = capsys.readouterr().err
+    assert "the password for bob is shorter than 12 characters" in err, err
+    assert main(passwd) != 0
+    assert "venvdeb buildbot passwd needs --user NAME" in capsys.readouterr().err
+    assert set(users.load(tmp_path / "ui-users.toml")) == {"alice"}

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from venvdeb import __version__, code_digest
+from venvdeb.buildbot import users
 from venvdeb.core import runner
 from venvdeb.core.config import Config
 from venvdeb.core.errors import ConfigError
@@ -195,6 +196,8 @@ def load_settings(path: Path | None, checkout: Path) -> Settings:
     names = [w.name for w in settings.workers]
     if len(set(names)) != len(names):
         raise t.fail("workers", f"worker names must be unique, got {', '.join(names)}")
+    if workers and path is not None:
+        users.check_private(path)  # it holds the workers' passwords
     return settings
 
 

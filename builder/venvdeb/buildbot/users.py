@@ -88,8 +88,8 @@ def verify(hashed: str, password: str) -> bool:
 
 
 def check_private(path: Path) -> None:
-    """A file of secrets must not be writable by others (anyone could make
-    themselves admin) nor readable by every user."""
+    """A file of secrets (users' hashes, workers' passwords) must not be writable by
+    others (anyone could make themselves admin) nor readable by every user."""
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o022 or mode & 0o004:
         raise ConfigError(f"{path}: readable or writable by other users (mode {mode:04o})",
