@@ -436,6 +436,8 @@ def test_a_worker_on_an_older_venvdeb_is_refused_before_any_step(project: Projec
     before = _tree(repo)
     try:
         api = _start_connected(settings, poll=0.5)
+        assert (tmp_path / "bb" / "master").stat().st_mode & 0o777 == 0o700, \
+            "the master's state (the session cookies' secret) is its own"
         argv = _every_argv()
         assert any(b"buildbot.tac" in a for a in argv), "the master and worker are seen"
         assert not [a for a in argv if SECRET.encode() in a], "a password on a command line"

@@ -92,6 +92,8 @@ def test_the_ui_and_the_worker_port_bind_separately(tmp_path: Path) -> None:
                            r"pb_host \(the worker port\)"),
     ('web_host = "ci.example.org"\n', r"settings.toml: web_host: expected an IP address"),
     ('pb_host = "0.0.0.0:1"\n', r"settings.toml: pb_host: expected an IP address"),
+    ('[[workers]]\nname = "../x"\npassword = "pw"\n',
+     r"settings.toml: workers\[0\].name: expected a name matching .*, got '../x'"),
     ('web_url = "ci.example.org"\n', r"settings.toml: web_url: expected an http:// or https://"),
     ('pb_host = "192.0.2.7"\n', r"settings.toml: workers: none given, so the default worker "
                                 r"'local' would take the default worker password "

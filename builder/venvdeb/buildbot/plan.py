@@ -165,10 +165,14 @@ def load_settings(path: Path | None, checkout: Path) -> Settings:
             if value is not None and not value.startswith("/"):
                 raise wt.fail(key, f"expected an absolute path on the worker's machine, got "
                                    f"{value!r}")
+        name = wt.string("name")
+        if not users.NAME_RE.fullmatch(name):  # it names the worker's directory too
+            raise wt.fail("name", f"expected a name matching {users.NAME_RE.pattern}, "
+                                  f"got {name!r}")
         password = wt.string("password")
         if password == DEFAULT_WORKER_PASSWORD and not is_loopback(pb_host):
             raise wt.fail("password", _default_password(pb_host))
-        workers.append(Worker(wt.string("name"), password,
+        workers.append(Worker(name, password,
                               wt.get("max_builds", int, 1, "an integer"),
                               **{k: Path(v) if v else None for k, v in paths.items()}))
         wt.done()

@@ -60,6 +60,9 @@ def start(site: Settings) -> list[str]:
     else:
         runner.run([_bin("buildbot"), "upgrade-master", site.basedir], log=log, env=env,
                     what="buildbot upgrade-master")
+    # its state.sqlite holds the secret that signs the web UI's session cookies: whoever
+    # reads it can make one that says "admin"
+    site.basedir.chmod(0o700)
     if not _running(site.basedir):
         runner.run([_bin("buildbot"), "start", site.basedir], log=log, env=env,
                     what="buildbot start")
