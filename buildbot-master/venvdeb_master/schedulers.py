@@ -7,6 +7,9 @@ from buildbot.plugins import schedulers, util
 
 from venvdeb.buildbot.plan import BuilderPlan, Settings
 
+#: the force scheduler of the promote builders: only admins may use it (www.py)
+PROMOTE = "promote"
+
 
 def make(site: Settings, plans: tuple[BuilderPlan, ...]) -> list[schedulers.BaseScheduler]:
     out: list[schedulers.BaseScheduler] = []
@@ -26,6 +29,6 @@ def make(site: Settings, plans: tuple[BuilderPlan, ...]) -> list[schedulers.Base
         name="force", builderNames=[p.name for p in plans if p.kind != "promote"]))
     promote = [p.name for p in plans if p.kind == "promote"]
     if promote:
-        out.append(schedulers.ForceScheduler(name="promote", builderNames=promote,
+        out.append(schedulers.ForceScheduler(name=PROMOTE, builderNames=promote,
                                              buttonName="Promote to production"))
     return out

@@ -12,6 +12,7 @@ from pathlib import Path
 from venvdeb import __version__, code_digest, pipeline
 from venvdeb.buildbot import plan as buildbot_plan
 from venvdeb.buildbot import service as buildbot_service
+from venvdeb.buildbot import users as buildbot_users
 from venvdeb.core import config as config_mod
 from venvdeb.core import layout
 from venvdeb.core.errors import VenvdebError, host_error
@@ -184,7 +185,28 @@ def _buildbot(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[s
         return lines
     if a.action == "stop":
         return buildbot_service.stop(site)
+    if a.action == "passwd":
+        return [_passwd(site.users, a.user, a.admin)]
     return buildbot_service.status(site)
+
+
+def _passwd(path: Path, name: str | None, admin: bool) -> str:
+    """Add or change a web UI user; the password comes from stdin (a terminal: asked
+    twice), never from the command line, which every user of the machine can read."""
+    if not name:
+        raise VenvdebError("venvdeb buildbot passwd needs --user NAME")
+    if sys.stdin.isatty():
+        import getpass
+        password = getpass.getpass(f"password for {name}: ")
+        if getpass.getpass("again: ") != password:
+            raise VenvdebError("the two passwords differ; nothing changed")
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    roles = (buildbot_users.ADMIN,) if admin else ()
+    buildbot_users.set_user(path, name, password, roles)
+    return (f"{path}: {name} may log in to the web UI"
+            + (" as an admin (promote, stop, cancel)" if admin else " and force builds")
+            + "; a running master applies it at the next login")
 
 
 COMMANDS: tuple[Command, ...] = (
@@ -303,14 +325,22 @@ COMMANDS: tuple[Command, ...] = (
     Command("buildbot", "run the buildbot master and workers on this machine",
             "start: check the config, create the master (default build/buildbot/master) and "
             "each worker of the settings if needed, and start them; the web UI is on "
-            "127.0.0.1:8010 unless the settings say otherwise. stop, status, checkconfig "
-            "(buildbot checkconfig of buildbot-master/master.cfg). Settings: --settings, "
+            "127.0.0.1:8010 unless the settings say otherwise (web_host, web_port; the worker "
+            "port: pb_host, pb_port). stop, status, checkconfig "
+            "(buildbot checkconfig of buildbot-master/master.cfg). passwd --user NAME "
+            "[--admin]: add a web UI user or change one, reading the password from stdin, "
+            "into the settings' users file (default users.toml beside them). Anyone may "
+            "view; users may force builds; only admins may promote, stop or cancel. "
+            "Settings: --settings, "
             "$VENVDEB_BUILDBOT_SETTINGS or buildbot-master/settings.toml (see "
             "buildbot-master/settings.toml.example); builders, pollers and schedulers come from "
             "the pipeline config.",
-            (arg("action", choices=("start", "stop", "status", "checkconfig")),
+            (arg("action", choices=("start", "stop", "status", "checkconfig", "passwd")),
              arg("--settings", type=Path, default=None, metavar="FILE",
-                 help="buildbot settings (TOML)")),
+                 help="buildbot settings (TOML)"),
+             arg("--user", default=None, metavar="NAME", help="passwd: the user to add or change"),
+             arg("--admin", action="store_true",
+                 help="passwd: give the admin role (promote, stop, cancel)")),
             _buildbot),
     Command("pipeline", "every stage, from requirements to the repository",
             "Run every stage for the given releases (default: [pipeline] releases in the "

@@ -4,12 +4,15 @@ becoming a new package in the staging codename. Results read over the REST API.
 """
 from __future__ import annotations
 
+import base64
+import http.cookiejar
 import json
 import shutil
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +27,10 @@ from tests.integration.test_venv_fixture import service_project
 pytestmark = pytest.mark.integration
 VENVDEB = Path(sys.executable).parent / "venvdeb"
 BUILDER = f"fixture-service-{RELEASE}-bookworm"
+PROMOTE = f"promote-{RELEASE}-bookworm"
+#: the web UI's users (_settings writes them): an admin, and a user who may only force
+ADMIN = ("admin", "admin-password-of-the-test")
+DEV = ("dev", "dev-password-of-the-test")
 
 
 def _free_port() -> int:
@@ -39,7 +46,11 @@ def _settings(tmp_path: Path, project: Project, **extra: object) -> Path:
              f"web_port = {_free_port()}", f"pb_port = {_free_port()}", 'builder = "local"',
              "poll_interval = 2"]
     lines += [f"{k} = {json.dumps(v)}" for k, v in extra.items()]
+    path.touch(0o600)  # the tests add workers, and their passwords
     path.write_text("\n".join(lines) + "\n")
+    from venvdeb.buildbot import users
+    users.set_user(tmp_path / "users.toml", *ADMIN, (users.ADMIN,))  # the default place
+    users.set_user(tmp_path / "users.toml", *DEV, ())
     return path
 
 
@@ -63,7 +74,8 @@ def test_checkconfig_rejects_an_unreachable_upstream(project: Project, tmp_path:
 
 
 def test_web_ui_lists_every_builder(tmp_path: Path) -> None:
-    """The bundled config's master, its web UI rendered by headless Chromium."""
+    """The bundled config's master, its web UI rendered by headless Chromium: without
+    logging in (no users file), anyone still sees every builder."""
     require_tools("git", "chromium")
     from venvdeb.buildbot import plan as buildbot_plan
     from venvdeb.core import config
@@ -91,6 +103,7 @@ def test_web_ui_lists_every_builder(tmp_path: Path) -> None:
     assert len(names) == 10
     missing = [n for n in names if n not in dom]
     assert not missing, f"not on the page: {missing}"
+    assert "Anonymous" in dom, "the login bar: the UI knows who may log in"
 
 
 @pytest.fixture
@@ -236,14 +249,41 @@ def _start_connected(settings: Path, poll: float = 1.0) -> str:
     return api
 
 
-def _force(api: str, builder: str) -> None:
+def _login(api: str, user: tuple[str, str] | None) -> urllib.request.OpenerDirector:
+    """A client of the web UI: anonymous (None), or logged in as the UI's login link
+    does it (HTTP basic auth on /auth/login, then the session cookie)."""
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    if user is not None:
+        basic = base64.b64encode(":".join(user).encode()).decode()
+        login = urllib.request.Request(api.replace("api/v2/", "auth/login"),
+                                       headers={"Authorization": f"Basic {basic}"})
+        with opener.open(login, timeout=10):
+            pass
+    return opener
+
+
+def _try_force(api: str, builder: str, scheduler: str = "force",
+               user: tuple[str, str] | None | urllib.request.OpenerDirector = ADMIN,
+               ) -> tuple[int, dict[str, object]]:
+    """The UI's force button, over the REST API's JSON-RPC, as ``user`` (or in a session
+    already logged in): (HTTP status, answer)."""
     ids = {str(b["name"]): b["builderid"] for b in _get(api, "builders")["builders"]}
     body = json.dumps({"jsonrpc": "2.0", "method": "force", "id": 1,
                        "params": {"builderid": ids[builder]}}).encode()
-    request = urllib.request.Request(api + "forceschedulers/force", data=body,
+    request = urllib.request.Request(f"{api}forceschedulers/{scheduler}", data=body,
                                      headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert "error" not in json.load(response)
+    try:
+        client = user if isinstance(user, urllib.request.OpenerDirector) else _login(api, user)
+        with client.open(request, timeout=10) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.load(exc)
+
+
+def _force(api: str, builder: str, scheduler: str = "force") -> None:
+    status, answer = _try_force(api, builder, scheduler)
+    assert status == 200 and "error" not in answer, answer
 
 
 def _finished(api: str, builder: str, timeout: float = 900, every: float = 3) -> dict[str, object]:
@@ -375,7 +415,10 @@ def test_a_worker_on_an_older_venvdeb_is_refused_before_any_step(project: Projec
                                                                   tmp_path: Path) -> None:
     """A worker whose own venvdeb (its settings' path) is 0.1.0, from before
     --require-code: the build stops at its first step, "venvdeb version", with one line
-    naming both versions; no venvdeb subcommand runs there, the repository is untouched."""
+    naming both versions; no venvdeb subcommand runs there, the repository is untouched.
+    On the way, the web UI's authorization: anonymous forces and promotions are refused
+    and make no build, a user may force but not promote, an admin may do both; the
+    worker's password is on no process's command line and in no log."""
     import venvdeb
     service_project(project)
     settings = _settings(tmp_path, project)
@@ -388,11 +431,32 @@ def test_a_worker_on_an_older_venvdeb_is_refused_before_any_step(project: Projec
                    'echo "venvdeb: error: unrecognized arguments: --require-code" >&2\nexit 2\n')
     old.chmod(0o755)
     with settings.open("a") as handle:
-        handle.write(f'[[workers]]\nname = "old"\npassword = "p"\nvenvdeb = "{old}"\n')
+        handle.write(f'[[workers]]\nname = "old"\npassword = "{SECRET}"\nvenvdeb = "{old}"\n')
     repo = project.workdir / "repo"
     before = _tree(repo)
     try:
         api = _start_connected(settings, poll=0.5)
+        assert (tmp_path / "bb" / "master").stat().st_mode & 0o777 == 0o700, \
+            "the master's state (the session cookies' secret) is its own"
+        argv = _every_argv()
+        assert any(b"buildbot.tac" in a for a in argv), "the master and worker are seen"
+        assert not [a for a in argv if SECRET.encode() in a], "a password on a command line"
+        for who, scheduler, builder in ((None, "force", BUILDER), (None, "promote", PROMOTE),
+                                        (DEV, "promote", PROMOTE)):
+            status, answer = _try_force(api, builder, scheduler, who)
+            role = "admin" if scheduler == "promote" else "user"
+            assert status == 403 and f"you need to have role '{role}'" in str(answer), answer
+        assert _get(api, "builds")["builds"] == [] and _get(api, "buildrequests")[
+            "buildrequests"] == [], "a refused force makes no build"
+        admin = _login(api, ADMIN)
+        assert _try_force(api, PROMOTE, "promote", admin)[0] == 200  # an admin may promote ...
+        promotion = _finished(api, PROMOTE, timeout=120, every=0.5)
+        assert promotion["results"] == 2, "... (stopped here by the old worker's venvdeb)"
+        from venvdeb.buildbot import users
+        users.set_user(tmp_path / "users.toml", *ADMIN, ())  # ... until the role is taken
+        status, answer = _try_force(api, PROMOTE, "promote", admin)
+        assert status == 403, f"the same session, no longer admin: {answer}"
+        users.set_user(tmp_path / "users.toml", *ADMIN, (users.ADMIN,))
         _force(api, BUILDER)
         build = _finished(api, BUILDER, timeout=120, every=0.5)
         steps = _get(api, f"builds/{build['buildid']}/steps")["steps"]
@@ -416,3 +480,22 @@ def test_a_worker_on_an_older_venvdeb_is_refused_before_any_step(project: Projec
         _venvdeb("buildbot", "stop", "--settings", str(settings))
     assert not (old.parent / "venvdeb.used").exists(), "only --version ran on the old worker"
     assert _tree(repo) == before, "the repository is untouched"
+    logs = [tmp_path / "bb" / "service.log", *tmp_path.glob("bb/*/twistd.log"),
+            *tmp_path.glob("bb/workers/*/twistd.log")]
+    assert [f for f in logs if f.exists()] and not [
+        f for f in logs if f.exists() and SECRET in f.read_text()], "password in a log"
+
+
+#: a worker password to look for in argv and logs
+SECRET = "worker-password-nobody-may-see"
+
+
+def _every_argv() -> list[bytes]:
+    """The command line of every process on the machine, as ps shows them to anyone."""
+    out = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            out.append(cmdline.read_bytes())
+        except OSError:  # a process that ended meanwhile
+            pass
+    return out

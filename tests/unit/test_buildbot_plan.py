@@ -37,6 +37,7 @@ def test_one_builder_per_project_release_distribution_and_per_release() -> None:
 
 def test_settings_are_validated(tmp_path: Path) -> None:
     path = tmp_path / "settings.toml"
+    path.touch(0o600)  # it holds the workers' passwords
     path.write_text('builder = "docker"\n')
     with pytest.raises(ConfigError, match=r"settings.toml: builder: expected 'local' or 'sbuild'"):
         buildbot_plan.load_settings(path, ROOT)
@@ -70,6 +71,7 @@ def test_every_step_starts_with_the_paths_a_worker_may_override() -> None:
 
 def test_a_worker_set_up_by_apt_brings_its_own_paths(tmp_path: Path) -> None:
     settings = tmp_path / "settings.toml"
+    settings.touch(0o600)  # it holds the workers' passwords
     settings.write_text('[[workers]]\nname = "local"\npassword = "a"\n\n'
                         '[[workers]]\nname = "far"\npassword = "b"\nvenvdeb = "/usr/bin/venvdeb"\n'
                         'config = "/etc/venvdeb/pipeline.toml"\nworkdir = "/srv/venvdeb"\n')

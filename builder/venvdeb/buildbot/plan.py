@@ -7,6 +7,7 @@ bound to 127.0.0.1.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from venvdeb import __version__, code_digest
+from venvdeb.buildbot import users
 from venvdeb.core import runner
 from venvdeb.core.config import Config
 from venvdeb.core.errors import ConfigError
@@ -23,6 +25,8 @@ Kind = Literal["requirements", "project", "promote"]
 #: placeholder in a step's argv for the build's reason (factories fill it in)
 REASON = "@reason@"
 SETTINGS_ENV = "VENVDEB_BUILDBOT_SETTINGS"
+#: the password of the default worker: good on 127.0.0.1 only
+DEFAULT_WORKER_PASSWORD = "venvdeb-local"
 
 
 @dataclass(frozen=True)
@@ -54,20 +58,71 @@ class Settings:
     workdir: Path  # venvdeb --workdir of every build
     basedir: Path  # the master's directory; workers under basedir/../workers/<name>
     venvdeb: Path  # the venvdeb executable the steps run
-    host: str = "127.0.0.1"
+    users: Path  # who may log in to the web UI (venvdeb.buildbot.users)
+    web_host: str = "127.0.0.1"  # the web UI listens here
     web_port: int = 8010
+    pb_host: str = "127.0.0.1"  # the worker port listens here
     pb_port: int = 9989
+    #: the UI's address as browsers reach it (buildbotURL), e.g. behind a TLS proxy
+    web_url: str | None = None
     poll_interval: int = 60
     builder: Literal["local", "sbuild"] = "sbuild"
     nightly_hour: int = 3
-    workers: tuple[Worker, ...] = (Worker("local", "venvdeb-local"),)
+    workers: tuple[Worker, ...] = (Worker("local", DEFAULT_WORKER_PASSWORD),)
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.web_port}/"
+        """Where browsers reach the UI (buildbot's buildbotURL)."""
+        return self.web_url or self.local_url
+
+    @property
+    def local_url(self) -> str:
+        """Where this machine reaches the UI (venvdeb buildbot status, the tests)."""
+        host = _connect(self.web_host)
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.web_port}/"
+
+    @property
+    def pb_address(self) -> str:
+        """Where a worker on this machine connects."""
+        return _connect(self.pb_host)
+
+    @property
+    def web_endpoint(self) -> str:
+        return _endpoint(self.web_host, self.web_port)
+
+    @property
+    def pb_endpoint(self) -> str:
+        return _endpoint(self.pb_host, self.pb_port)
 
     def worker_dir(self, name: str) -> Path:
         return self.basedir.parent / "workers" / name
+
+
+def _endpoint(host: str, port: int) -> str:
+    """A twisted server endpoint listening on ``host`` only (colons escaped)."""
+    escaped = host.replace(":", "\\:")
+    return f"tcp:{port}:interface={escaped}"
+
+
+def _connect(host: str) -> str:
+    """The address to connect to for a server listening on ``host``."""
+    if ipaddress.ip_address(host).is_unspecified:
+        return "127.0.0.1" if ipaddress.ip_address(host).version == 4 else "::1"
+    return host
+
+
+def is_loopback(host: str) -> bool:
+    return ipaddress.ip_address(host).is_loopback
+
+
+def _address(t: Table, key: str) -> str:
+    value = t.string(key, "127.0.0.1")
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise t.fail(key, f"expected an IP address to listen on (127.0.0.1, 0.0.0.0, ::1, "
+                          f"a machine's own address), got {value!r}") from None
+    return value
 
 
 def load_settings(path: Path | None, checkout: Path) -> Settings:
@@ -94,6 +149,15 @@ def load_settings(path: Path | None, checkout: Path) -> Settings:
     builder = t.string("builder", "sbuild")
     if builder not in ("local", "sbuild"):
         raise t.fail("builder", f"expected 'local' or 'sbuild', got {builder!r}")
+    if "host" in raw:
+        raise t.fail("host", "replaced by web_host (the web UI) and pb_host (the worker "
+                             "port), which default to 127.0.0.1: set each one you need")
+    web_url = t.string("web_url", None)
+    if web_url is not None and not web_url.startswith(("http://", "https://")):
+        raise t.fail("web_url", f"expected an http:// or https:// URL, got {web_url!r}")
+    if web_url is not None and not web_url.endswith("/"):
+        web_url += "/"
+    pb_host = _address(t, "pb_host")
     workers = []
     for wt in t.tables("workers"):
         paths = {k: wt.string(k, None) for k in PATH_PROPERTIES}
@@ -101,7 +165,14 @@ def load_settings(path: Path | None, checkout: Path) -> Settings:
             if value is not None and not value.startswith("/"):
                 raise wt.fail(key, f"expected an absolute path on the worker's machine, got "
                                    f"{value!r}")
-        workers.append(Worker(wt.string("name"), wt.string("password"),
+        name = wt.string("name")
+        if not users.NAME_RE.fullmatch(name):  # it names the worker's directory too
+            raise wt.fail("name", f"expected a name matching {users.NAME_RE.pattern}, "
+                                  f"got {name!r}")
+        password = wt.string("password")
+        if password == DEFAULT_WORKER_PASSWORD and not is_loopback(pb_host):
+            raise wt.fail("password", _default_password(pb_host))
+        workers.append(Worker(name, password,
                               wt.get("max_builds", int, 1, "an integer"),
                               **{k: Path(v) if v else None for k, v in paths.items()}))
         wt.done()
@@ -111,19 +182,33 @@ def load_settings(path: Path | None, checkout: Path) -> Settings:
         workdir=at("workdir", checkout / "build"),
         basedir=at("basedir", checkout / "build" / "buildbot" / "master"),
         venvdeb=at("venvdeb", checkout / ".venv" / "bin" / "venvdeb"),
-        host=t.string("host", "127.0.0.1"),
+        users=at("users", (base if path else checkout / "buildbot-master") / "users.toml"),
+        web_host=_address(t, "web_host"),
         web_port=t.get("web_port", int, 8010, "a port number"),
+        pb_host=pb_host,
         pb_port=t.get("pb_port", int, 9989, "a port number"),
+        web_url=web_url,
         poll_interval=t.get("poll_interval", int, 60, "seconds"),
         builder=builder,  # type: ignore[arg-type]
         nightly_hour=t.get("nightly_hour", int, 3, "an hour, 0-23"),
-        workers=tuple(workers) or (Worker("local", "venvdeb-local"),),
+        workers=tuple(workers) or (Worker("local", DEFAULT_WORKER_PASSWORD),),
     )
     t.done()
+    if not workers and not is_loopback(pb_host):
+        raise t.fail("workers", "none given, so the default worker 'local' would take "
+                                + _default_password(pb_host))
     names = [w.name for w in settings.workers]
     if len(set(names)) != len(names):
         raise t.fail("workers", f"worker names must be unique, got {', '.join(names)}")
+    if workers and path is not None:
+        users.check_private(path)  # it holds the workers' passwords
     return settings
+
+
+def _default_password(pb_host: str) -> str:
+    return (f"the default worker password {DEFAULT_WORKER_PASSWORD!r} on pb_host {pb_host} "
+            f"(not a loopback address) lets anyone who reaches the worker port run as that "
+            f"worker: give every [[workers]] entry a password of its own")
 
 
 #: the first step of every builder: the worker's venvdeb must be the master's

@@ -10,9 +10,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from venvdeb.buildbot.plan import SETTINGS_ENV, Settings
+from venvdeb.buildbot import users
+from venvdeb.buildbot.plan import SETTINGS_ENV, Settings, Worker
 from venvdeb.core import layout, runner
 from venvdeb.core.errors import CommandFailed, ConfigError
+from venvdeb.core.files import write_private
 
 MASTER_CFG = layout.data_root() / "buildbot-master" / "master.cfg"
 
@@ -58,22 +60,60 @@ def start(site: Settings) -> list[str]:
     else:
         runner.run([_bin("buildbot"), "upgrade-master", site.basedir], log=log, env=env,
                     what="buildbot upgrade-master")
+    # its state.sqlite holds the secret that signs the web UI's session cookies: whoever
+    # reads it can make one that says "admin"
+    site.basedir.chmod(0o700)
     if not _running(site.basedir):
         runner.run([_bin("buildbot"), "start", site.basedir], log=log, env=env,
                     what="buildbot start")
-    lines = [f"master: running, web UI {site.url} (log: {site.basedir / 'twistd.log'})"]
+    lines = [f"master: running, web UI {site.url} (log: {site.basedir / 'twistd.log'})",
+             who_may_log_in(site)]
     for w in site.workers:
         wdir = site.worker_dir(w.name)
-        if not (wdir / "buildbot.tac").exists():
-            wdir.mkdir(parents=True, exist_ok=True)
-            runner.run([_bin("buildbot-worker"), "create-worker", "--relocatable", wdir,
-                         f"{site.host}:{site.pb_port}", w.name, w.password], log=log, env=env,
-                        what="buildbot-worker create-worker")
+        # written here, not by 'buildbot-worker create-worker', whose argv (seen by every
+        # user in ps, and in our logs) would carry the password
+        write_private(wdir / "buildbot.tac", worker_tac(site.pb_address, site.pb_port, w))
         if not _running(wdir):
             runner.run([_bin("buildbot-worker"), "start", wdir], log=log, env=env,
                         what="buildbot-worker start")
         lines.append(f"worker {w.name}: running in {wdir}")
     return lines
+
+
+def who_may_log_in(site: Settings) -> str:
+    known = users.load(site.users)
+    if not known:
+        return (f"web UI: view only, nobody can log in: no users in {site.users} (add one: "
+                f"venvdeb buildbot passwd --user NAME [--admin], password on stdin)")
+    admins = sorted(n for n, u in known.items() if users.ADMIN in u.roles)
+    return (f"web UI: {len(known)} users from {site.users} may force builds; "
+            f"admins (promote, stop, cancel): {', '.join(admins) or 'none'}")
+
+
+def worker_tac(host: str, port: int, worker: Worker) -> str:
+    """A worker's buildbot.tac as ``buildbot-worker create-worker --relocatable`` writes
+    it (log rotation, defaults), with the password it gets from the settings."""
+    return f"""# Written by venvdeb buildbot start from the buildbot settings: edit those.
+import os
+
+from buildbot_worker.bot import Worker
+from twisted.application import service
+from twisted.python.log import FileLogObserver, ILogObserver
+from twisted.python.logfile import LogFile
+
+basedir = os.path.abspath(os.path.dirname(__file__))
+# note: this line is matched against to check that this is a worker
+# directory; do not edit it.
+application = service.Application('buildbot-worker')
+logfile = LogFile.fromFullPath(os.path.join(basedir, "twistd.log"), rotateLength=10000000,
+                               maxRotatedFiles=10)
+application.setComponent(ILogObserver, FileLogObserver(logfile).emit)
+
+s = Worker({host!r}, {port!r}, {worker.name!r}, {worker.password!r}, basedir, 600,
+           umask=None, maxdelay=300, numcpus=None, allow_shutdown=None, maxRetries=None,
+           protocol='pb', useTls=0, delete_leftover_dirs=0)
+s.setServiceParent(application)
+"""
 
 
 def stop(site: Settings) -> list[str]:
@@ -108,7 +148,7 @@ def status(site: Settings) -> list[str]:
 
 
 def api(site: Settings, path: str) -> dict[str, list[dict[str, object]]]:
-    with urllib.request.urlopen(f"{site.url}api/v2/{path}", timeout=10) as response:
+    with urllib.request.urlopen(f"{site.local_url}api/v2/{path}", timeout=10) as response:
         data: dict[str, list[dict[str, object]]] = json.load(response)
         return data
 
@@ -131,5 +171,5 @@ def wait_for_master(site: Settings, timeout: float = 60) -> None:
             return
         except (OSError, urllib.error.URLError):
             time.sleep(0.5)
-    raise ConfigError(f"the buildbot master did not answer on {site.url} within {timeout:.0f} s",
+    raise ConfigError(f"the buildbot master did not answer on {site.local_url} within {timeout:.0f} s",
                       log=site.basedir / "twistd.log")

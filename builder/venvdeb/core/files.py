@@ -31,8 +31,9 @@ def link_or_copy(source: Path, dest: Path) -> None:
         shutil.copyfile(source, dest)
 
 
-def write_atomic(path: Path, data: str | bytes) -> None:
-    """Replace ``path`` whole with ``data``, or leave it as it was.
+def write_atomic(path: Path, data: str | bytes, *, mode: int = 0o644) -> None:
+    """Replace ``path`` whole with ``data``, or leave it as it was (``mode``: 0600
+    for secrets, which are then never readable by others, not even briefly).
 
     The bytes go to a temporary file of a unique name in the same directory, are
     flushed to disk (fsync), renamed over ``path``, and the directory is synced:
@@ -47,7 +48,7 @@ def write_atomic(path: Path, data: str | bytes) -> None:
             handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; these files are read by others
+        os.chmod(tmp, mode)  # mkstemp makes 0600
         tmp.replace(path)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
@@ -84,3 +85,11 @@ def read_json(path: Path, *, hint: str | None = None) -> Any:
         raise StateFileError(
             f"{path} is truncated or unreadable ({reason})",
             hint=hint or "delete it and rerun the command that wrote it") from None
+
+
+def write_private(path: Path, text: str) -> bool:
+    """Like :func:`write_if_changed`, for secrets: 0600 from its first byte."""
+    if path.exists() and path.read_text() == text and not path.stat().st_mode & 0o077:
+        return False
+    write_atomic(path, text, mode=0o600)
+    return True
