@@ -4,7 +4,8 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,9 +30,28 @@ def require_tools(*tools: str) -> None:
         pytest.skip("unshare -n needs root")
 
 
+def readable_dir(prefix: str) -> Path:
+    """A directory that the sandbox user (venvdeb.core.sandbox) can read, unlike
+    pytest's temporary directories (0700 root): a file:// index it locks from."""
+    path = Path(tempfile.mkdtemp(prefix=f"venvdeb-test-{prefix}-"))
+    path.chmod(0o755)
+    _readable_dirs.append(path)
+    return path
+
+
+_readable_dirs: list[Path] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_readable_dirs() -> Iterator[None]:
+    yield
+    for path in _readable_dirs:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def fixture_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_index(tmp_path_factory.mktemp("index"))
+def fixture_index() -> Path:
+    return build_index(readable_dir("index"))
 
 
 @dataclass

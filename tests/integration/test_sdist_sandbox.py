@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RELEASE, Project, require_tools
+from tests.conftest import RELEASE, Project, readable_dir, require_tools
 from tests.fixtures.make_index import Dist, build_index, sdist_bytes
 from venvdeb.core import sandbox
 
@@ -56,7 +56,7 @@ def test_hostile_sdist_is_denied_the_key_root_and_the_network_and_still_builds(
                        build_requires=("fixture-lib>=1.0",), dynamic_requires=("wheel",),
                        hostile_key=str(key),
                        hostile_port=index_port.getsockname()[1])
-        index = build_index(tmp_path / "index", (Dist("fixture-lib", "1.0.0"),
+        index = build_index(readable_dir("hostile-index"), (Dist("fixture-lib", "1.0.0"),
                                                  Dist("fixture-lib", "1.1.0"), hostile))
         project = Project(tmp_path / "checkout", index, workdir)
         project.root.mkdir()

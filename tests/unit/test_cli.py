@@ -157,3 +157,18 @@ def test_a_worker_with_other_code_refuses_before_anything_runs(
     err = capsys.readouterr().err
     assert "the buildbot master runs code 0123456789ab" in err and "apt-get install venvdeb" in err
     assert rec.calls == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox user is used as root only")
+def test_a_file_index_the_sandbox_user_cannot_read_is_named_with_the_chmod(
+        checkout: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (checkout / "no-index").mkdir()
+    checkout.chmod(0o700)
+    closed = next(p for p in (*reversed(checkout.parents), checkout)
+                  if not p.stat().st_mode & 0o001)
+    with runner.using(Recorder()) as rec:
+        assert _main(checkout, "lock", "--release", RELEASE) == 2
+    err = capsys.readouterr().err
+    assert "is not readable by the user 'venvdeb-sandbox'" in err
+    assert f"chmod o+rx {closed}" in err
+    assert rec.calls == [], "nothing runs"

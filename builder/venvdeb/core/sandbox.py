@@ -103,6 +103,20 @@ def confine(argv: Sequence[str | os.PathLike[str]], *, network: bool = False) ->
             "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--", *args)
 
 
+def unreachable(path: Path) -> Path | None:
+    """The first directory on the way to ``path`` (a file:// index, say) that the
+    sandbox user cannot pass or read; ``None`` when it can read ``path``."""
+    if identity() is None:
+        return None
+    path = path.resolve()
+    for step in reversed(path.parents):
+        if not os.stat(step).st_mode & stat.S_IXOTH:
+            return step
+    mode = os.stat(path).st_mode
+    needed = stat.S_IROTH | (stat.S_IXOTH if stat.S_ISDIR(mode) else 0)
+    return None if mode & needed == needed else path
+
+
 @contextmanager
 def scratch(prefix: str, base: Path | None = None) -> Iterator[Path]:
     """A directory the sandbox user owns (0700), removed afterwards; ``base``

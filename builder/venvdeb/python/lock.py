@@ -9,6 +9,7 @@ import hashlib
 import re
 import shutil
 import sys
+import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,6 +152,7 @@ def compile_lock(lock_plan: LockPlan, lock_dir: Path, cache_dir: Path, log: Path
     new.unlink(missing_ok=True)
     write_atomic(lock_dir / "requirements.in", lock_plan.requirements_in)
     write_atomic(lock_dir / "constraints.txt", lock_plan.constraints)
+    _check_reachable(lock_plan.index_url)
     # Preparing an sdist's metadata runs its setup.py: pip-compile runs confined
     # (the sandbox user; it needs the index, so the network stays), in a scratch
     # directory with a cache of its own; the lock it writes is copied back.
@@ -170,6 +172,19 @@ def compile_lock(lock_plan: LockPlan, lock_dir: Path, cache_dir: Path, log: Path
     new.replace(lock_file)
     write_atomic(stamp, lock_plan.digest + "\n")
     return True
+
+
+def _check_reachable(index_url: str) -> None:
+    """A file:// index must be readable by the sandbox user pip-compile runs as."""
+    if not index_url.startswith("file://"):
+        return
+    path = Path(urllib.parse.urlparse(index_url).path)
+    blocked = sandbox.unreachable(path) if path.exists() else None
+    if blocked is not None:
+        raise ConfigError(
+            f"the package index {index_url} is not readable by the user '{sandbox.USER}' "
+            f"that locking runs as: {blocked} is closed to other users",
+            hint=f"chmod o+rx {blocked} (or serve the index over http)")
 
 
 _NO_VERSION = re.compile(r"Could not find a version that satisfies the requirement ([^\s]+)")
