@@ -63,7 +63,8 @@ def resolve(source_dir: Path, extras: tuple[str, ...], project_name: str, files_
                                         "TMPDIR": str(box)})
         result = runner.run(
             sandbox.confine([str(python), sdist.target_pip(), "install", "--dry-run",
-                             "--ignore-installed", "--quiet", "--report", str(report),
+                             "--ignore-installed", "--use-pep517", "--quiet", "--report",
+                             str(report),
                              "--no-index", "--find-links", str(wheels), "--no-cache-dir",
                              target, *requirements]),
             log=log, env=env, check=False, what="pip (closure)")
