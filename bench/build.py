@@ -60,7 +60,7 @@ MARKERS = (
 RECIPES = ("reference", "venvdeb")
 #: what the local builder runs, timed here stage by stage (as root, in the view that
 #: shows the requirements package's wheels: builders.dependency_view)
-BUILD = ("dpkg-buildpackage", "-b", "-us", "-uc", "--no-sign")
+BUILD = builders.BUILD
 
 
 @dataclass

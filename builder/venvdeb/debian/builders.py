@@ -56,6 +56,7 @@ class BuildDependency:
     shows: str
 
 
+BUILD = ("dpkg-buildpackage", "-b", "-us", "-uc", "--no-sign")
 DPKG_STATUS = Path("/var/lib/dpkg/status")
 #: What the local builder copies back from the sandbox's scratch directory.
 OUTPUTS = (".deb", ".ddeb", ".changes", ".buildinfo")
@@ -143,7 +144,7 @@ def _build_in(scratch: Path, dsc: Path, view: mounts.View, log: Path,
                                      "TMPDIR": str(scratch)})
     runner.run(sandbox.confine(["dpkg-source", "--no-check", "-x", dsc.name, "src"]),
                cwd=scratch, log=log, env=env, what="dpkg-source -x (sandbox user)")
-    build = sandbox.confine(["dpkg-buildpackage", "-b", "-us", "-uc", "--no-sign"])
+    build = sandbox.confine(BUILD)
     try:
         runner.run(view.wrap(build) if view.binds else build, cwd=scratch / "src", env=env,
                    log=log, heartbeat=30, what="dpkg-buildpackage (sandbox user, offline)")
@@ -152,11 +153,10 @@ def _build_in(scratch: Path, dsc: Path, view: mounts.View, log: Path,
 
 
 def buildpackage(tree: Path, env: dict[str, str], log: Path) -> None:
-    """``dpkg-buildpackage -b`` in ``tree`` with the network cut (``unshare -n``): the
-    requirements package's build, which copies verified wheels and runs no upstream code."""
-    runner.run(["unshare", "-n", "--", "dpkg-buildpackage", "-b", "-us", "-uc", "--no-sign"],
-               cwd=tree, env=env, log=log, heartbeat=30,
-               what="dpkg-buildpackage (offline, unshare -n)")
+    """``dpkg-buildpackage -b`` in ``tree``, which the sandbox user owns, as that user
+    with the network cut: the requirements package's build."""
+    runner.run(sandbox.confine(BUILD), cwd=tree, env=env, log=log, heartbeat=30,
+               what="dpkg-buildpackage (sandbox user, offline)")
 
 
 #: What the sbuild chroot carries beyond the buildd variant, so that a build
