@@ -12,8 +12,10 @@ the package would install them, and dpkg's status file is a read-only copy
 that lists the package as installed (so dpkg-checkbuilddeps passes). Two
 builds, of two workdirs or releases, each see their own wheels. Root sets the
 view up, then ``venvdeb.core.sandbox`` drops to the sandbox user for
-``dpkg-source -x`` and ``dpkg-buildpackage`` (Rules-Requires-Root: no) in a
-scratch directory it owns; root copies the results (regular files only) back.
+``dpkg-source -x`` and ``dpkg-buildpackage`` (no root needed: the venv packages
+say Rules-Requires-Root: no; dpkg-buildpackage uses fakeroot for a package that
+does not) in a scratch directory it owns; root copies the results (regular
+files only) back.
 """
 from __future__ import annotations
 
