@@ -36,10 +36,10 @@ sys.path.insert(0, str(ROOT / "builder"))  # venvdeb, also without .venv's edita
 import jinja2  # noqa: E402
 
 from venvdeb.core import config as config_mod  # noqa: E402
-from venvdeb.core import images, render, runner  # noqa: E402
+from venvdeb.core import images, mounts, render, runner  # noqa: E402
 from venvdeb.core.target import target as release_target  # noqa: E402
 from venvdeb.core.workdir import Workdir, shared_cache  # noqa: E402
-from venvdeb.debian import builders, source_package  # noqa: E402
+from venvdeb.debian import builders, requirements_package, source_package  # noqa: E402
 from venvdeb.debian import project as debian_project  # noqa: E402
 from venvdeb.pipeline import leaves  # noqa: E402
 from venvdeb.qa import candidates, chroot  # noqa: E402
@@ -58,8 +58,9 @@ MARKERS = (
     (re.compile(r"oslo-config-generator|^install -D -m 0644"), "config files"),
 )
 RECIPES = ("reference", "venvdeb")
-#: what builders.buildpackage runs (the local builder), timed here stage by stage
-BUILD = ("unshare", "-n", "--", "dpkg-buildpackage", "-b", "-us", "-uc", "--no-sign")
+#: what the local builder runs, timed here stage by stage (as root, in the view that
+#: shows the requirements package's wheels: builders.dependency_view)
+BUILD = builders.BUILD
 
 
 @dataclass
@@ -122,10 +123,11 @@ class StageClock:
 
 
 def timed_build(tree: Path, env: dict[str, str], log: Path,
-                argv: tuple[str, ...] = BUILD) -> tuple[float, dict[str, float]]:
+                view: mounts.View) -> tuple[float, dict[str, float]]:
     """dpkg-buildpackage -b with the network cut; wall time per stage from its output."""
     clock = StageClock()
-    result = runner.run(argv, cwd=tree, env=env, log=log, check=False, on_line=clock.on_line,
+    result = runner.run(view.wrap(BUILD), cwd=tree, env=env, log=log, check=False,
+                        on_line=clock.on_line,
                         what="dpkg-buildpackage (offline, unshare -n)")
     total = clock.stop()
     if result.returncode != 0:
@@ -141,7 +143,8 @@ def reference_rules(context: dict[str, object]) -> str:
     return env.get_template("reference-rules.j2").render(**context)
 
 
-def build_once(recipe: str, dsc: Path, rules: str | None, epoch: int, into: Path) -> Run:
+def build_once(recipe: str, dsc: Path, rules: str | None, epoch: int, into: Path,
+               view: mounts.View) -> Run:
     into.mkdir(parents=True)
     tree = into / "src"
     env = runner.clean_environment({"SOURCE_DATE_EPOCH": str(epoch),
@@ -150,7 +153,7 @@ def build_once(recipe: str, dsc: Path, rules: str | None, epoch: int, into: Path
                log=into / "source.log", what="dpkg-source -x")
     if rules is not None:
         (tree / "debian" / "rules").write_text(rules)
-    total, split = timed_build(tree, env, into / "build.log")
+    total, split = timed_build(tree, env, into / "build.log", view)
     debs = {d.name: d.stat().st_size for d in sorted(into.glob("*.deb"))}
     return Run(recipe, total, split, debs, into)
 
@@ -242,18 +245,18 @@ def node_install(cfg: config_mod.Config, dist_name: str, project: str, release: 
                                     apt_cache=shared_cache() / "apt-archives") as box:
                     (box.root / "etc/apt/sources.list.d/bench.list").write_text(
                         "deb [trusted=yes] file:/srv/candidates ./\n")
-                    box.sh("apt-get update -q", what="apt-get update")
+                    box.sh("apt-get update -q", what="apt-get update", network=True)
                     # what both need from Debian, installed before the clock starts
                     box.run(["apt-get", "install", "-y", "-q", "--no-install-recommends",
-                             "python3-venv", "adduser"], what="python3-venv")
+                             "python3-venv", "adduser"], what="python3-venv", network=True)
                     deps = box.sh("apt-get install -y -q --no-install-recommends -s "
                                   f"{' '.join(leaf)} | awk '/^Inst /{{print $2}}'",
-                                  what="dependencies").output.split()
+                                  what="dependencies", network=True).output.split()
                     ours = {d.name.split("_")[0] for d in debs}
                     debian = [d for d in deps if d not in ours]
                     if debian:
                         box.run(["apt-get", "install", "-y", "-q", "--no-install-recommends",
-                                 *debian], what="Debian dependencies")
+                                 *debian], what="Debian dependencies", network=True)
                     start = time.monotonic()
                     if how == "apt":
                         box.run(["apt-get", "install", "-y", "-q", "--no-install-recommends",
@@ -306,14 +309,16 @@ def main(argv: list[str]) -> int:
         say(f"source: {the_plan.source} {the_plan.version}"
             f"{' (a version the ledger would give; not recorded)' if assigned.new else ''}: "
             f"{ps.dependencies} dependencies, packages {', '.join(the_plan.packages)}")
-        builders.ensure_installed(ps.reqdeb.package, ps.reqdeb.version, ps.reqdeb_deb, log)
+        view = builders.dependency_view(
+            (builders.BuildDependency(ps.reqdeb_deb, requirements_package.INSTALL_ROOT),),
+            scratch / "depends", log)
         rules = reference_rules(dict(the_plan.context))
         res = Results()
         for i in range(a.runs):
             for recipe in RECIPES:
                 say(f"build {i + 1}/{a.runs}: {recipe} recipe")
                 run = build_once(recipe, dsc, rules if recipe == "reference" else None,
-                                 the_plan.epoch, scratch / f"{recipe}-{i}")
+                                 the_plan.epoch, scratch / f"{recipe}-{i}", view)
                 res.runs.append(run)
                 say(f"build {i + 1}/{a.runs}: {recipe}: {run.total:.1f} s")
         lines = report_builds(res, f"{project} {the_plan.upstream_version} ({a.release})",

@@ -130,8 +130,9 @@ PROJECT = arg("project", metavar="PROJECT", help="a project of the config, e.g. 
 LOCK_TIMEOUT = arg("--lock-timeout", type=float, default=300.0, metavar="SECONDS",
                    help="how long to wait for another run holding the repository (default: 300)")
 BUILDER = arg("--builder", choices=builders.BUILDERS, default="local",
-              help="local: dpkg-buildpackage in unshare -n on this host (installs the "
-                   "requirements package); sbuild: a clean chroot (default: local)")
+              help="local: dpkg-buildpackage on this host as the sandbox user, offline, "
+                   "seeing the requirements package's wheels read-only (installs nothing); "
+                   "sbuild: a clean chroot (default: local)")
 
 
 def _t(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> Target:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -62,6 +63,9 @@ def test_deb_holds_every_locked_wheel_with_its_hash(built: Project) -> None:
         assert f"{ROOT_IN_DEB}/simple/{name}/index.html" in members
     for extra in ("lock.txt", "install-lock.txt", "requirements/upper-constraints.txt"):
         assert f"{ROOT_IN_DEB}/{extra}" in members
+    # built as the sandbox user from hard links into the wheelhouse: still root's
+    files = built.workdir / "releases" / RELEASE / "bookworm" / "wheelhouse" / "files"
+    assert sorted(w.stat().st_uid for w in files.glob("*.whl")) == [os.geteuid()] * 3
 
 
 def test_control_fields_read_back(built: Project) -> None:

@@ -1,23 +1,37 @@
 """``venvdeb build``: binary packages from a source package.
 
-Two builders: ``local`` (dpkg-buildpackage on the host, inside ``unshare -n``,
-the requirements package installed as its build dependency) and ``sbuild``
-(a clean chroot from an mmdebstrap tarball, the requirements package given
-as an extra package, no network). lintian is the QA layer's (venvdeb.qa.lintian).
+Two builders: ``local`` (dpkg-buildpackage on the host, as the unprivileged
+sandbox user, network cut) and ``sbuild`` (a clean chroot from an mmdebstrap
+tarball, the requirements package given as an extra package, no network).
+lintian is the QA layer's (venvdeb.qa.lintian).
+
+The local builder installs nothing on the host. Each build gets a private
+mount namespace (``venvdeb.core.mounts``) in which its requirements package's
+wheels, unpacked from that build's own .deb, are a read-only bind mount where
+the package would install them, and dpkg's status file is a read-only copy
+that lists the package as installed (so dpkg-checkbuilddeps passes). Two
+builds, of two workdirs or releases, each see their own wheels. Root sets the
+view up, then ``venvdeb.core.sandbox`` drops to the sandbox user for
+``dpkg-source -x`` and ``dpkg-buildpackage`` (no root needed: the venv packages
+say Rules-Requires-Root: no; dpkg-buildpackage uses fakeroot for a package that
+does not) in a scratch directory it owns; root copies the results (regular
+files only) back.
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
+import os
 import re
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from debian.deb822 import Deb822, Dsc
 from debian.debfile import DebFile
 
-from venvdeb.core import images, runner
+from venvdeb.core import images, mounts, runner, sandbox
 from venvdeb.core.errors import CommandFailed, VenvdebError
 
 Builder = Literal["local", "sbuild"]
@@ -34,21 +48,59 @@ class BuildResult:
     changes: Path
 
 
-HOST_LOCK = Path("/run/lock/venvdeb-host-packages.lock")
+@dataclass(frozen=True)
+class BuildDependency:
+    """A package a local build depends on, which the host does not install: the build
+    sees the directory ``shows`` of ``deb`` (read-only, at the same path) and dpkg's
+    status says the package is installed."""
+
+    deb: Path
+    shows: str
 
 
-def ensure_installed(package: str, version: str, deb: Path, log: Path) -> bool:
-    """Install ``deb`` on the host unless ``package`` is there at ``version``; builds
-    running at once (buildbot workers on one host) take turns."""
-    HOST_LOCK.parent.mkdir(parents=True, exist_ok=True)
-    with HOST_LOCK.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        result = runner.run(["dpkg-query", "-W", "-f", "${Version} ${db:Status-Status}",
-                              package], log=log, check=False)
-        if result.returncode == 0 and result.output.strip() == f"{version} installed":
-            return False
-        runner.run(["dpkg", "-i", str(deb)], log=log, what=f"dpkg -i {deb.name}")
-        return True
+BUILD = ("dpkg-buildpackage", "-b", "-us", "-uc", "--no-sign")
+DPKG_STATUS = Path("/var/lib/dpkg/status")
+#: What the local builder copies back from the sandbox's scratch directory.
+OUTPUTS = (".deb", ".ddeb", ".changes", ".buildinfo")
+
+
+def dependency_view(depends: Sequence[BuildDependency], into: Path, log: Path) -> mounts.View:
+    """What a build that needs ``depends`` sees: each unpacked (``dpkg-deb -x``) into
+    ``into`` and bound read-only at its ``shows`` path, and a copy of dpkg's status
+    file (written into ``into``) that lists each as installed. Root only: the empty
+    mount points are made on the host if missing (nothing is installed there)."""
+    if not depends:
+        return mounts.View()
+    if os.geteuid() != 0:
+        raise BuildFailed("the local builder needs root to show a build its requirements "
+                          "package without installing it",
+                          hint="run as root (the build itself runs as the sandbox user), "
+                               "or use --builder sbuild")
+    into.mkdir(parents=True, exist_ok=True)
+    binds: list[mounts.Bind] = []
+    stanzas: dict[str, str] = {}
+    for dep in depends:
+        control = DebFile(str(dep.deb)).debcontrol()
+        unpacked = into / control["Package"]
+        runner.run(["dpkg-deb", "-x", dep.deb, unpacked], log=log,
+                   what=f"dpkg-deb -x {dep.deb.name}")
+        shown = unpacked / dep.shows.lstrip("/")
+        if not shown.is_dir():
+            raise BuildFailed(f"{dep.deb} has nothing under {dep.shows}",
+                              hint="rebuild it with 'venvdeb reqdeb --force'")
+        Path(dep.shows).mkdir(parents=True, exist_ok=True)
+        binds.append(mounts.Bind(shown, dep.shows))
+        control["Status"] = "install ok installed"
+        stanzas[control["Package"]] = control.dump()
+    status = into / "dpkg-status"
+    with DPKG_STATUS.open(encoding="utf-8") as host, status.open("w", encoding="utf-8") as out:
+        for paragraph in Deb822.iter_paragraphs(host):
+            if paragraph.get("Package") not in stanzas:
+                out.write(paragraph.dump() + "\n")
+        out.write("\n".join(stanzas.values()))
+    status.chmod(0o644)
+    binds.append(mounts.Bind(status, str(DPKG_STATUS)))
+    return mounts.View(tuple(binds))
 
 
 def _explain(error: CommandFailed, log: Path, stage: str) -> BuildFailed:
@@ -62,28 +114,51 @@ def _explain(error: CommandFailed, log: Path, stage: str) -> BuildFailed:
 
 
 def build_local(dsc: Path, out_dir: Path, log: Path, *, source_date_epoch: int,
-                work_name: str = "tmp-build") -> BuildResult:
+                work_name: str = "tmp-build",
+                depends: Sequence[BuildDependency] = ()) -> BuildResult:
+    """``dpkg-source -x`` and ``dpkg-buildpackage -b`` as the sandbox user, network
+    cut, seeing ``depends`` (``dependency_view``); the results land in
+    ``out_dir/work_name``."""
     work = out_dir / work_name
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
-    tree = work / "src"
-    env = runner.clean_environment({"SOURCE_DATE_EPOCH": str(source_date_epoch),
-                                     "DEB_BUILD_OPTIONS": "nocheck"})
-    runner.run(["dpkg-source", "--no-check", "-x", str(dsc), str(tree)], log=log, env=env,
-                what="dpkg-source -x")
+    view = dependency_view(depends, work / "depends", log)
     try:
-        buildpackage(tree, env, log)
-    except CommandFailed as exc:
-        raise _explain(exc, log, "dpkg-buildpackage") from None
+        with sandbox.scratch("build") as scratch:
+            _build_in(scratch, dsc, view, log, source_date_epoch)
+            for produced in sorted(scratch.iterdir()):
+                if (produced.suffix in OUTPUTS and produced.is_file()
+                        and not produced.is_symlink()):
+                    shutil.copyfile(produced, work / produced.name)
+    finally:
+        shutil.rmtree(work / "depends", ignore_errors=True)
     return _collect(work, out_dir)
 
 
+def _build_in(scratch: Path, dsc: Path, view: mounts.View, log: Path,
+              source_date_epoch: int) -> None:
+    for name in (dsc.name, *(f["name"] for f in Dsc(dsc.read_text())["Files"])):
+        shutil.copyfile(dsc.parent / name, scratch / name)
+    sandbox.give(scratch)
+    env = runner.clean_environment({"SOURCE_DATE_EPOCH": str(source_date_epoch),
+                                     "DEB_BUILD_OPTIONS": "nocheck", "HOME": str(scratch),
+                                     "TMPDIR": str(scratch)})
+    runner.run(sandbox.confine(["dpkg-source", "--no-check", "-x", dsc.name, "src"]),
+               cwd=scratch, log=log, env=env, what="dpkg-source -x (sandbox user)")
+    build = sandbox.confine(BUILD)
+    try:
+        runner.run(view.wrap(build) if view.binds else build, cwd=scratch / "src", env=env,
+                   log=log, heartbeat=30, what="dpkg-buildpackage (sandbox user, offline)")
+    except CommandFailed as exc:
+        raise _explain(exc, log, "dpkg-buildpackage") from None
+
+
 def buildpackage(tree: Path, env: dict[str, str], log: Path) -> None:
-    """``dpkg-buildpackage -b`` in ``tree`` with the network cut (``unshare -n``)."""
-    runner.run(["unshare", "-n", "--", "dpkg-buildpackage", "-b", "-us", "-uc", "--no-sign"],
-               cwd=tree, env=env, log=log, heartbeat=30,
-               what="dpkg-buildpackage (offline, unshare -n)")
+    """``dpkg-buildpackage -b`` in ``tree``, which the sandbox user owns, as that user
+    with the network cut: the requirements package's build."""
+    runner.run(sandbox.confine(BUILD), cwd=tree, env=env, log=log, heartbeat=30,
+               what="dpkg-buildpackage (sandbox user, offline)")
 
 
 #: What the sbuild chroot carries beyond the buildd variant, so that a build

@@ -3,11 +3,12 @@
 ``plan`` computes everything but the version (name, architecture, inputs digest,
 which wheels go in) as data and assigns nothing; ``versioned`` adds the version
 the ledger gives and renders ``debian/``; ``build`` assembles the source tree and
-runs dpkg-buildpackage with the network cut, then the given lint.
+runs dpkg-buildpackage as the sandbox user with the network cut, then the given lint.
 """
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from packaging.utils import parse_wheel_filename
 
-from venvdeb.core import render, runner, versions
+from venvdeb.core import render, runner, sandbox, versions
 from venvdeb.core.config import Config, Distribution, Release
 from venvdeb.core.errors import ConfigError, HashMismatch
 from venvdeb.core.files import link_or_copy, sha256
@@ -177,6 +178,30 @@ def versioned(the_plan: ReqdebPlan, assigned: versions.Assigned) -> ReqdebBuild:
                        tuple(sorted({f"debian/{k}": v for k, v in files.items()}.items())))
 
 
+def _readable_link(source: Path, dest: Path) -> None:
+    """``dest`` as a hard link to ``source`` (the sandbox user may read it, never change
+    it: root owns it), or a world-readable copy where ``source`` is not world-readable."""
+    if source.stat().st_mode & 0o004:
+        link_or_copy(source, dest)
+    else:
+        shutil.copyfile(source, dest)
+        dest.chmod(0o644)
+
+
+def _give_tree(tree: Path) -> None:
+    """The sandbox user owns the tree, to build in it, but for the shipped files under
+    ``repository/``: those stay root's (hard links into the wheelhouse among them)."""
+    sandbox.give(tree / "debian")
+    who = sandbox.identity()
+    if who is None:
+        return
+    for root, dirs, _ in os.walk(tree / "repository"):
+        for name in dirs:
+            os.chown(os.path.join(root, name), who.uid, who.gid, follow_symlinks=False)
+    for path in (tree / "repository", tree, tree.parent):
+        os.chown(path, who.uid, who.gid, follow_symlinks=False)
+
+
 def build(the_plan: ReqdebBuild, out_dir: Path, log: Path, *, force: bool = False,
           lint: Callable[[Path, Path], None] | None = None) -> tuple[Path, bool]:
     """Build the .deb into ``out_dir``; return its path and whether it was (re)built.
@@ -187,18 +212,24 @@ def build(the_plan: ReqdebBuild, out_dir: Path, log: Path, *, force: bool = Fals
     work = out_dir / "tmp" / f"{the_plan.source}-{the_plan.version}"
     if work.parent.exists():
         shutil.rmtree(work.parent)
-    tree = work / "src"
-    render.write_tree(dict(the_plan.files), tree)
-    for rel, path in the_plan.plan.shipped:
-        dest = tree / "repository" / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        link_or_copy(path, dest)
+    work.mkdir(parents=True)
     env = runner.clean_environment({
         "SOURCE_DATE_EPOCH": str(the_plan.epoch),
         "DEB_BUILD_OPTIONS": "nocheck",
         "DEB_BUILD_MAINT_OPTIONS": "",
     })
-    builders.buildpackage(tree, env, log)
+    with sandbox.scratch("reqdeb") as scratch:
+        tree = scratch / "src"
+        render.write_tree(dict(the_plan.files), tree)
+        for rel, path in the_plan.plan.shipped:
+            dest = tree / "repository" / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            _readable_link(path, dest)
+        _give_tree(tree)
+        builders.buildpackage(tree, {**env, "HOME": str(scratch), "TMPDIR": str(scratch)}, log)
+        for produced in scratch.glob(f"{the_plan.source}_{the_plan.version}_*"):
+            if produced.is_file() and not produced.is_symlink():
+                shutil.copyfile(produced, work / produced.name)
     built_deb = work / the_plan.deb_name
     # dpkg-genchanges names the .changes after the build architecture
     [changes] = work.glob(f"{the_plan.source}_{the_plan.version}_*.changes")

@@ -2,8 +2,15 @@
 
 The tarball (venvdeb.core.images, ``minbase``) is made once and cached under
 ``~/.cache/venvdeb/chroot/``. Each test unpacks it into a fresh directory;
-commands run in it through ``unshare`` (a private mount and PID namespace, so
-/proc, /dev and bind mounts vanish with the command) and ``chroot``.
+commands run in it through ``venvdeb.core.mounts`` (private mount, PID, IPC, UTS
+and network namespaces, so /proc, /dev and bind mounts vanish with the command).
+
+What still runs as real root: apt, dpkg and the packages' maintainer scripts,
+in the chroot (they need uid 0 there: adduser, chown, dpkg's own database).
+That root has no network (only ``apt-get update`` and downloads get it, never
+a maintainer script), no disk devices, no host processes in sight, a bounded
+capability set (no mount, chroot, mknod, ptrace, open_by_handle_at), and no
+path to the workdir's keys/ unless a caller binds it in (none does).
 """
 from __future__ import annotations
 
@@ -15,33 +22,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from venvdeb.core import runner
+from venvdeb.core import mounts, runner
 from venvdeb.core.files import link_or_copy
-
-# Mounts the binds, /proc and /dev, then runs the command in the chroot.
-# Arguments: ROOT, then SRC DST MODE triples, then --, then the command.
-_ENTER = r"""set -e
-root=$1; shift
-while [ "$1" != "--" ]; do
-  mount --bind "$1" "$root$2"
-  if [ "$3" = ro ]; then mount -o remount,bind,ro "$root$2"; fi
-  shift 3
-done
-shift
-mount -t proc proc "$root/proc"
-mount --rbind /dev "$root/dev"
-cd "$root"
-exec chroot "$root" "$@"
-"""
 
 POLICY_RC_D = "#!/bin/sh\n# venvdeb install test: no service is started in a chroot\nexit 101\n"
 
 
-@dataclass(frozen=True)
-class Bind:
-    source: Path
-    target: str  # inside the chroot
-    writable: bool = False
+Bind = mounts.Bind  # source, target inside the chroot, writable (default: read-only)
 
 
 @dataclass(frozen=True)
@@ -54,18 +41,21 @@ class Chroot:
         return self.root / inside.lstrip("/")
 
     def run(self, argv: Sequence[str], *, what: str | None = None, check: bool = True,
-            env: dict[str, str] | None = None) -> runner.Result:
-        binds: list[str] = []
-        for b in self.binds:
-            binds += [str(b.source), b.target, "rw" if b.writable else "ro"]
-        wrapper = ["unshare", "--mount", "--pid", "--fork", "--kill-child", "--",
-                   "sh", "-c", _ENTER, "venvdeb-chroot", str(self.root), *binds, "--"]
+            env: dict[str, str] | None = None, network: bool = False,
+            bounded: bool = True) -> runner.Result:
+        """``argv`` in the chroot, as root bounded by ``mounts.CHROOT_CAPABILITIES``
+        (unless not ``bounded``), in its own mount, PID, IPC and UTS namespaces; the
+        network cut unless ``network`` (fetching packages: maintainer scripts run with
+        it cut)."""
+        wrapped = mounts.View(self.binds, self.root, bounded).wrap(argv, network=network)
         environment = runner.clean_environment({"HOME": "/root", **(env or {})})
-        return runner.run([*wrapper, *argv], log=self.log, env=environment, check=check,
-                           what=what or f"{argv[0]} (in the test chroot)", heartbeat=60)
+        return runner.run(wrapped, log=self.log, env=environment, check=check,
+                          what=what or f"{argv[0]} (in the test chroot)", heartbeat=60)
 
-    def sh(self, script: str, *, what: str, check: bool = True) -> runner.Result:
-        return self.run(["/bin/sh", "-ec", script], what=what, check=check)
+    def sh(self, script: str, *, what: str, check: bool = True, network: bool = False,
+           bounded: bool = True) -> runner.Result:
+        return self.run(["/bin/sh", "-ec", script], what=what, check=check, network=network,
+                        bounded=bounded)
 
 
 @contextmanager
@@ -107,9 +97,12 @@ def _share(source: Path, dest: Path) -> None:
         target = dest / deb.name
         if target.exists():
             continue
-        partial = dest / f".{deb.name}.{os.getpid()}"
-        link_or_copy(deb, partial)
-        partial.replace(target)
+        partial = Path(tempfile.mkdtemp(prefix=".partial-", dir=dest))  # unique per call
+        try:
+            link_or_copy(deb, partial / deb.name)
+            (partial / deb.name).replace(target)
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
 
 
 #: Paths a package install legitimately changes and a purge need not restore.

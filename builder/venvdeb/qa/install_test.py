@@ -100,13 +100,24 @@ def _new_since(root: Path, path: str, before: frozenset[str]) -> bool:
     return rel not in before and rel + "/" not in before
 
 
-def _step(box: chroot_mod.Chroot, subject: str, what: str, argv: list[str]) -> str:
-    """A step that must succeed: its failure fails the install test of ``subject``."""
+def _step(box: chroot_mod.Chroot, subject: str, what: str, argv: list[str], *,
+          network: bool = False) -> str:
+    """A step that must succeed: its failure fails the install test of ``subject``.
+    The network only for fetching (``network``), never while maintainer scripts run."""
     try:
-        return box.run(argv, what=what).output
+        return box.run(argv, what=what, network=network).output
     except CommandFailed as exc:
         raise InstallTestFailed(f"install test of {subject}: {what} failed "
                                 f"({exc.hint or 'see the log'})", log=box.log) from None
+
+
+def _install(box: chroot_mod.Chroot, subject: str, args: list[str]) -> None:
+    """``apt-get install ARGS``: everything fetched with the network, then installed
+    (maintainer scripts run) with it cut."""
+    argv = ["apt-get", "install", "-y", "--no-install-recommends", *args]
+    _step(box, subject, "apt-get install --download-only", [*argv[:3], "--download-only",
+                                                              *argv[3:]], network=True)
+    _step(box, subject, "apt-get install (offline)", argv)
 
 
 def run(the_plan: InstallPlan, box: chroot_mod.Chroot) -> list[str]:
@@ -121,9 +132,8 @@ def run(the_plan: InstallPlan, box: chroot_mod.Chroot) -> list[str]:
         return _step(box, the_plan.project, what, argv)
 
     say(f"check: apt-get install {' '.join(the_plan.install)} in a clean chroot")
-    step("apt-get update", ["apt-get", "update"])
-    step("apt-get install", ["apt-get", "install", "-y", "--no-install-recommends",
-                             *the_plan.install])
+    _step(box, the_plan.project, "apt-get update", ["apt-get", "update"], network=True)
+    _install(box, the_plan.project, list(the_plan.install))
     installed = dict(line.split("\t", 1) for line in step(
         "dpkg-query", ["dpkg-query", "-W", "-f", "${Package}\t${Version}\n"]).splitlines()
         if "\t" in line)
@@ -169,7 +179,7 @@ def run(the_plan: InstallPlan, box: chroot_mod.Chroot) -> list[str]:
     step("apt-get purge", ["apt-get", "purge", "-y", *ours])
     step("apt-get autoremove", ["apt-get", "autoremove", "--purge", "-y"])
     package, version = the_plan.reqdeb
-    step(f"apt-get install {package}", ["apt-get", "install", "-y", f"{package}={version}"])
+    _install(box, the_plan.project, [f"{package}={version}"])
     if not (root / the_plan.wheel_index.lstrip("/")).is_file():
         problems.append(f"{package} {version} did not install {the_plan.wheel_index}")
     owned += step("dpkg -L", ["dpkg", "-L", package]).splitlines()
@@ -212,8 +222,8 @@ def run_tool(the_plan: ToolPlan, box: chroot_mod.Chroot) -> list[str]:
 
     candidates.enable(box)
     say(f"check: apt-get install {package} in a clean chroot (pulls the tools it drives)")
-    step("apt-get update", ["apt-get", "update"])
-    step("apt-get install", ["apt-get", "install", "-y", "--no-install-recommends", package])
+    _step(box, package, "apt-get update", ["apt-get", "update"], network=True)
+    _install(box, package, [package])
     seen.append(f"installed {package}")
     for argv in the_plan.smoke:
         out = step(" ".join(argv), list(argv)).strip().splitlines()

@@ -10,7 +10,7 @@ from venvdeb.core.outcome import Outcome
 from venvdeb.core.progress import say, size
 from venvdeb.core.target import Target
 from venvdeb.core.workdir import Workdir, shared_cache
-from venvdeb.debian import builders, project
+from venvdeb.debian import builders, project, requirements_package
 from venvdeb.qa import lintian as qa_lintian
 
 
@@ -30,7 +30,6 @@ def run_build(config: Config, work: Workdir, t: Target, name: str, *,
                                       f"in {ps.out_dir}", changed=False)
     log = work.fresh_log(t.release.name, f"build-{name}")
     dist = t.distribution
-    req = ps.reqdeb
 
     def build_once(work_name: str) -> builders.BuildResult:
         if builder == "sbuild":
@@ -40,10 +39,9 @@ def run_build(config: Config, work: Workdir, t: Target, name: str, *,
             return builders.build_sbuild(dsc, ps.out_dir, log, tarball=tarball,
                                          distribution=dist.name, architecture=dist.architecture,
                                          extra_packages=(ps.reqdeb_deb,), work_name=work_name)
-        if builders.ensure_installed(req.package, req.version, ps.reqdeb_deb, log):
-            say(f"build: installed the build dependency {req.package} {req.version}")
+        wheels = builders.BuildDependency(ps.reqdeb_deb, requirements_package.INSTALL_ROOT)
         return builders.build_local(dsc, ps.out_dir, log, source_date_epoch=the_plan.epoch,
-                                    work_name=work_name)
+                                    work_name=work_name, depends=(wheels,))
 
     say(f"build: {the_plan.source} {the_plan.version} with the {builder} builder (log: {log})")
     first = build_once("tmp-build")

@@ -1,0 +1,169 @@
+"""A private view of the file system for one command: ``python3 -m venvdeb.core.mounts``.
+
+What a command sees is data (``View``): bind mounts (read-only unless said
+otherwise) and, for an install-test chroot, the tree it runs in. ``View.wrap``
+puts a command inside new namespaces::
+
+    unshare --mount [--pid --ipc --uts] [--net] --fork --kill-child -- \\
+        PYTHON -I -m venvdeb.core.mounts VIEW-AS-JSON -- COMMAND...
+
+and this module's ``main``, running as root in those namespaces before
+anything else, makes the mounts with mount(2) itself (no shell: no value of
+the view is ever parsed by one), enters the chroot if there is one, and execs
+the command. The mounts are private to the namespace and vanish with it.
+
+A chroot gets a private /proc (its own PID namespace; /proc/sys and the other
+kernel knobs read-only), a /dev holding only null, zero, full, random,
+urandom, tty, a private devpts and a tmpfs /dev/shm (no disk devices: root in
+the chroot cannot read the host's disks, where the signing key lives), and
+root there keeps only ``CHROOT_CAPABILITIES`` (what dpkg, apt, adduser and
+maintainer scripts need; not CAP_SYS_ADMIN, CAP_SYS_CHROOT, CAP_MKNOD,
+CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE, CAP_SYS_MODULE, CAP_NET_ADMIN...), so it
+can neither mount, nor leave the chroot, nor reach the host's processes.
+"""
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_BIND, MS_REC = 32, 4096, 16384
+PR_CAPBSET_DROP = 24
+#: What root keeps in an install-test chroot (capability numbers of
+#: linux/capability.h): chown, dac_override, fowner, fsetid, kill, setgid,
+#: setuid, setpcap, net_bind_service, audit_write, setfcap. Docker's default
+#: set without mknod, net_raw and sys_chroot.
+CHROOT_CAPABILITIES = frozenset({0, 1, 3, 4, 5, 6, 7, 8, 10, 29, 31})
+DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+#: Kernel knobs under /proc that root in a chroot must not write.
+PROC_READ_ONLY = ("sys", "sysrq-trigger", "irq", "bus", "fs")
+
+
+@dataclass(frozen=True)
+class Bind:
+    source: Path
+    target: str  # absolute, inside the view (inside the chroot if there is one)
+    writable: bool = False
+
+
+@dataclass(frozen=True)
+class View:
+    binds: tuple[Bind, ...] = ()
+    root: Path | None = None  # a chroot: private /proc, minimal /dev, bounded capabilities
+    #: root in the chroot keeps only CHROOT_CAPABILITIES; False only where the chroot
+    #: must make namespaces of its own (a venvdeb worker tried inside one, in a test)
+    bounded: bool = True
+
+    def wrap(self, argv: Sequence[str | os.PathLike[str]], *, network: bool = False
+             ) -> tuple[str, ...]:
+        """``argv`` run in this view, in its own mount namespace; the network cut
+        (a loopback only) unless ``network``."""
+        spaces = ["--mount"]
+        if self.root is not None:
+            spaces += ["--pid", "--ipc", "--uts"]
+        if not network:
+            spaces.append("--net")
+        spec = json.dumps({"root": None if self.root is None else str(self.root),
+                           "bounded": self.bounded,
+                           "binds": [[str(b.source), b.target, b.writable] for b in self.binds]})
+        return ("unshare", *spaces, "--fork", "--kill-child", "--",
+                sys.executable, "-I", "-m", "venvdeb.core.mounts", spec, "--",
+                *(os.fspath(a) for a in argv))
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mount.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
+                        ctypes.c_char_p)
+
+
+def _mount(source: str | None, target: Path, fstype: str | None, flags: int,
+           data: str | None = None) -> None:
+    if _libc.mount(None if source is None else source.encode(), os.fsencode(target),
+                   None if fstype is None else fstype.encode(), flags,
+                   None if data is None else data.encode()) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"mount {source or fstype} on {target}: {os.strerror(err)}")
+
+
+def _bind(source: Path, target: Path, *, writable: bool) -> None:
+    _mount(str(source), target, None, MS_BIND)
+    if not writable:
+        kept = os.statvfs(target).f_flag & (MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        _mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | kept)
+
+
+def _inside(root: Path | None, path: str) -> Path:
+    return Path(path) if root is None else root / path.lstrip("/")
+
+
+def _dev(root: Path) -> None:
+    dev = root / "dev"
+    _mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k")
+    for name in DEVICES:
+        (dev / name).touch()
+        _bind(Path("/dev") / name, dev / name, writable=True)
+    (dev / "pts").mkdir()
+    _mount("devpts", dev / "pts", "devpts", MS_NOSUID | MS_NOEXEC,
+           "newinstance,ptmxmode=0666,mode=0620")
+    (dev / "ptmx").symlink_to("pts/ptmx")
+    (dev / "shm").mkdir(mode=0o1777)
+    _mount("tmpfs", dev / "shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
+    for i, name in enumerate(("stdin", "stdout", "stderr")):
+        (dev / name).symlink_to(f"/proc/self/fd/{i}")
+    (dev / "fd").symlink_to("/proc/self/fd")
+
+
+def _proc(root: Path) -> None:
+    proc = root / "proc"
+    _mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    for knob in PROC_READ_ONLY:
+        if (proc / knob).exists():
+            _bind(proc / knob, proc / knob, writable=False)
+
+
+def _bound_capabilities() -> None:
+    last = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
+    prctl = _libc.prctl
+    for cap in range(last + 1):
+        if cap not in CHROOT_CAPABILITIES and prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"dropping capability {cap}: {os.strerror(err)}")
+
+
+def enter(view: View, argv: Sequence[str]) -> None:
+    """Make ``view`` in the current (new) mount namespace and exec ``argv``."""
+    root = view.root
+    for b in view.binds:
+        _bind(b.source, _inside(root, b.target), writable=b.writable)
+    if root is not None:
+        _proc(root)
+        _dev(root)
+        os.chroot(root)
+        os.chdir("/")
+        if view.bounded:
+            _bound_capabilities()
+    os.execvp(argv[0], list(argv))
+
+
+def main(args: Sequence[str]) -> int:
+    if len(args) < 3 or args[1] != "--":
+        sys.stderr.write("usage: python3 -m venvdeb.core.mounts VIEW-JSON -- COMMAND...\n")
+        return 2
+    spec = json.loads(args[0])
+    view = View(tuple(Bind(Path(s), t, bool(w)) for s, t, w in spec["binds"]),
+                None if spec["root"] is None else Path(spec["root"]), bool(spec["bounded"]))
+    try:
+        enter(view, args[2:])
+    except OSError as exc:
+        sys.stderr.write(f"venvdeb-error: setting up the private view failed: {exc}\n")
+        return 125
+    return 0  # not reached: enter execs
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
