@@ -146,7 +146,7 @@ def test_a_node_installs_from_the_printed_lines(
                         "/etc/fixture/fixture.conf"]).output.split("\n")[:2] == [
             "root:fixture 750", "root:fixture 640"]
         result = box.sh("apt-get install sudo && visudo -cf /etc/sudoers.d/fixture-service && "
-                        "usermod -s /bin/sh fixture", what="sudo", check=False)
+                        "usermod -s /bin/sh fixture", what="sudo", check=False, network=True)
         assert result.returncode == 0, result.output[-3000:]
         allowed = box.run(["su", "fixture", "-c",
                            "sudo -n fixture-manage /etc/fixture/fixture.conf status"], check=False)
