@@ -7,11 +7,6 @@ from buildbot.plugins import util
 from venvdeb.buildbot.plan import BuilderPlan, Settings
 from venvdeb_master import factories
 
-#: the local builder installs a release's requirements package on the host:
-#: builds of one release on one worker must not overlap
-HOST_LOCK = util.WorkerLock("venvdeb-host", maxCount=1)
-
-
 _MASTER_LOCKS: dict[str, util.MasterLock] = {}
 
 
@@ -28,11 +23,10 @@ def _locks(site: Settings, p: BuilderPlan) -> list[object]:
     own = _master_lock(f"builder-{p.name}")
     if p.kind == "promote":
         return [release.access("counting"), own.access("exclusive")]
-    locks = [own.access("exclusive"),
-             release.access("exclusive" if p.kind == "requirements" else "counting")]
-    if site.builder == "local":
-        locks.append(HOST_LOCK.access("exclusive"))
-    return locks
+    # (no lock per worker host: the local builder installs nothing on the host, each
+    # build sees its own requirements package in a private mount namespace)
+    return [own.access("exclusive"),
+            release.access("exclusive" if p.kind == "requirements" else "counting")]
 
 
 def make(site: Settings, plans: tuple[BuilderPlan, ...]) -> list[util.BuilderConfig]:
