@@ -302,23 +302,48 @@ def test_a_locked_repository_fails_clearly(
     assert os.readlink(work / "repo") == before[0]
 
 
+#: reprepro as publish runs it, held so that the test kills publish at a known point
+#: (polling for a reprepro child missed the short ones on a fast machine: publish then
+#: finished unkilled, and the old loop waited out its 60 s)
+HELD_REPREPRO = """#!/bin/sh
+if [ "$VENVDEB_TEST_HOLD" = before ]; then
+    touch "$VENVDEB_TEST_MARK"
+    sleep 300
+fi
+/usr/bin/reprepro "$@"
+rc=$?
+if [ "$VENVDEB_TEST_HOLD" = after ]; then
+    touch "$VENVDEB_TEST_MARK"
+    sleep 300
+fi
+exit $rc
+"""
+
+
 def test_killed_publish_leaves_the_old_state_and_a_rerun_completes(
         published: tuple[Project, subprocess.CompletedProcess[str]], tmp_path: Path) -> None:
-    """SIGKILL while reprepro runs, twice; then a rerun gives the same repository."""
+    """SIGKILL while reprepro is about to run, then once it has written (held there by a
+    wrapper); then a rerun gives the same repository."""
     project, _ = published
     work = _copy(project, tmp_path, repository=False)
-    for attempt in range(2):
-        err = tmp_path / f"publish-{attempt}.err"
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    (shim / "reprepro").write_text(HELD_REPREPRO)
+    (shim / "reprepro").chmod(0o755)
+    for hold in ("before", "after"):
+        err = tmp_path / f"publish-{hold}.err"
+        mark = tmp_path / f"held-{hold}"
+        env = {**os.environ, "PATH": f"{shim}:{os.environ['PATH']}",
+               "VENVDEB_TEST_HOLD": hold, "VENVDEB_TEST_MARK": str(mark)}
         with err.open("w") as stderr:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "venvdeb", "--config", str(project.config), "--workdir",
                  str(work), "publish", "--release", RELEASE], cwd=ROOT, start_new_session=True,
-                stdout=subprocess.DEVNULL, stderr=stderr)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None \
-                and not _reprepro_running(proc.pid):
+                stdout=subprocess.DEVNULL, stderr=stderr, env=env)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None and not mark.exists():
             time.sleep(0.05)
-        assert _reprepro_running(proc.pid), _no_reprepro(proc, work, err)
+        assert mark.exists(), _no_reprepro(proc, work, err)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         assert not (work / "repo").exists(), "a killed first publish leaves no repository"
@@ -342,21 +367,6 @@ def _no_reprepro(proc: subprocess.Popen[bytes], work: Path, err: Path) -> str:
                               capture_output=True, text=True).stdout
     return f"publish never ran reprepro (still running); its children: {children}; " \
            f"its log's last command: {last}"
-
-
-def _reprepro_running(parent: int) -> bool:
-    """A reprepro child of ``parent`` is running."""
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                stat = Path(f"/proc/{pid}/stat").read_text()
-                name = stat[stat.index("(") + 1:stat.rindex(")")]
-                ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-                if name == "reprepro" and ppid == parent:
-                    return True
-            except OSError:
-                continue
-    return False
 
 
 def test_two_publications_at_once_serialise(
