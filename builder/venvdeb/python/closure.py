@@ -54,9 +54,12 @@ def resolve(source_dir: Path, extras: tuple[str, ...], project_name: str, files_
         sandbox.give(tree)
         wheels = box / "files"
         wheels.mkdir(mode=0o755)
-        for path in files_dir.iterdir():
+        # the lock's wheels only: the build lock's (which build sdists) may hold other
+        # versions of the same names (pbr), never installed into a venv
+        for wheel in records:
+            path = files_dir / wheel.file
             if path.is_file() and not path.is_symlink():
-                link_or_copy(path, wheels / path.name)
+                link_or_copy(path, wheels / wheel.file)
         target = f"{tree}[{','.join(extras)}]" if extras else str(tree)
         report = box / "report.json"
         env = runner.clean_environment({"PBR_VERSION": python_version, "HOME": str(box),
