@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from venvdeb.core.errors import VenvdebError
+from venvdeb.core.files import link_or_copy
 
 USER = "venvdeb-sandbox"
 #: How bin/setup (and the venvdeb package's postinst) create the user.
@@ -129,6 +130,24 @@ def scratch(prefix: str, base: Path | None = None) -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def lend(source: Path, dest: Path) -> None:
+    """``dest`` for the sandbox user to read, never to change: a hard link to
+    ``source`` (root keeps owning it) where ``source`` is world-readable, else a
+    world-readable copy (a daemon's umask 077, buildbot's, made it private)."""
+    if source.stat().st_mode & 0o004:
+        link_or_copy(source, dest)
+    else:
+        shutil.copyfile(source, dest)
+        dest.chmod(0o644)
+
+
+def readable_dir(path: Path) -> Path:
+    """``path`` made (root's, 0755 whatever the umask) for the sandbox user to read."""
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o755)
+    return path
 
 
 def give(path: Path) -> None:

@@ -88,7 +88,7 @@ def dependency_view(depends: Sequence[BuildDependency], into: Path, log: Path) -
         if not shown.is_dir():
             raise BuildFailed(f"{dep.deb} has nothing under {dep.shows}",
                               hint="rebuild it with 'venvdeb reqdeb --force'")
-        Path(dep.shows).mkdir(parents=True, exist_ok=True)
+        _mountpoint(Path(dep.shows))
         binds.append(mounts.Bind(shown, dep.shows))
         control["Status"] = "install ok installed"
         stanzas[control["Package"]] = control.dump()
@@ -111,6 +111,15 @@ def _explain(error: CommandFailed, log: Path, stage: str) -> BuildFailed:
     pip = re.findall(r"^ERROR: (.+)$", text, re.M)
     detail = f": {pip[-1]}" if pip else ""
     return BuildFailed(f"{stage} failed{detail}", hint=error.hint, log=log)
+
+
+def _mountpoint(path: Path) -> None:
+    """``path`` and the parents it lacks, 0755 whatever the umask (a buildbot
+    worker's is 077): the sandbox user must pass through them."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    for step in reversed(missing):
+        step.mkdir()
+        step.chmod(0o755)
 
 
 def build_local(dsc: Path, out_dir: Path, log: Path, *, source_date_epoch: int,

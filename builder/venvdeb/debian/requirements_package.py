@@ -19,7 +19,7 @@ from packaging.utils import parse_wheel_filename
 from venvdeb.core import render, runner, sandbox, versions
 from venvdeb.core.config import Config, Distribution, Release
 from venvdeb.core.errors import ConfigError, HashMismatch
-from venvdeb.core.files import link_or_copy, sha256
+from venvdeb.core.files import sha256
 from venvdeb.debian import builders
 from venvdeb.python import wheelhouse
 from venvdeb.python.lock import LockEntry
@@ -178,16 +178,6 @@ def versioned(the_plan: ReqdebPlan, assigned: versions.Assigned) -> ReqdebBuild:
                        tuple(sorted({f"debian/{k}": v for k, v in files.items()}.items())))
 
 
-def _readable_link(source: Path, dest: Path) -> None:
-    """``dest`` as a hard link to ``source`` (the sandbox user may read it, never change
-    it: root owns it), or a world-readable copy where ``source`` is not world-readable."""
-    if source.stat().st_mode & 0o004:
-        link_or_copy(source, dest)
-    else:
-        shutil.copyfile(source, dest)
-        dest.chmod(0o644)
-
-
 def _give_tree(tree: Path) -> None:
     """The sandbox user owns the tree, to build in it, but for the shipped files under
     ``repository/``: those stay root's (hard links into the wheelhouse among them)."""
@@ -224,7 +214,7 @@ def build(the_plan: ReqdebBuild, out_dir: Path, log: Path, *, force: bool = Fals
         for rel, path in the_plan.plan.shipped:
             dest = tree / "repository" / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
-            _readable_link(path, dest)
+            sandbox.lend(path, dest)
         _give_tree(tree)
         builders.buildpackage(tree, {**env, "HOME": str(scratch), "TMPDIR": str(scratch)}, log)
         for produced in scratch.glob(f"{the_plan.source}_{the_plan.version}_*"):

@@ -17,7 +17,7 @@ from packaging.utils import canonicalize_name
 
 from venvdeb.core import runner, sandbox
 from venvdeb.core.errors import ResolutionError
-from venvdeb.core.files import link_or_copy, write_atomic
+from venvdeb.core.files import write_atomic
 from venvdeb.python import sdist
 from venvdeb.python.wheelhouse import Record
 
@@ -52,14 +52,13 @@ def resolve(source_dir: Path, extras: tuple[str, ...], project_name: str, files_
         tree = box / "src"
         shutil.copytree(source_dir, tree, symlinks=True)
         sandbox.give(tree)
-        wheels = box / "files"
-        wheels.mkdir(mode=0o755)
+        wheels = sandbox.readable_dir(box / "files")
         # the lock's wheels only: the build lock's (which build sdists) may hold other
         # versions of the same names (pbr), never installed into a venv
         for wheel in records:
             path = files_dir / wheel.file
             if path.is_file() and not path.is_symlink():
-                link_or_copy(path, wheels / wheel.file)
+                sandbox.lend(path, wheels / wheel.file)
         target = f"{tree}[{','.join(extras)}]" if extras else str(tree)
         report = box / "report.json"
         env = runner.clean_environment({"PBR_VERSION": python_version, "HOME": str(box),
