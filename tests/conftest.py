@@ -49,9 +49,16 @@ def _remove_readable_dirs() -> Iterator[None]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def open_to_all(root: Path) -> Path:
+    """Directories 0755 and files 0644 under ``root`` (made under any umask)."""
+    for path in (root, *root.rglob("*")):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return root
+
+
 @pytest.fixture(scope="session")
 def fixture_index() -> Path:
-    return build_index(readable_dir("index"))
+    return open_to_all(build_index(readable_dir("index")))
 
 
 @dataclass

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
 import sys
 import urllib.parse
 from collections.abc import Callable, Sequence
@@ -158,7 +157,7 @@ def compile_lock(lock_plan: LockPlan, lock_dir: Path, cache_dir: Path, log: Path
     # directory with a cache of its own; the lock it writes is copied back.
     with sandbox.scratch("lock") as box:
         for name in ("requirements.in", "constraints.txt"):
-            shutil.copyfile(lock_dir / name, box / name)
+            sandbox.lend(lock_dir / name, box / name)
         env = runner.clean_environment({"HOME": str(box), "TMPDIR": str(box)})
         result = runner.run(sandbox.confine(argv(lock_plan, box / "cache"), network=True),
                             log=log, cwd=box, env=env, check=False, what="pip-compile",
