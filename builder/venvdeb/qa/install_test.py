@@ -153,7 +153,10 @@ def run(the_plan: InstallPlan, box: chroot_mod.Chroot) -> list[str]:
     for unit, exec_start in units.items():
         if exec_start is None:
             problems.append(f"unit {unit}.service is missing or has no ExecStart")
-    problems.extend(units_mod.verify(root, the_plan.units, box.log))
+    unit_problems = units_mod.verify(root, the_plan.units, box.log)
+    problems.extend(unit_problems)
+    if the_plan.units and not unit_problems:
+        seen.append(f"{len(the_plan.units)} units pass systemd-analyze verify")
     targets = links + [e for e in units.values() if e]
     if targets:
         resolved = step("readlink", ["readlink", "-f", *targets]).split()

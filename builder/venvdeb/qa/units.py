@@ -3,7 +3,7 @@
 Run by the install test on the chroot where the packages were just
 installed, so each ``ExecStart=`` exists (verify checks it is executable);
 the chroot has no systemd of its own, so the host's ``*.target`` units are
-copied in first (the tree is disposable). Quoting mistakes, unknown settings
+copied in for the check and removed after it. Quoting mistakes, unknown settings
 and a line that smuggles another setting in all fail here.
 """
 from __future__ import annotations
@@ -32,12 +32,23 @@ def verify(root: Path, units: Sequence[str], log: Path) -> list[str]:
     if not paths:
         return []
     targets = root / "usr/lib/systemd/system"
+    made = [d for d in (targets, *targets.parents) if not d.exists()]
     targets.mkdir(parents=True, exist_ok=True)
-    for target in sorted(HOST_UNITS.glob("*.target")):
-        if not (targets / target.name).exists():
-            shutil.copy2(target, targets / target.name, follow_symlinks=False)
-    result = runner.run(["systemd-analyze", "verify", f"--root={root}", "--man=no", *paths],
-                        log=log, check=False, what="systemd-analyze verify")
+    copied: list[Path] = []
+    try:
+        for target in sorted(HOST_UNITS.glob("*.target")):
+            if not (targets / target.name).exists():
+                shutil.copy2(target, targets / target.name, follow_symlinks=False)
+                copied.append(targets / target.name)
+        result = runner.run(["systemd-analyze", "verify", f"--root={root}", "--man=no", *paths],
+                            log=log, check=False, what="systemd-analyze verify")
+    finally:
+        # the install test then looks for leftovers: take back what was lent
+        for path in copied:
+            path.unlink()
+        for directory in made:
+            if directory.is_relative_to(root) and directory != root:
+                directory.rmdir()
     lines = [line.strip() for line in result.output.splitlines() if line.strip()]
     if result.returncode == 0 and not lines:
         return []
