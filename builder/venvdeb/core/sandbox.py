@@ -31,8 +31,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from venvdeb.core import runner
 from venvdeb.core.errors import VenvdebError
 from venvdeb.core.files import link_or_copy
+from venvdeb.core.progress import say
 
 USER = "venvdeb-sandbox"
 #: How bin/setup (and the venvdeb package's postinst) create the user.
@@ -78,13 +80,25 @@ def identity() -> Identity | None:
     try:
         entry = pwd.getpwnam(USER)
     except KeyError:
-        raise SandboxUnavailable(
-            f"the system user '{USER}', which runs upstream code, does not exist",
-            hint=f"run bin/setup, or: {' '.join(CREATE_USER)}") from None
+        entry = _create_user()
     if entry.pw_uid == 0 or entry.pw_gid == 0:
         raise SandboxUnavailable(f"the sandbox user '{USER}' has uid or gid 0",
                                  hint=f"deluser {USER}, then run bin/setup")
     return Identity(entry.pw_uid, entry.pw_gid)
+
+
+def _create_user() -> pwd.struct_passwd:
+    """The sandbox user, created on first use as root (a worker that installed the
+    venvdeb package with apt has no bin/setup)."""
+    if shutil.which("adduser") is not None:
+        say(f"sandbox: creating the system user '{USER}' that upstream code runs as")
+        runner.run(list(CREATE_USER), log=Path(os.devnull), check=False, what="adduser")
+    try:
+        return pwd.getpwnam(USER)
+    except KeyError:
+        raise SandboxUnavailable(
+            f"the system user '{USER}', which runs upstream code, does not exist",
+            hint=f"run bin/setup, or: {' '.join(CREATE_USER)}") from None
 
 
 def confine(argv: Sequence[str | os.PathLike[str]], *, network: bool = False) -> tuple[str, ...]:

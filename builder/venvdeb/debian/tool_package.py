@@ -56,6 +56,9 @@ DEPENDS = ("python3-debian", "python3-jinja2", "dh-virtualenv", "debhelper", "de
            "dpkg-dev", "fakeroot", "build-essential", "lintian", "reprepro", "sbuild",
            "mmdebstrap", "uidmap", "python3-venv", "python3-dev", "python3-wheel-whl", "gnupg",
            "gpgv", "git", "ca-certificates", "apt-utils", "buildbot-worker",
+           # the sandbox (adduser makes its user; sdist builds and closures run Debian's
+           # pip), visudo for rendered sudoers, systemd-analyze for units
+           "adduser", "python3-pip", "sudo", "systemd",
            "${misc:Depends}", "${python3:Depends}")
 #: What building this package needs on the host (stdeb's debian/control plus stdeb itself)
 BUILD_TOOLS = ("python3-stdeb", "dh-python", "python3-all", "python3-setuptools")
