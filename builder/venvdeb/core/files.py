@@ -67,6 +67,16 @@ def _sync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def copy_out(source: Path, dest: Path) -> None:
+    """Copy what a confined step produced (``source``, in its scratch directory) to
+    ``dest``; a failed write (a full workdir) names ``dest``, not the scratch copy."""
+    try:
+        shutil.copyfile(source, dest, follow_symlinks=False)
+    except OSError as exc:
+        dest.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(dest)) from None
+
+
 def write_if_changed(path: Path, text: str) -> bool:
     """Replace ``path`` whole with ``text`` unless it already says that; True if written."""
     if path.exists() and path.read_bytes() == text.encode("utf-8"):

@@ -33,6 +33,7 @@ from debian.debfile import DebFile
 
 from venvdeb.core import images, mounts, runner, sandbox
 from venvdeb.core.errors import CommandFailed, VenvdebError
+from venvdeb.core.files import copy_out
 
 Builder = Literal["local", "sbuild"]
 BUILDERS: tuple[Builder, ...] = ("local", "sbuild")
@@ -139,7 +140,7 @@ def build_local(dsc: Path, out_dir: Path, log: Path, *, source_date_epoch: int,
             for produced in sorted(scratch.iterdir()):
                 if (produced.suffix in OUTPUTS and produced.is_file()
                         and not produced.is_symlink()):
-                    shutil.copyfile(produced, work / produced.name)
+                    copy_out(produced, work / produced.name)
     finally:
         shutil.rmtree(work / "depends", ignore_errors=True)
     return _collect(work, out_dir)

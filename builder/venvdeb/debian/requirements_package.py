@@ -19,7 +19,7 @@ from packaging.utils import parse_wheel_filename
 from venvdeb.core import render, runner, sandbox, versions
 from venvdeb.core.config import Config, Distribution, Release
 from venvdeb.core.errors import ConfigError, HashMismatch
-from venvdeb.core.files import sha256
+from venvdeb.core.files import copy_out, sha256
 from venvdeb.debian import builders
 from venvdeb.python import wheelhouse
 from venvdeb.python.lock import LockEntry
@@ -219,7 +219,7 @@ def build(the_plan: ReqdebBuild, out_dir: Path, log: Path, *, force: bool = Fals
         builders.buildpackage(tree, {**env, "HOME": str(scratch), "TMPDIR": str(scratch)}, log)
         for produced in scratch.glob(f"{the_plan.source}_{the_plan.version}_*"):
             if produced.is_file() and not produced.is_symlink():
-                shutil.copyfile(produced, work / produced.name)
+                copy_out(produced, work / produced.name)
     built_deb = work / the_plan.deb_name
     # dpkg-genchanges names the .changes after the build architecture
     [changes] = work.glob(f"{the_plan.source}_{the_plan.version}_*.changes")
