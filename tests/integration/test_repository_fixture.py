@@ -306,14 +306,15 @@ def test_a_locked_repository_fails_clearly(
 #: (polling for a reprepro child missed the short ones on a fast machine: publish then
 #: finished unkilled, and the old loop waited out its 60 s)
 HELD_REPREPRO = """#!/bin/sh
-if [ "$VENVDEB_TEST_HOLD" = before ]; then
-    touch "$VENVDEB_TEST_MARK"
+# venvdeb passes on no variable of ours: the mark and the hold are written in
+if [ {hold} = before ]; then
+    touch {mark}
     sleep 300
 fi
 /usr/bin/reprepro "$@"
 rc=$?
-if [ "$VENVDEB_TEST_HOLD" = after ]; then
-    touch "$VENVDEB_TEST_MARK"
+if [ {hold} = after ]; then
+    touch {mark}
     sleep 300
 fi
 exit $rc
@@ -328,13 +329,12 @@ def test_killed_publish_leaves_the_old_state_and_a_rerun_completes(
     work = _copy(project, tmp_path, repository=False)
     shim = tmp_path / "bin"
     shim.mkdir()
-    (shim / "reprepro").write_text(HELD_REPREPRO)
-    (shim / "reprepro").chmod(0o755)
     for hold in ("before", "after"):
         err = tmp_path / f"publish-{hold}.err"
         mark = tmp_path / f"held-{hold}"
-        env = {**os.environ, "PATH": f"{shim}:{os.environ['PATH']}",
-               "VENVDEB_TEST_HOLD": hold, "VENVDEB_TEST_MARK": str(mark)}
+        (shim / "reprepro").write_text(HELD_REPREPRO.format(hold=hold, mark=mark))
+        (shim / "reprepro").chmod(0o755)
+        env = {**os.environ, "PATH": f"{shim}:{os.environ['PATH']}"}
         with err.open("w") as stderr:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "venvdeb", "--config", str(project.config), "--workdir",
