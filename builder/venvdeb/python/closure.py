@@ -81,7 +81,7 @@ def resolve(source_dir: Path, extras: tuple[str, ...], project_name: str, files_
             raise ResolutionError(f"resolving the dependencies of {project_name} failed",
                                   hint="read the log", log=log)
         installs = json.loads(sandbox.read_output(report, "pip (closure)"))["install"]
-        source_dir = tree
+        own_url = f"file://{tree}"
     by_key = {(r.name, r.version): r for r in records}
     chosen = []
     own = canonicalize_name(project_name)
@@ -89,7 +89,7 @@ def resolve(source_dir: Path, extras: tuple[str, ...], project_name: str, files_
         name = canonicalize_name(item["metadata"]["name"])
         version = item["metadata"]["version"]
         if name == own and "dir_info" in item.get("download_info", {}) or \
-                item.get("download_info", {}).get("url", "").startswith(f"file://{source_dir}"):
+                item.get("download_info", {}).get("url", "").startswith(own_url):
             continue
         record = by_key.get((name, version))
         if record is None:

@@ -136,10 +136,9 @@ def is_current(lock_plan: LockPlan, lock_dir: Path) -> bool:
         and stamp.read_text().strip() == lock_plan.digest
 
 
-def compile_lock(lock_plan: LockPlan, lock_dir: Path, cache_dir: Path, log: Path,
-                 pins: PinSet, *, force: bool = False) -> bool:
-    """Write ``lock.txt`` in ``lock_dir``; return False when it was up to date.
-    (``cache_dir`` is not used since pip-compile runs confined with its own.)"""
+def compile_lock(lock_plan: LockPlan, lock_dir: Path, log: Path, pins: PinSet, *,
+                 force: bool = False) -> bool:
+    """Write ``lock.txt`` in ``lock_dir``; return False when it was up to date."""
     stamp = lock_dir / "lock.inputs"
     lock_file = lock_dir / "lock.txt"
     if not force and is_current(lock_plan, lock_dir):

@@ -67,7 +67,7 @@ def run_lock(config: Config, work: Workdir, t: Target, *, scope: Scope | None = 
     say(f"lock: {t.release.name} on {t.distribution.name} (Python "
         f"{t.distribution.python_version}), scope {step.plan.scope}: {len(pins.pins)} pins apply, "
         f"{pins.skipped_by_marker} skipped by marker, {len(pins.denied)} deny-listed")
-    changed = lock.compile_lock(step.plan, lock_dir, work.cache / "pip-tools", log, pins,
+    changed = lock.compile_lock(step.plan, lock_dir, log, pins,
                                 force=force)
     entries = lock.parse_lock(lock_dir / "lock.txt")
     state = "compiled" if changed else "up to date"

@@ -51,7 +51,7 @@ def build_environment(config: Config, work: Workdir, t: Target,
     if any(s.requires for s in systems.values()) or any(discovered.get(n) for n in systems):
         lock.check_interpreter(t.distribution)
         pins = constraints.PinSet((), 0, ())
-        if lock.compile_lock(the_plan, lock_dir, work.cache / "pip-tools", log_dir / "build-lock.log",
+        if lock.compile_lock(the_plan, lock_dir, log_dir / "build-lock.log",
                              pins):
             say(f"wheels: build lock compiled: {lock_dir / 'lock.txt'}")
         entries = lock.parse_lock(lock_dir / "lock.txt")
