@@ -155,7 +155,7 @@ def _node(work: Path, log: Path, packages: tuple[str, ...] = ()) -> Iterator[chr
                            log, packages=packages)
     with chroot.session(image, log, [chroot.Bind(work, str(work))],
                         apt_cache=shared_cache() / "apt-archives") as box:
-        (box.root / "etc/apt/apt.conf.d/90yes").write_text('APT::Get::Assume-Yes "true";\n')
+        box.put("/etc/apt/apt.conf.d/90yes", 'APT::Get::Assume-Yes "true";\n')
         yield box
 
 
@@ -244,7 +244,7 @@ def test_a_worker_installs_venvdeb_with_apt_and_locks_like_the_checkout(pipeline
         # this machine's CA bundle: the network here may re-sign PyPI's TLS with its own CA
         host_ca = Path("/etc/ssl/certs/ca-certificates.crt")
         if host_ca.exists():
-            box.path(str(host_ca)).write_bytes(host_ca.read_bytes())
+            box.put(str(host_ca), host_ca.read_text())
         # a worker makes namespaces of its own (its sandbox): root keeps every capability
         _sh(box, f"venvdeb --workdir /tmp/w lock --release {RELEASE}", bounded=False)
         theirs = box.path(f"/tmp/w/releases/{RELEASE}/bookworm/lock/lock.txt").read_text()
@@ -279,13 +279,13 @@ def test_nova_common_sudo_runs_rootwrap_only_with_its_own_config(pipeline: str, 
         assert _sh(box, "stat -c '%U:%G %a' /etc/nova /etc/nova/rootwrap.conf /etc/nova/rootwrap.d"
                    ).split("\n")[:3] == ["root:nova 750", "root:root 644", "root:root 755"]
         # positive control: a filter the operator (root) adds, run through sudo and rootwrap
-        box.path("/etc/nova/rootwrap.d/venvdeb-test.filters").write_text(ROOTWRAP_TEST_FILTER)
+        box.put("/etc/nova/rootwrap.d/venvdeb-test.filters", ROOTWRAP_TEST_FILTER)
         allowed = box.run(["su", "nova", "-c",
                            "sudo -n nova-rootwrap /etc/nova/rootwrap.conf id -u"], check=False)
         assert allowed.returncode == 0 and allowed.output.strip().splitlines()[-1] == "0", \
             allowed.output
         # nova's own rootwrap config: refused by sudo itself
-        box.path("/tmp/evil.conf").write_text("[DEFAULT]\nfilters_path=/tmp\n")
+        box.put("/tmp/evil.conf", "[DEFAULT]\nfilters_path=/tmp\n")
         refused = box.run(["su", "nova", "-c", "sudo -n nova-rootwrap /tmp/evil.conf id"],
                           check=False)
         assert refused.returncode != 0, refused.output
@@ -320,7 +320,7 @@ def test_puppet_module_keystone_applies_unchanged(pipeline: str, work: Path,
         lines = _node_lines(work, RELEASE)
         _sh(box, "\n".join(line for line in lines if not line.startswith("apt-get update &&")))
         _sh(box, "apt-get update")
-        box.path("/root/site.pp").write_text(MANIFEST)
+        box.put("/root/site.pp", MANIFEST)
         apply = box.run(["puppet", "apply", "--modulepath=/usr/share/puppet/modules",
                          "--detailed-exitcodes", "/root/site.pp"], check=False, network=True)
         assert apply.returncode in (0, 2), apply.output[-5000:]

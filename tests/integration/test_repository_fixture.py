@@ -134,7 +134,7 @@ def test_a_node_installs_from_the_printed_lines(
                            shared_cache() / "chroot", log)
     work = project.workdir
     with chroot.session(image, log, [chroot.Bind(work, str(work))]) as box:
-        (box.root / "etc/apt/apt.conf.d/90yes").write_text('APT::Get::Assume-Yes "true";\n')
+        box.put("/etc/apt/apt.conf.d/90yes", 'APT::Get::Assume-Yes "true";\n')
         result = box.sh(script, what="the printed lines", check=False, network=True)
         assert result.returncode == 0, result.output[-3000:]
         out = box.run(["fixture-manage", "--version"], check=False).output
@@ -152,7 +152,7 @@ def test_a_node_installs_from_the_printed_lines(
                            "sudo -n fixture-manage /etc/fixture/fixture.conf status"], check=False)
         assert allowed.returncode == 0, allowed.output
         assert f"running from /opt/venvs/fixture-service-{RELEASE}" in allowed.output
-        (box.root / "tmp/evil.conf").write_text("[DEFAULT]\n")
+        box.put("/tmp/evil.conf", "[DEFAULT]\n")
         refused = box.run(["su", "fixture", "-c", "sudo -n fixture-manage /tmp/evil.conf id"],
                           check=False)
         assert refused.returncode != 0 and "running from" not in refused.output, refused.output

@@ -1,5 +1,6 @@
-"""A hostile sdist is built confined: as the sandbox user, with the network cut,
-from its hash-locked build requirements only."""
+"""A hostile sdist is built confined: in a clean chroot of the target distribution
+(read-only), as the sandbox user, with the network cut, from its hash-locked build
+requirements only."""
 from __future__ import annotations
 
 import hashlib
@@ -23,11 +24,12 @@ ROOT_MARK = Path("/root/venvdeb-hostile-was-here")
 
 
 def _left_behind(proc: Path) -> bool:
-    """A process of the sandbox user still running in the hostile build's scratch."""
+    """A process of the sandbox user still running in the hostile build's unpacked
+    tree (its working directory, inherited by what it forks)."""
     try:
         if proc.stat().st_uid != pwd.getpwnam(sandbox.USER).pw_uid:
             return False
-        return b"venvdeb-sdist-fixture-hostile" in (proc / "cmdline").read_bytes()
+        return "/build/src/fixture_hostile-" in os.readlink(proc / "cwd")
     except OSError:
         return False
 
@@ -47,6 +49,10 @@ def test_hostile_sdist_is_denied_the_key_root_and_the_network_and_still_builds(
     key.write_text(secret)
     key.chmod(0o600)
     before = key.stat()
+    # world-readable on the build host: a build on the host's file system would read it
+    probe = Path("/var/tmp") / f"venvdeb-host-probe-{secrets.token_hex(4)}"
+    probe.write_text("the build host\n")
+    probe.chmod(0o644)
 
     with socket.socket() as index_port:  # stands in for the index: must see no connection
         index_port.bind(("127.0.0.1", 0))
@@ -54,7 +60,7 @@ def test_hostile_sdist_is_denied_the_key_root_and_the_network_and_still_builds(
         index_port.setblocking(False)
         hostile = Dist("fixture-hostile", "0.1.0", sdist_only=True,
                        build_requires=("fixture-lib>=1.0",), dynamic_requires=("wheel",),
-                       hostile_key=str(key),
+                       hostile_key=str(key), hostile_probe=str(probe),
                        hostile_port=index_port.getsockname()[1])
         index = build_index(readable_dir("hostile-index"), (Dist("fixture-lib", "1.0.0"),
                                                  Dist("fixture-lib", "1.1.0"), hostile))
@@ -80,6 +86,9 @@ def test_hostile_sdist_is_denied_the_key_root_and_the_network_and_still_builds(
         assert (f"hostile {hook}: read the signing key: denied EACCES" in log
                 or f"hostile {hook}: read the signing key: denied ENOENT" in log), log
         assert f"hostile {hook}: connect to the index: denied ENETUNREACH" in log, log
+        # the chroot: the host's file system is out of sight, not only its private files
+        assert f"hostile {hook}: read a file of the build host: denied ENOENT" in log, log
+    probe.unlink()
     assert "SUCCEEDED" in log  # only the process left behind gets that far (asserted below)
     assert log.count("SUCCEEDED") == log.count(": linger: SUCCEEDED")
     # ...and it dies with the build: every process of the build is in one PID namespace

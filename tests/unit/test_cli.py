@@ -28,7 +28,7 @@ class Recorder:
         self.output = output
 
     def __call__(self, argv: tuple[str, ...], *, cwd: Path | None, env: Mapping[str, str],
-                 on_line: runner.LineCallback) -> int:
+                 stdin: Path | None, on_line: runner.LineCallback) -> int:
         self.calls.append((argv, cwd, dict(env)))
         if "venvdeb.python.piptools_compile" in argv and self.exit_code == 0:
             assert cwd is not None

@@ -20,6 +20,19 @@ root there keeps only ``CHROOT_CAPABILITIES`` (what dpkg, apt, adduser and
 maintainer scripts need; not CAP_SYS_ADMIN, CAP_SYS_CHROOT, CAP_MKNOD,
 CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE, CAP_SYS_MODULE, CAP_NET_ADMIN...), so it
 can neither mount, nor leave the chroot, nor reach the host's processes.
+
+A chroot with ``userns=True`` (the install tests' nodes) is entered by root
+mapped to a subordinate uid: the binds are made as real root in a first mount
+namespace, then ``unshare --user --map-users=auto --setuid 0`` makes root in the
+chroot the first id of root's range in /etc/subuid (``SUBORDINATE``). That
+root owns the tree (``own``) and nothing on the host: escaped from the chroot,
+it could only touch what is world-writable; it reads a bound directory only
+where its mode lets anyone read it.
+
+A shared tree (``read_only=True``: the sdist build chroot, made once and used by
+every build at once) is bound onto itself read-only, with private tmpfs on /tmp
+and /var/tmp; the command can then run as an unprivileged ``user`` (uid, gid:
+no groups, no new privileges, no capabilities) in ``cwd``.
 """
 from __future__ import annotations
 
@@ -31,9 +44,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from venvdeb.core.errors import VenvdebError
+
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC = 32, 4096, 16384
 PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
 #: What root keeps in an install-test chroot (capability numbers of
 #: linux/capability.h): chown, dac_override, fowner, fsetid, kill, setgid,
 #: setuid, setpcap, net_bind_service, audit_write, setfcap. Docker's default
@@ -52,12 +68,25 @@ class Bind:
 
 
 @dataclass(frozen=True)
+class SubordinateIdsMissing(VenvdebError):
+    """root has no subordinate ids to map a chroot's root to."""
+
+
+@dataclass(frozen=True)
 class View:
     binds: tuple[Bind, ...] = ()
     root: Path | None = None  # a chroot: private /proc, minimal /dev, bounded capabilities
     #: root in the chroot keeps only CHROOT_CAPABILITIES; False only where the chroot
     #: must make namespaces of its own (a venvdeb worker tried inside one, in a test)
     bounded: bool = True
+    #: the chroot is shared: bound onto itself read-only, with private /tmp and /var/tmp
+    read_only: bool = False
+    #: run as this (uid, gid) after entering the chroot: no groups, no new privileges
+    user: tuple[int, int] | None = None
+    #: the working directory inside the view
+    cwd: str | None = None
+    #: root in the chroot is a subordinate uid of root's (binds made before, as root)
+    userns: bool = False
 
     def wrap(self, argv: Sequence[str | os.PathLike[str]], *, network: bool = False
              ) -> tuple[str, ...]:
@@ -68,12 +97,47 @@ class View:
             spaces += ["--pid", "--ipc", "--uts"]
         if not network:
             spaces.append("--net")
-        spec = json.dumps({"root": None if self.root is None else str(self.root),
-                           "bounded": self.bounded,
-                           "binds": [[str(b.source), b.target, b.writable] for b in self.binds]})
+        spec: dict[str, object] = {
+            "root": None if self.root is None else str(self.root), "bounded": self.bounded,
+            "read_only": self.read_only, "user": None if self.user is None else list(self.user),
+            "cwd": self.cwd, "binds": [[str(b.source), b.target, b.writable] for b in self.binds]}
+        helper = (sys.executable, "-I", "-m", "venvdeb.core.mounts")
+        command = tuple(os.fspath(a) for a in argv)
+        if self.userns and self.root is not None:
+            # 1: binds as real root (it can reach every source); 2: the rest as mapped root
+            binds = {"root": spec["root"], "binds": spec["binds"], "only_binds": True}
+            inner = ("unshare", "--user", "--map-users=auto", "--map-groups=auto", "--setuid",
+                     "0", "--setgid", "0", *spaces, "--fork", "--kill-child", "--",
+                     *helper, json.dumps({**spec, "binds": []}), "--", *command)
+            return ("unshare", "--mount", "--", *helper, json.dumps(binds), "--", *inner)
         return ("unshare", *spaces, "--fork", "--kill-child", "--",
-                sys.executable, "-I", "-m", "venvdeb.core.mounts", spec, "--",
-                *(os.fspath(a) for a in argv))
+                *helper, json.dumps(spec), "--", *command)
+
+
+def subordinate() -> tuple[int, int]:
+    """The first uid and gid of root's ranges in /etc/subuid and /etc/subgid: root
+    of a ``userns`` chroot (``unshare --map-users=auto`` maps the first range)."""
+    found = []
+    for table in ("/etc/subuid", "/etc/subgid"):
+        try:
+            lines = Path(table).read_text().splitlines()
+        except OSError:
+            lines = []
+        starts = [int(f[1]) for f in (line.split(":") for line in lines)
+                  if len(f) == 3 and f[0] in ("root", "0") and f[1].isdigit()
+                  and f[2].isdigit() and int(f[2]) >= 65536]
+        if not starts:
+            raise SubordinateIdsMissing(
+                f"{table} gives root no range of 65536 ids: install-test chroots map their "
+                f"root to one", hint=f"run bin/setup, or: echo root:100000:65536 >> {table}")
+        found.append(starts[0])
+    return found[0], found[1]
+
+
+def own(path: Path) -> None:
+    """``path`` (made by real root in a ``userns`` chroot) handed to root there."""
+    uid, gid = subordinate()
+    os.chown(path, uid, gid, follow_symlinks=False)
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -126,18 +190,40 @@ def _proc(root: Path) -> None:
             _bind(proc / knob, proc / knob, writable=False)
 
 
-def _bound_capabilities() -> None:
+def _bound_capabilities(keep: frozenset[int] = CHROOT_CAPABILITIES) -> None:
     last = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
     prctl = _libc.prctl
     for cap in range(last + 1):
-        if cap not in CHROOT_CAPABILITIES and prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+        if cap not in keep and prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
             err = ctypes.get_errno()
             raise OSError(err, f"dropping capability {cap}: {os.strerror(err)}")
 
 
-def enter(view: View, argv: Sequence[str]) -> None:
-    """Make ``view`` in the current (new) mount namespace and exec ``argv``."""
+def _drop_to(uid: int, gid: int) -> None:
+    """Become ``uid``:``gid`` for good: no supplementary groups, no capabilities
+    (a non-root uid keeps none without ambient ones), no new privileges."""
+    if uid == 0 or gid == 0:
+        raise OSError(1, "refusing to 'drop' to uid or gid 0")
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    if _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"setting no_new_privs: {os.strerror(err)}")
+
+
+def enter(view: View, argv: Sequence[str], *, only_binds: bool = False) -> None:
+    """Make ``view`` in the current (new) mount namespace and exec ``argv``
+    (``only_binds``: the binds, then ``argv``, which enters the rest)."""
     root = view.root
+    if only_binds:
+        for b in view.binds:
+            _bind(b.source, _inside(root, b.target), writable=b.writable)
+        os.execvp(argv[0], list(argv))
+    if root is not None and view.read_only:
+        _bind(root, root, writable=False)
+        for tmp in ("tmp", "var/tmp"):
+            _mount("tmpfs", root / tmp, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
     for b in view.binds:
         _bind(b.source, _inside(root, b.target), writable=b.writable)
     if root is not None:
@@ -145,8 +231,14 @@ def enter(view: View, argv: Sequence[str]) -> None:
         _dev(root)
         os.chroot(root)
         os.chdir("/")
-        if view.bounded:
+        if view.user is not None:  # nothing to keep for a command that is not root
+            _bound_capabilities(frozenset())
+        elif view.bounded:
             _bound_capabilities()
+    if view.user is not None:
+        _drop_to(*view.user)
+    if view.cwd is not None:
+        os.chdir(view.cwd)
     os.execvp(argv[0], list(argv))
 
 
@@ -155,10 +247,13 @@ def main(args: Sequence[str]) -> int:
         sys.stderr.write("usage: python3 -m venvdeb.core.mounts VIEW-JSON -- COMMAND...\n")
         return 2
     spec = json.loads(args[0])
+    user = spec.get("user")
     view = View(tuple(Bind(Path(s), t, bool(w)) for s, t, w in spec["binds"]),
-                None if spec["root"] is None else Path(spec["root"]), bool(spec["bounded"]))
+                None if spec["root"] is None else Path(spec["root"]), bool(spec.get("bounded", True)),
+                bool(spec.get("read_only")), None if user is None else (int(user[0]), int(user[1])),
+                spec.get("cwd"))
     try:
-        enter(view, args[2:])
+        enter(view, args[2:], only_binds=bool(spec.get("only_binds")))
     except OSError as exc:
         sys.stderr.write(f"venvdeb-error: setting up the private view failed: {exc}\n")
         return 125

@@ -1,6 +1,6 @@
 """The one seam through which every external command runs.
 
-An argv list (never a shell), empty stdin, an explicit environment with no
+An argv list (never a shell), empty stdin (or a file opened by venvdeb), an explicit environment with no
 inherited pip settings, and the full output appended to a per-stage log.
 What executes it is a ``Runner``: the subprocess one, or another given with
 ``using`` (a recording runner in the unit tests).
@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import IO, Protocol
 
 from venvdeb.core.errors import CommandFailed
 
@@ -69,20 +69,28 @@ LineCallback = Callable[[str], None]
 class Runner(Protocol):
     """What executes a command: ``SubprocessRunner`` for real, a recording one in tests.
 
-    It gets the argv, the directory, the full environment and where each line of
-    output goes (stdout and stderr merged, in order); it returns the exit code.
+    It gets the argv, the directory, the full environment, the file on its
+    standard input (``None``: empty) and where each line of output goes (stdout
+    and stderr merged, in order); it returns the exit code.
     """
 
     def __call__(self, argv: tuple[str, ...], *, cwd: Path | None, env: Mapping[str, str],
-                 on_line: LineCallback) -> int: ...
+                 stdin: Path | None, on_line: LineCallback) -> int: ...
 
 
 class SubprocessRunner:
-    """The real thing: an argv list (never a shell) with empty stdin."""
+    """The real thing: an argv list (never a shell) with empty stdin, or ``stdin``
+    opened by venvdeb (a command that may not open it by name itself)."""
 
     def __call__(self, argv: tuple[str, ...], *, cwd: Path | None, env: Mapping[str, str],
-                 on_line: LineCallback) -> int:
-        proc = subprocess.Popen(argv, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
+                 stdin: Path | None, on_line: LineCallback) -> int:
+        with (open(stdin, "rb") if stdin is not None else open(os.devnull, "rb")) as source:
+            return self._run(argv, cwd, env, source, on_line)
+
+    @staticmethod
+    def _run(argv: tuple[str, ...], cwd: Path | None, env: Mapping[str, str],
+             source: IO[bytes], on_line: LineCallback) -> int:
+        proc = subprocess.Popen(argv, cwd=cwd, env=dict(env), stdin=source,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 errors="replace")
         assert proc.stdout is not None
@@ -120,6 +128,7 @@ def run(
     what: str | None = None,
     heartbeat: float | None = None,
     on_line: LineCallback | None = None,
+    stdin: Path | None = None,
 ) -> Result:
     """Run ``argv``, streaming its output into ``log``; raise CommandFailed on error.
 
@@ -127,6 +136,7 @@ def run(
     With ``heartbeat``, a line on stderr every so many seconds says the step
     is still running and where its log is, so long work is never silent.
     ``on_line`` sees each line of output as it comes (bench/ times stages by it).
+    ``stdin``: a file venvdeb opens for the command (default: empty).
     """
     args = tuple(os.fspath(a) for a in argv)
     name = what or Path(args[0]).name
@@ -155,7 +165,7 @@ def run(
         try:
             returncode = _current[-1](args, cwd=cwd,
                                       env=env if env is not None else clean_environment(),
-                                      on_line=line)
+                                      stdin=stdin, on_line=line)
         finally:
             done.set()
         handle.write(f"[exit {returncode}]\n")

@@ -1,20 +1,24 @@
-"""Build one sdist into a wheel, confined: as the sandbox user, with no network.
+"""Build one sdist into a wheel, confined: in a clean chroot of the target
+distribution, as the sandbox user, with no network.
 
-Declared Debian build dependencies are checked first (one line with the exact
-``apt-get install`` to run). The build runs in a scratch directory the sandbox
-user owns (``venvdeb.core.sandbox``): the sdist and the build lock's wheels are
-copied in, a venv of the target interpreter gets the build lock installed with
-``--require-hashes`` from those wheels only, the backend is asked for its
-dynamic build requirements (upstream code: confined too), which must be in the
-build lock, and pip builds the wheel with ``--no-build-isolation`` (pip does not
-hash-check what it puts into an isolated build environment). A failed build is
-diagnosed from its log.
+The chroot (``chroot_packages``: the target's python3, pip, compiler and every
+Debian package of ``[sdist_build_dependencies]``) is a tree made once by
+``venvdeb.core.images`` and entered read-only by every build at once
+(``venvdeb.core.mounts``): nothing of the build host's /usr, /etc or /root is in
+sight. Each build works in a scratch directory the sandbox user owns, bound on
+``/build``: the sdist and the build lock's wheels are copied in, a venv of the
+target interpreter gets the build lock installed with ``--require-hashes`` from
+those wheels only, the backend is asked for its dynamic build requirements
+(upstream code: confined too), which must be in the build lock, and pip builds
+the wheel with ``--no-build-isolation`` (pip does not hash-check what it puts
+into an isolated build environment). A failed build is diagnosed from its log.
 """
 from __future__ import annotations
 
 import os
 import re
 import shutil
+import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -30,8 +34,8 @@ from packaging.utils import (
 )
 from packaging.version import Version
 
-from venvdeb.core import runner, sandbox
-from venvdeb.core.errors import BuildDependencyMissing, SdistBuildFailed
+from venvdeb.core import images, mounts, runner, sandbox
+from venvdeb.core.errors import BuildDependencyMissing, HostError, SdistBuildFailed
 from venvdeb.python.build_lock import BuildSystem
 from venvdeb.python.lock import LockEntry
 
@@ -73,16 +77,6 @@ class UnlockedBuildRequirements(SdistBuildFailed):
         self.wanted = dict(wanted)
 
 
-def missing_debian_packages(packages: tuple[str, ...], log: Path) -> tuple[str, ...]:
-    if not packages:
-        return ()
-    result = runner.run(["dpkg-query", "-W", "-f", "${Package} ${db:Status-Status}\n", *packages],
-                         log=log, check=False)
-    installed = {line.split()[0] for line in result.output.splitlines()
-                 if line.endswith(" installed")}
-    return tuple(p for p in packages if p not in installed)
-
-
 def diagnose(output: str) -> tuple[str, ...]:
     found = []
     for pattern, package in MISSING_HINTS:
@@ -112,14 +106,26 @@ def unlocked(requirements: Sequence[str], locked: Sequence[LockEntry],
     return tuple(missing)
 
 
-def target_pip() -> str:
-    """Debian's pip of the target interpreter, run as ``python3 PIP_RUNNER`` (what
-    ``pip --python`` does): nothing of venvdeb's own venv reaches the sandbox."""
-    if not PIP_RUNNER.is_file():
+def target_pip(root: Path | None = None) -> str:
+    """Debian's pip of the target interpreter (in ``root``, the build chroot, if
+    given), run as ``python3 PIP_RUNNER`` (what ``pip --python`` does): nothing of
+    venvdeb's own venv reaches the sandbox."""
+    where = PIP_RUNNER if root is None else root / PIP_RUNNER.relative_to("/")
+    if not where.is_file():
         raise BuildDependencyMissing(
-            f"{PIP_RUNNER} is missing: sdist builds run the target's pip in the build's venv",
-            hint="run: apt-get install python3-pip")
+            f"{where} is missing: sdist builds run the target's pip in the build's venv",
+            hint="run: apt-get install python3-pip" if root is None
+            else f"remove {root} (a damaged build chroot): the next run makes it again")
     return str(PIP_RUNNER)
+
+
+#: What every sdist build chroot holds beside the config's ``sdist_build_dependencies``.
+CHROOT_BASE = ("python3", "python3-dev", "python3-pip", "python3-venv", "build-essential")
+
+
+def chroot_packages(declared: Sequence[str]) -> tuple[str, ...]:
+    """The Debian packages of the sdist build chroot: ``CHROOT_BASE`` and ``declared``."""
+    return tuple(sorted({*CHROOT_BASE, *declared}))
 
 
 def build_wheel(
@@ -132,23 +138,26 @@ def build_wheel(
     build_system: BuildSystem,
     build_lock: Sequence[LockEntry],
     build_wheels: Mapping[NormalizedName, Path],
-    python: Path,
+    root: Path,
+    python: str,
     python_version: str,
     log: Path,
     source_date_epoch: int,
 ) -> Path:
     """Return the path of the wheel built from ``sdist`` into ``out_dir``.
 
-    ``build_wheels`` maps each build-lock entry's name to its verified wheel.
+    ``root``: the build chroot (``python``, the target interpreter, is a path in
+    it); ``build_wheels`` maps each build-lock entry's name to its verified wheel;
+    ``debian_build_deps``, what the config declares for it (for the hint of a
+    failed build).
     """
-    missing = missing_debian_packages(debian_build_deps, log)
-    if missing:
-        raise BuildDependencyMissing(
-            f"{name} {version} is built from its sdist and needs Debian packages that are "
-            f"not installed: {' '.join(missing)}",
-            hint=f"run: apt-get install {' '.join(missing)}", log=log)
+    who = sandbox.identity()
+    if who is None:
+        raise HostError(f"building the sdist of {name} {version} enters a chroot: that needs root",
+                        hint="run venvdeb as root (it drops to the sandbox user for the build)")
     out_dir.mkdir(parents=True, exist_ok=True)
-    pip = target_pip()
+    pip = target_pip(root)
+    inside = Path(images.SCRATCH)
     with sandbox.scratch(f"sdist-{canonicalize_name(name)}") as scratch:
         for sub in ("home", "tmp", "src", "out", "wheels"):
             (scratch / sub).mkdir()
@@ -163,40 +172,41 @@ def build_wheel(
         sandbox.give(scratch)
         env = runner.clean_environment({
             "SOURCE_DATE_EPOCH": str(source_date_epoch), "PATH": PATH,
-            "HOME": str(scratch / "home"), "TMPDIR": str(scratch / "tmp")})
+            "HOME": str(inside / "home"), "TMPDIR": str(inside / "tmp")})
         for key in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
             env.pop(key, None)
-        venv_python = str(scratch / "venv" / "bin" / "python")
+        venv_python = str(inside / "venv" / "bin" / "python")
 
-        def confined(argv: Sequence[str], what: str, cwd: Path = scratch,
+        def confined(argv: Sequence[str], what: str, cwd: str = str(inside),
                      extra: Mapping[str, str] | None = None) -> runner.Result:
-            return runner.run(sandbox.confine(argv), log=log, cwd=cwd, env={**env, **(extra or {})},
+            view = mounts.View((mounts.Bind(scratch, str(inside), writable=True),), root,
+                               read_only=True, user=(who.uid, who.gid), cwd=cwd)
+            return runner.run(view.wrap(argv), log=log, env={**env, **(extra or {})},
                               check=False, what=what)
 
         def failed(what: str, result: runner.Result) -> SdistBuildFailed:
-            packages = [p for p in diagnose(result.output)
-                        if p not in debian_build_deps or p in missing]
+            packages = [p for p in diagnose(result.output) if p not in debian_build_deps]
             if packages:
                 hint = (f"it looks like it needs Debian package(s) {' '.join(packages)}: "
                         f"add them to [sdist_build_dependencies] \"{name}\" in the config "
-                        f"and run: apt-get install {' '.join(packages)}")
+                        f"(the build chroot is made again with them on the next run)")
             else:
                 hint = "read the log for the compiler or setup.py error"
             return SdistBuildFailed(f"building a wheel from the sdist of {name} {version} failed "
                                     f"({what})", hint=hint, log=log)
 
         steps: list[tuple[list[str], str]] = [
-            ([str(python), "-m", "venv", "--without-pip", str(scratch / "venv")], "creating its venv"),
-            (["tar", "-xf", str(scratch / sdist.name), "-C", str(scratch / "src"),
+            ([python, "-m", "venv", "--without-pip", str(inside / "venv")], "creating its venv"),
+            (["tar", "-xf", str(inside / sdist.name), "-C", str(inside / "src"),
               "--no-same-owner", "--no-same-permissions"]
              if not sdist.name.endswith(".zip") else
-             [str(python), "-m", "zipfile", "-e", str(scratch / sdist.name), str(scratch / "src")],
+             [python, "-m", "zipfile", "-e", str(inside / sdist.name), str(inside / "src")],
              "unpacking it"),
         ]
         if lines:
             steps.append(([venv_python, pip, "install", "--no-index", "--require-hashes",
-                           "--no-deps", "--no-cache-dir", "--find-links", str(scratch / "wheels"),
-                           "-r", str(scratch / "build-lock.txt")],
+                           "--no-deps", "--no-cache-dir", "--find-links", str(inside / "wheels"),
+                           "-r", str(inside / "build-lock.txt")],
                           "installing its build lock"))
         for argv, what in steps:
             result = confined(argv, what)
@@ -206,25 +216,31 @@ def build_wheel(
         if len(trees) != 1:
             raise SdistBuildFailed(f"the sdist {sdist.name} of {name} {version} does not unpack "
                                    f"into one directory", log=log)
-        tree = trees[0]
+        tree = inside / "src" / trees[0].name
 
         def hook_runner(cmd: Sequence[str], cwd: str | None = None,
                         extra_environ: Mapping[str, str] | None = None) -> None:
-            # pyproject_hooks' control directory is root's temporary directory:
-            # the sandbox user writes the hook's answer there
-            sandbox.give(Path(cmd[-1]))
-            script = scratch / "tmp" / Path(cmd[1]).name
-            shutil.copyfile(cmd[1], script)
-            sandbox.give(script)
-            argv = [cmd[0], str(script), *cmd[2:]]
-            result = confined(argv, "asking its build backend for its requirements",
-                              Path(cwd) if cwd else tree, extra_environ)
+            # pyproject_hooks' script and control directory are root's, on the host:
+            # copied in for the sandbox user, its answer copied back out (a regular
+            # file only, never through a link)
+            script, control = Path(cmd[1]), Path(cmd[-1])
+            # a new directory each call (mkdtemp follows no link): nothing the sandbox
+            # user left in its scratch is written through by root
+            hook = Path(tempfile.mkdtemp(prefix="hook-", dir=scratch))
+            shutil.copyfile(script, hook / script.name)
+            shutil.copyfile(control / "input.json", hook / "input.json")
+            sandbox.give(hook)
+            what = "asking its build backend for its requirements"
+            result = confined([cmd[0], str(inside / hook.name / script.name), *cmd[2:-1],
+                               str(inside / hook.name)], what, cwd or str(tree), extra_environ)
             if result.returncode != 0:
-                raise failed("asking its build backend for its requirements", result)
-            answer = Path(cmd[-1]) / "output.json"  # read as root next: a regular file only
-            if answer.is_symlink() or (answer.exists() and not answer.is_file()):
-                raise SdistBuildFailed(f"the build backend of {name} {version} left its answer "
-                                       f"as a link or a special file", log=log)
+                raise failed(what, result)
+            try:
+                answer = sandbox.read_output(hook / "output.json",
+                                             f"the build backend of {name} {version}")
+            except sandbox.SandboxOutputError as exc:
+                raise SdistBuildFailed(str(exc), log=log) from None
+            (control / "output.json").write_text(answer, encoding="utf-8")
 
         hooks = pyproject_hooks.BuildBackendHookCaller(
             str(tree), build_system.backend, list(build_system.backend_path) or None,
@@ -251,7 +267,7 @@ def build_wheel(
                      "persists, the index lacks a wheel of it", log=log,
                 wanted={sdist.name: lacking})
         result = confined([venv_python, pip, "wheel", "-v", "--no-build-isolation", "--no-deps",
-                           "--no-index", "--no-cache-dir", "--wheel-dir", str(scratch / "out"),
+                           "--no-index", "--no-cache-dir", "--wheel-dir", str(inside / "out"),
                            str(tree)], "pip wheel")
         if result.returncode != 0:
             raise failed("pip wheel", result)

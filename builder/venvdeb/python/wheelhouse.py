@@ -83,12 +83,14 @@ class Prepared:
 
 @dataclass(frozen=True)
 class BuildEnv:
-    """What every sdist build gets: the build lock, its verified wheels, the target."""
+    """What every sdist build gets: the build lock, its verified wheels, the target
+    (its interpreter ``python``, a path in the build chroot ``root``)."""
 
     lock: tuple[LockEntry, ...]
     wheels: Mapping[NormalizedName, Path]
-    python: Path
+    python: str
     python_version: str
+    root: Path | None = None  # made only when something is to be built
 
 
 @dataclass(frozen=True)
@@ -269,13 +271,14 @@ def execute(
         return Record(item.entry.name, item.entry.version, item.file.filename, digest, "downloaded")
 
     def build(item: Build) -> Record:
-        assert prepared is not None and build_env is not None, "builds need prepare() and a BuildEnv"
+        assert prepared is not None and build_env is not None and build_env.root is not None, \
+            "builds need prepare() and a BuildEnv with its chroot"
         ready = prepared[item.entry.name]
         wheel = sdist.build_wheel(
             name=item.entry.project_name, version=item.entry.version, sdist=ready.source,
             out_dir=files_dir, debian_build_deps=item.debian_build_deps,
             build_system=ready.build_system, build_lock=build_env.lock,
-            build_wheels=build_env.wheels, python=build_env.python,
+            build_wheels=build_env.wheels, root=build_env.root, python=build_env.python,
             python_version=build_env.python_version,
             log=log_dir / f"{item.entry.name}.log", source_date_epoch=BUILD_EPOCH)
         progress.step(f"built      {wheel.name} (from {item.sdist.filename})")

@@ -7,9 +7,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from venvdeb.core import images, runner
+from venvdeb.core import images, runner, sandbox
 from venvdeb.core.config import Distribution
-from venvdeb.core.files import link_or_copy
 from venvdeb.core.workdir import shared_cache
 from venvdeb.qa import chroot
 
@@ -19,13 +18,15 @@ SOURCES = "etc/apt/sources.list.d/venvdeb-candidates.list"
 
 
 def repo(debs: Sequence[Path], into: Path, log: Path) -> None:
-    """A flat apt repository (``deb [trusted=yes] file:DIR ./``) of ``debs``."""
+    """A flat apt repository (``deb [trusted=yes] file:DIR ./``) of ``debs``, readable
+    by anyone (root in the chroot is a mapped id; a worker's umask is 077)."""
     into.mkdir(parents=True, exist_ok=True)
     for deb in debs:
-        link_or_copy(deb, into / deb.name)
+        sandbox.lend(deb, into / deb.name)
     out = runner.run(["apt-ftparchive", "packages", "."], cwd=into, log=log,
                      what="apt-ftparchive").output
     (into / "Packages").write_text(out)
+    (into / "Packages").chmod(0o644)
     os.chmod(into, 0o755)
 
 
@@ -52,8 +53,8 @@ def candidate_chroot(dist: Distribution, debs: Sequence[Path], log: Path, *,
 
 
 def enable(box: chroot.Chroot) -> None:
-    (box.root / SOURCES).write_text(f"deb [trusted=yes] file:{CANDIDATES} ./\n")
+    box.put(SOURCES, f"deb [trusted=yes] file:{CANDIDATES} ./\n")
 
 
 def disable(box: chroot.Chroot) -> None:
-    (box.root / SOURCES).unlink(missing_ok=True)
+    box.remove(SOURCES)

@@ -65,13 +65,15 @@ def _ids(root: Path, table: str) -> dict[int, str]:
     return out
 
 
-def _owner_problems(root: Path, path: str, owner: str, group: str, mode: str) -> list[str]:
-    target = root / path.lstrip("/")
+def _owner_problems(box: chroot_mod.Chroot, path: str, owner: str, group: str,
+                    mode: str) -> list[str]:
+    target = box.path(path)
     if not target.exists():
         return [f"{path} is missing"]
     st = target.stat()
-    users, groups = _ids(root, "passwd"), _ids(root, "group")
-    have = (users.get(st.st_uid, str(st.st_uid)), groups.get(st.st_gid, str(st.st_gid)),
+    uid, gid = box.uid(st.st_uid), box.gid(st.st_gid)  # as the chroot's root sees them
+    users, groups = _ids(box.root, "passwd"), _ids(box.root, "group")
+    have = (users.get(uid, str(uid)), groups.get(gid, str(gid)),
             f"{st.st_mode & 0o7777:04o}")
     want = (owner, group, mode)
     return [] if have == want else [f"{path} is {':'.join(have[:2])} {have[2]}, "
@@ -171,9 +173,9 @@ def run(the_plan: InstallPlan, box: chroot_mod.Chroot) -> list[str]:
         if user not in passwd or user not in group:
             problems.append(f"user and group {user} are not both present")
     for d in the_plan.directories:
-        problems += _owner_problems(root, d.path, d.owner, d.group, d.mode)
+        problems += _owner_problems(box, d.path, d.owner, d.group, d.mode)
     for c in the_plan.config_files:
-        problems += _owner_problems(root, c.path, c.owner, c.group, c.mode)
+        problems += _owner_problems(box, c.path, c.owner, c.group, c.mode)
     seen.append(f"users {', '.join(the_plan.users) or '(none)'}, {len(the_plan.directories)} "
                 f"directories and {len(the_plan.config_files)} config files as configured")
     ours = [p for p, _ in the_plan.versions]

@@ -1,16 +1,18 @@
 """``venvdeb wheels``: a verified wheel for every lock entry, and its index."""
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 
+from venvdeb.core import images
 from venvdeb.core.config import Config
-from venvdeb.core.errors import SdistBuildFailed
+from venvdeb.core.errors import ConfigError, SdistBuildFailed
 from venvdeb.core.outcome import Outcome, Planned
 from venvdeb.core.progress import say
 from venvdeb.core.target import Target
-from venvdeb.core.workdir import Workdir
-from venvdeb.python import build_lock, constraints, lock, wheelhouse
+from venvdeb.core.workdir import Workdir, shared_cache
+from venvdeb.python import build_lock, constraints, lock, sdist, wheelhouse
 from venvdeb.python.build_lock import BuildSystem
 
 
@@ -69,9 +71,32 @@ def build_environment(config: Config, work: Workdir, t: Target,
                                  log_dir=log_dir, jobs=jobs)
     records = {(r.name, r.version): r for r in (*fetch_plan.cached, *fetched)}
     wheels = {e.name: files_dir / records[(e.name, e.version)].file for e in entries}
-    env = wheelhouse.BuildEnv(entries, wheels, t.distribution.python,
+    env = wheelhouse.BuildEnv(entries, wheels, str(t.distribution.python),
                               t.distribution.python_version)
     return env, tuple(records[(e.name, e.version)] for e in entries)
+
+
+def build_chroot(config: Config, t: Target, log: Path) -> Path:
+    """The sdist build chroot of ``t``'s distribution (made on first use, shared by
+    every workdir); a package apt cannot install names the config key declaring it."""
+    packages = sdist.chroot_packages(config.all_build_dependencies())
+    dist = t.distribution
+    say(f"wheels: sdist build chroot for {dist.name}: {len(packages)} packages "
+        f"(made once, then reused)")
+    try:
+        return images.tree(dist.name, dist.architecture, dist.mirror, shared_cache() / "trees",
+                           log, packages=packages, what=f"mmdebstrap (sdist build chroot, {dist.name})")
+    except images.ImageError as exc:
+        declared = [f'[sdist_build_dependencies] "{name}"'
+                    for name, deps in sorted(config.sdist_build_dependencies.items())
+                    if set(deps) & set(exc.packages)]
+        if not declared:
+            raise
+        raise ConfigError(
+            f"{config.path}: {', '.join(declared)}: {dist.name} has no package "
+            f"{', '.join(exc.packages)} (apt cannot install it into the sdist build chroot)",
+            hint="name the Debian package that provides the headers or tool "
+                 "(apt-cache search on a node of that distribution)", log=exc.log) from None
 
 
 def run_wheels(config: Config, work: Workdir, t: Target, *, jobs: int) -> Outcome:
@@ -97,10 +122,12 @@ def run_wheels(config: Config, work: Workdir, t: Target, *, jobs: int) -> Outcom
     discovered = build_lock.read_discovered(lock_dir)
     new: tuple[wheelhouse.Record, ...] = ()
     todo = the_plan
+    root = build_chroot(config, t, log_dir / "build-chroot.log") if the_plan.build else None
     for attempt in (1, 2):
         if systems:
             build_env, build_records = build_environment(config, work, t, systems, discovered,
                                                          known, log_dir, jobs)
+            build_env = dataclasses.replace(build_env, root=root)
         try:
             new += wheelhouse.execute(todo, files_dir=files_dir, log_dir=log_dir, jobs=jobs,
                                       prepared=prepared, build_env=build_env)

@@ -1,0 +1,81 @@
+"""The private views commands run in: what ``mounts.View.wrap`` asks of unshare,
+and what real root may write into a test chroot."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from venvdeb.core import mounts
+from venvdeb.core.errors import InstallTestFailed
+from venvdeb.qa import chroot
+
+
+def _specs(argv: tuple[str, ...]) -> list[dict[str, object]]:
+    return [json.loads(argv[i + 1]) for i, a in enumerate(argv) if a == "venvdeb.core.mounts"]
+
+
+def test_a_userns_chroot_binds_as_root_then_maps_its_root() -> None:
+    view = mounts.View((mounts.Bind(Path("/srv/repo"), "/srv/candidates"),), Path("/tmp/tree"),
+                       userns=True)
+    argv = view.wrap(["apt-get", "install", "x"])
+    first, second = _specs(argv)
+    # the binds, as real root, in a mount namespace of its own...
+    assert argv[:3] == ("unshare", "--mount", "--")
+    assert first == {"root": "/tmp/tree", "binds": [["/srv/repo", "/srv/candidates", False]],
+                     "only_binds": True}
+    # ...then a user namespace whose root is a subordinate id, with the rest of the view
+    inner = argv[argv.index("--", 3) + 1:]
+    assert inner[:9] == ("unshare", "--user", "--map-users=auto", "--map-groups=auto",
+                         "--setuid", "0", "--setgid", "0", "--mount")
+    assert "--net" in inner and "--pid" in inner
+    assert second["binds"] == [] and second["root"] == "/tmp/tree"
+    assert argv[-3:] == ("apt-get", "install", "x")
+
+
+def test_the_network_is_cut_unless_asked_for() -> None:
+    view = mounts.View(root=Path("/tmp/tree"), userns=True)
+    assert "--net" in view.wrap(["true"])
+    assert "--net" not in view.wrap(["true"], network=True)
+
+
+def test_a_shared_read_only_tree_runs_its_command_as_a_user() -> None:
+    view = mounts.View((mounts.Bind(Path("/tmp/scratch"), "/build", writable=True),),
+                       Path("/cache/tree"), read_only=True, user=(103, 106), cwd="/build/src")
+    (spec,) = _specs(view.wrap(["python3", "-m", "venv", "/build/venv"]))
+    assert spec["read_only"] is True and spec["user"] == [103, 106]
+    assert spec["cwd"] == "/build/src"
+
+
+def test_dropping_to_root_is_refused() -> None:
+    with pytest.raises(OSError, match="uid or gid 0"):
+        mounts._drop_to(0, 106)
+
+
+def test_subordinate_ids_are_read_from_etc_subuid() -> None:
+    uid, gid = mounts.subordinate()  # bin/setup gives root 100000:65536
+    assert uid >= 65536 and gid >= 65536
+
+
+def test_root_writes_into_a_test_chroot_never_through_a_link_out(tmp_path: Path) -> None:
+    root = tmp_path / "tree"
+    (root / "etc").mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (root / "etc" / "apt").symlink_to(outside)  # left by something that ran in the chroot
+    box = chroot.Chroot(root, (), tmp_path / "log")
+    with pytest.raises(InstallTestFailed, match="leads out of it"):
+        box.put("/etc/apt/sources.list", "deb file:/x ./\n")
+    assert not (outside / "sources.list").exists()
+    # a link as the file itself is replaced, not written through
+    target = tmp_path / "victim"
+    target.write_text("mine\n")
+    (root / "etc" / "motd").symlink_to(target)
+    written = box.put("/etc/motd", "hello\n", 0o600)
+    assert target.read_text() == "mine\n"
+    assert not written.is_symlink() and written.read_text() == "hello\n"
+    st = written.stat()
+    assert (st.st_uid, st.st_gid) == mounts.subordinate()
+    assert oct(st.st_mode & 0o777) == "0o600"
+    assert box.uid(st.st_uid) == 0 and box.gid(st.st_gid) == 0
