@@ -1,12 +1,11 @@
 """A hostile sdist is built confined: in a clean chroot of the target distribution
-(read-only), as the sandbox user, with the network cut, from its hash-locked build
+(read-only), as an unprivileged user in a user namespace, with the network cut, from its hash-locked build
 requirements only."""
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import pwd
 import secrets
 import socket
 import stat
@@ -16,7 +15,8 @@ import pytest
 
 from tests.conftest import RELEASE, Project, readable_dir, require_tools
 from tests.fixtures.make_index import Dist, build_index, sdist_bytes
-from venvdeb.core import sandbox
+from venvdeb.core import mounts
+from venvdeb.python import sdist
 
 pytestmark = pytest.mark.integration
 
@@ -24,10 +24,10 @@ ROOT_MARK = Path("/root/venvdeb-hostile-was-here")
 
 
 def _left_behind(proc: Path) -> bool:
-    """A process of the sandbox user still running in the hostile build's unpacked
+    """A process of the sdist builder still running in the hostile build's unpacked
     tree (its working directory, inherited by what it forks)."""
     try:
-        if proc.stat().st_uid != pwd.getpwnam(sandbox.USER).pw_uid:
+        if proc.stat().st_uid != mounts.subordinate()[0] + sdist.BUILDER:
             return False
         return "/build/src/fixture_hostile-" in os.readlink(proc / "cwd")
     except OSError:
@@ -86,6 +86,9 @@ def test_hostile_sdist_is_denied_the_key_root_and_the_network_and_still_builds(
         assert (f"hostile {hook}: read the signing key: denied EACCES" in log
                 or f"hostile {hook}: read the signing key: denied ENOENT" in log), log
         assert f"hostile {hook}: connect to the index: denied ENETUNREACH" in log, log
+        # in a user namespace whose root is root's first subordinate id, as its builder
+        assert (f"hostile {hook}: runs as uid {sdist.BUILDER}, uid 0 here is "
+                f"{mounts.subordinate()[0]} outside") in log, log
         # the chroot: the host's file system is out of sight, not only its private files
         assert f"hostile {hook}: read a file of the build host: denied ENOENT" in log, log
     probe.unlink()

@@ -24,13 +24,13 @@ def test_a_userns_chroot_binds_as_root_then_maps_its_root() -> None:
     # the binds, as real root, in a mount namespace of its own...
     assert argv[:3] == ("unshare", "--mount", "--")
     assert first == {"root": "/tmp/tree", "binds": [["/srv/repo", "/srv/candidates", False]],
-                     "only_binds": True}
+                     "read_only": False, "only_binds": True}
     # ...then a user namespace whose root is a subordinate id, with the rest of the view
     inner = argv[argv.index("--", 3) + 1:]
     assert inner[:9] == ("unshare", "--user", "--map-users=auto", "--map-groups=auto",
                          "--setuid", "0", "--setgid", "0", "--mount")
     assert "--net" in inner and "--pid" in inner
-    assert second["binds"] == [] and second["root"] == "/tmp/tree"
+    assert second["binds"] == [] and second["root"] == ".", "entered from stage 1's cwd"
     assert argv[-3:] == ("apt-get", "install", "x")
 
 
@@ -42,10 +42,14 @@ def test_the_network_is_cut_unless_asked_for() -> None:
 
 def test_a_shared_read_only_tree_runs_its_command_as_a_user() -> None:
     view = mounts.View((mounts.Bind(Path("/tmp/scratch"), "/build", writable=True),),
-                       Path("/cache/tree"), read_only=True, user=(103, 106), cwd="/build/src")
-    (spec,) = _specs(view.wrap(["python3", "-m", "venv", "/build/venv"]))
-    assert spec["read_only"] is True and spec["user"] == [103, 106]
-    assert spec["cwd"] == "/build/src"
+                       Path("/cache/tree"), read_only=True, userns=True, user=(1000, 1000),
+                       cwd="/build/src")
+    first, second = _specs(view.wrap(["python3", "-m", "venv", "/build/venv"]))
+    # real root makes the shared tree read-only and binds the scratch...
+    assert first["read_only"] is True and first["binds"] == [["/tmp/scratch", "/build", True]]
+    # ...the builder runs in the user namespace, as uid 1000 there
+    assert second["read_only"] is False and second["user"] == [1000, 1000]
+    assert second["cwd"] == "/build/src"
 
 
 def test_dropping_to_root_is_refused() -> None:

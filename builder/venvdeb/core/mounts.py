@@ -31,8 +31,10 @@ where its mode lets anyone read it.
 
 A shared tree (``read_only=True``: the sdist build chroot, made once and used by
 every build at once) is bound onto itself read-only, with private tmpfs on /tmp
-and /var/tmp; the command can then run as an unprivileged ``user`` (uid, gid:
-no groups, no new privileges, no capabilities) in ``cwd``.
+and /var/tmp. The command can then run as an unprivileged ``user`` (uid, gid:
+no groups, no new privileges, no capabilities) in ``cwd``; in a ``userns``
+view those ids are the namespace's (``user=(1000, 1000)`` is host uid
+100000 + 1000 with root's range at 100000).
 """
 from __future__ import annotations
 
@@ -104,11 +106,17 @@ class View:
         helper = (sys.executable, "-I", "-m", "venvdeb.core.mounts")
         command = tuple(os.fspath(a) for a in argv)
         if self.userns and self.root is not None:
-            # 1: binds as real root (it can reach every source); 2: the rest as mapped root
-            binds = {"root": spec["root"], "binds": spec["binds"], "only_binds": True}
+            # 1: as real root (it reaches every source, the shared tree in root's
+            # cache): the binds, and a shared tree made read-only with private /tmp;
+            # 2: in a user namespace whose root is a subordinate id: the rest
+            binds = {"root": spec["root"], "binds": spec["binds"], "read_only": self.read_only,
+                     "only_binds": True}
             inner = ("unshare", "--user", "--map-users=auto", "--map-groups=auto", "--setuid",
                      "0", "--setgid", "0", *spaces, "--fork", "--kill-child", "--",
-                     *helper, json.dumps({**spec, "binds": []}), "--", *command)
+                     # the tree as the working directory stage 1 leaves: mapped root
+                     # may not pass its parents (root's cache is 0700)
+                     *helper, json.dumps({**spec, "root": ".", "binds": [], "read_only": False}),
+                     "--", *command)
             return ("unshare", "--mount", "--", *helper, json.dumps(binds), "--", *inner)
         return ("unshare", *spaces, "--fork", "--kill-child", "--",
                 *helper, json.dumps(spec), "--", *command)
@@ -216,14 +224,16 @@ def enter(view: View, argv: Sequence[str], *, only_binds: bool = False) -> None:
     """Make ``view`` in the current (new) mount namespace and exec ``argv``
     (``only_binds``: the binds, then ``argv``, which enters the rest)."""
     root = view.root
-    if only_binds:
-        for b in view.binds:
-            _bind(b.source, _inside(root, b.target), writable=b.writable)
-        os.execvp(argv[0], list(argv))
     if root is not None and view.read_only:
         _bind(root, root, writable=False)
         for tmp in ("tmp", "var/tmp"):
             _mount("tmpfs", root / tmp, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
+    if only_binds:
+        for b in view.binds:
+            _bind(b.source, _inside(root, b.target), writable=b.writable)
+        if root is not None:
+            os.chdir(root)
+        os.execvp(argv[0], list(argv))
     for b in view.binds:
         _bind(b.source, _inside(root, b.target), writable=b.writable)
     if root is not None:

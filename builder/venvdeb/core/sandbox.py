@@ -133,12 +133,13 @@ def unreachable(path: Path) -> Path | None:
 
 
 @contextmanager
-def scratch(prefix: str, base: Path | None = None) -> Iterator[Path]:
-    """A directory the sandbox user owns (0700), removed afterwards; ``base``
-    (default: the system temp dir) must be traversable by that user."""
+def scratch(prefix: str, base: Path | None = None,
+            owner: Identity | None = None) -> Iterator[Path]:
+    """A directory the sandbox user (or ``owner``) owns (0700), removed afterwards;
+    ``base`` (default: the system temp dir) must be traversable by that user."""
     path = Path(tempfile.mkdtemp(prefix=f"venvdeb-{prefix}-", dir=base))
     try:
-        who = identity()
+        who = owner or identity()
         if who is not None:
             os.chown(path, who.uid, who.gid)
         yield path
@@ -164,10 +165,10 @@ def readable_dir(path: Path) -> Path:
     return path
 
 
-def give(path: Path) -> None:
-    """Hand ``path`` (a tree copied into a scratch directory) to the sandbox user;
-    never follows a symbolic link."""
-    who = identity()
+def give(path: Path, owner: Identity | None = None) -> None:
+    """Hand ``path`` (a tree copied into a scratch directory) to the sandbox user
+    (or ``owner``); never follows a symbolic link."""
+    who = owner or identity()
     if who is None:
         return
     for root, dirs, files in os.walk(path):

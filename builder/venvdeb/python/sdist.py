@@ -1,12 +1,14 @@
 """Build one sdist into a wheel, confined: in a clean chroot of the target
-distribution, as the sandbox user, with no network.
+distribution, as an unprivileged user in a user namespace, with no network.
 
 The chroot (``chroot_packages``: the target's python3, pip, compiler and every
 Debian package of ``[sdist_build_dependencies]``) is a tree made once by
 ``venvdeb.core.images`` and entered read-only by every build at once
 (``venvdeb.core.mounts``): nothing of the build host's /usr, /etc or /root is in
-sight. Each build works in a scratch directory the sandbox user owns, bound on
-``/build``: the sdist and the build lock's wheels are copied in, a venv of the
+sight. Each build works in a scratch directory of its own, bound on
+``/build``; it runs in a user namespace as ``BUILDER`` (not root there: root
+there is a subordinate id of the host's root), a uid no other step uses. The
+sdist and the build lock's wheels are copied in, a venv of the
 target interpreter gets the build lock installed with ``--require-hashes`` from
 those wheels only, the backend is asked for its dynamic build requirements
 (upstream code: confined too), which must be in the build lock, and pip builds
@@ -119,6 +121,11 @@ def target_pip(root: Path | None = None) -> str:
     return str(PIP_RUNNER)
 
 
+#: Who builds, in the build's user namespace (uid and gid; root there is the first
+#: id of root's range in /etc/subuid, so this is that id + 1000 on the host): no
+#: other confined step shares it, and it owns nothing on the host.
+BUILDER = 1000
+
 #: What every sdist build chroot holds beside the config's ``sdist_build_dependencies``.
 CHROOT_BASE = ("python3", "python3-dev", "python3-pip", "python3-venv", "build-essential")
 
@@ -151,14 +158,15 @@ def build_wheel(
     ``debian_build_deps``, what the config declares for it (for the hint of a
     failed build).
     """
-    who = sandbox.identity()
-    if who is None:
+    if os.geteuid() != 0:
         raise HostError(f"building the sdist of {name} {version} enters a chroot: that needs root",
                         hint="run venvdeb as root (it drops to the sandbox user for the build)")
     out_dir.mkdir(parents=True, exist_ok=True)
     pip = target_pip(root)
     inside = Path(images.SCRATCH)
-    with sandbox.scratch(f"sdist-{canonicalize_name(name)}") as scratch:
+    sub_uid, sub_gid = mounts.subordinate()
+    who = sandbox.Identity(sub_uid + BUILDER, sub_gid + BUILDER)  # the builder, seen from here
+    with sandbox.scratch(f"sdist-{canonicalize_name(name)}", owner=who) as scratch:
         for sub in ("home", "tmp", "src", "out", "wheels"):
             (scratch / sub).mkdir()
         shutil.copyfile(sdist, scratch / sdist.name)
@@ -169,7 +177,7 @@ def build_wheel(
             lines.append(f"{entry.requirement} "
                          + " ".join(f"--hash=sha256:{h}" for h in sorted(entry.hashes)) + "\n")
         (scratch / "build-lock.txt").write_text("".join(lines))
-        sandbox.give(scratch)
+        sandbox.give(scratch, who)
         env = runner.clean_environment({
             "SOURCE_DATE_EPOCH": str(source_date_epoch), "PATH": PATH,
             "HOME": str(inside / "home"), "TMPDIR": str(inside / "tmp")})
@@ -180,7 +188,7 @@ def build_wheel(
         def confined(argv: Sequence[str], what: str, cwd: str = str(inside),
                      extra: Mapping[str, str] | None = None) -> runner.Result:
             view = mounts.View((mounts.Bind(scratch, str(inside), writable=True),), root,
-                               read_only=True, user=(who.uid, who.gid), cwd=cwd)
+                               read_only=True, userns=True, user=(BUILDER, BUILDER), cwd=cwd)
             return runner.run(view.wrap(argv), log=log, env={**env, **(extra or {})},
                               check=False, what=what)
 
@@ -229,7 +237,7 @@ def build_wheel(
             hook = Path(tempfile.mkdtemp(prefix="hook-", dir=scratch))
             shutil.copyfile(script, hook / script.name)
             shutil.copyfile(control / "input.json", hook / "input.json")
-            sandbox.give(hook)
+            sandbox.give(hook, who)
             what = "asking its build backend for its requirements"
             result = confined([cmd[0], str(inside / hook.name / script.name), *cmd[2:-1],
                                str(inside / hook.name)], what, cwd or str(tree), extra_environ)
