@@ -137,6 +137,41 @@ def test_maintainer_scripts_and_rules(cfg: config.Config, tmp_path: Path) -> Non
     assert "finish-venv.py" in dry.stdout
 
 
+def test_api_services_run_under_debians_uwsgi_on_the_venv(cfg: config.Config,
+                                                         tmp_path: Path) -> None:
+    """keystone.service as Debian's: uWSGI with the python3 plugin, the ini where
+    Debian puts it; the venv named in the unit only, never in the conffile."""
+    files = dict(_plan(cfg, tmp_path).files)
+    unit = files["debian/keystone.keystone.service"]
+    assert ("ExecStart=/usr/bin/uwsgi_python311 --http-socket :5000 --ini "
+            "/etc/keystone/keystone-uwsgi.ini --virtualenv /opt/venvs/keystone-2026.1") in unit
+    assert "User=keystone" in unit and "Group=keystone" in unit
+    assert "RuntimeDirectory=keystone lock/keystone" in unit
+    assert "WantedBy=multi-user.target" in unit
+    ini = files["debian/venvdeb/uwsgi/keystone/keystone-uwsgi.ini"]
+    settings = dict(line.split(" = ", 1) for line in ini.splitlines()
+                    if " = " in line and not line.startswith("#"))
+    assert settings["wsgi-file"] == "/usr/lib/cgi-bin/keystone"
+    assert settings["plugins"] == "python3"
+    assert (settings["uid"], settings["gid"]) == ("keystone", "keystone")
+    assert settings["logto"] == "/var/log/keystone/keystone.log"
+    assert {"processes", "threads", "listen"} <= settings.keys(), "what puppet edits"
+    assert "/opt/venvs" not in ini, "a conffile kept across upgrades must not name a venv"
+    assert ("debian/venvdeb/uwsgi/keystone/keystone-uwsgi.ini etc/keystone/"
+            in files["debian/keystone.install"].splitlines())
+    assert "dh_installsystemd -pkeystone --name=keystone" in files["debian/rules"]
+    by_name = {p.get("Package"): p
+               for p in deb822.Deb822.iter_paragraphs(files["debian/control"])}
+    assert "uwsgi-plugin-python3" in by_name["keystone"]["Depends"]
+    assert "uwsgi-plugin-python3" not in by_name["venv-keystone-2026.1"]["Depends"]
+    assert files["debian/keystone.logrotate"].startswith("/var/log/keystone/*.log {\n")
+    assert "copytruncate" in files["debian/keystone.logrotate"]
+    (tmp_path / "nova").mkdir()
+    nova = dict(_plan(cfg, tmp_path / "nova", "nova").files)
+    assert "--http-socket :8775 --ini /etc/nova/nova-api-metadata-uwsgi.ini" in \
+        nova["debian/nova-api.nova-api-metadata.service"]
+
+
 def test_sudoers_and_lintian_profile(cfg: config.Config, tmp_path: Path) -> None:
     files = dict(_plan(cfg, tmp_path, "nova").files)
     sudoers = files["debian/venvdeb/sudoers/nova-common"]
@@ -164,6 +199,16 @@ def test_sudoers_and_lintian_profile(cfg: config.Config, tmp_path: Path) -> None
     ('name = "xx"\nconfig_files = [{ path = "/usr/x.conf", source = "a" }]', "below /etc/"),
     ('name = "X y"', "is not a Debian package name"),
     ('name = "xx"\ncolour = 1', "unknown key"),
+    ('name = "xx"\nuwsgi = [{ name = "keystone-b", wsgi_script = "/usr/lib/cgi-bin/keystone", '
+     'port = 5000 }]', "keystone: uwsgi keystone(-b)?: port 5000 is taken by keystone's keystone"),
+    ('name = "xx"\nuwsgi = [{ name = "keystone", wsgi_script = "/usr/lib/cgi-bin/keystone", '
+     'port = 5001 }]', "unit 'keystone' is declared twice"),
+    ('name = "xx"\nuwsgi = [{ name = "keystone-b", wsgi_script = "/usr/lib/cgi-bin/nope", '
+     'port = 5001 }]', "is not one of the project's wsgi_scripts"),
+    ('name = "xx"\nuwsgi = [{ name = "keystone-b", wsgi_script = "/usr/lib/cgi-bin/keystone", '
+     'port = 80 }]', "expected a port from 1024 to 65535, got 80"),
+    ('name = "xx"\nuwsgi = [{ name = "keystone-b", wsgi_script = "/usr/lib/cgi-bin/keystone", '
+     'port = "5001" }]', "expected a TCP port number, got str"),
 ])
 def test_bad_package_entries(tmp_path: Path, package: str, message: str) -> None:
     text = (ROOT / "pipeline.toml").read_text().replace(

@@ -65,6 +65,26 @@ class WsgiScript:
 
 
 @dataclass(frozen=True)
+class UwsgiService:
+    """An API service run as Debian runs its own: Debian's uWSGI with the python3
+    plugin, under the unit name Debian uses, its settings in ``ini``
+    (``/etc/<project>/<name>-uwsgi.ini``, a conffile that puppet's
+    ``<project>::wsgi::uwsgi`` edits), serving ``wsgi_script`` on ``port``. The
+    venv is named only in the unit (``--virtualenv``), never in the conffile: an
+    edited ini kept across a release upgrade still runs the new venv."""
+
+    name: str
+    description: str
+    wsgi_script: str
+    port: int
+    ini: str
+    log: str
+    chdir: str
+    user: str
+    group: str
+
+
+@dataclass(frozen=True)
 class SudoRule:
     """A command of the venv the service user may run as root, with its first
     arguments pinned (OpenStack's ``nova-rootwrap /etc/nova/rootwrap.conf *``)."""
@@ -85,6 +105,7 @@ class BinaryPackage:
     wsgi_scripts: tuple[WsgiScript, ...]
     sudoers: tuple[SudoRule, ...]  # what the user may run as root
     creates_user: bool
+    uwsgi: tuple[UwsgiService, ...] = ()
     #: how the install test runs each command (default ``--version``; empty: not run,
     #: only checked to link into the venv)
     smoke: tuple[tuple[str, tuple[str, ...]], ...] = ()
@@ -99,7 +120,17 @@ class BinaryPackage:
     def is_empty(self) -> bool:
         """Only dependencies (like Debian's python3-nova for ours): a metapackage."""
         return not (self.commands or self.directories or self.config_files or self.units
-                    or self.wsgi_scripts or self.sudoers or self.creates_user)
+                    or self.wsgi_scripts or self.sudoers or self.creates_user or self.uwsgi)
+
+    @property
+    def unit_names(self) -> tuple[str, ...]:
+        """Every systemd unit it ships: daemons and uWSGI services."""
+        return (*(u.name for u in self.units), *(u.name for u in self.uwsgi))
+
+    @property
+    def log_directories(self) -> tuple[str, ...]:
+        """Its directories under /var/log: logrotate rotates ``*.log`` in each."""
+        return tuple(d.path for d in self.directories if d.path.startswith("/var/log/"))
 
 
 def _mode(t: Table, key: str, default: str, *, writable_by_others: bool = False) -> str:
@@ -124,10 +155,11 @@ def _abs(t: Table, key: str, prefixes: tuple[str, ...]) -> str:
 DIRECTORY_ROOTS = ("/etc/", "/var/lib/", "/var/log/", "/var/cache/", "/srv/")
 
 
-def parse_packages(t: Table, key: str, user: str | None) -> tuple[BinaryPackage, ...]:
+def parse_packages(t: Table, key: str, user: str | None, project: str,
+                   home: str | None) -> tuple[BinaryPackage, ...]:
     packages = []
     for pt in t.tables(key):
-        packages.append(_package(pt, user))
+        packages.append(_package(pt, user, project, home))
         pt.done()
     names = [p.name for p in packages]
     for name in names:
@@ -140,7 +172,30 @@ def parse_packages(t: Table, key: str, user: str | None) -> tuple[BinaryPackage,
                                   f"package of this project (defined: {', '.join(names)})")
     _check_directories(t, key, packages)
     _check_sudoers(t, key, packages)
+    _check_uwsgi(t, key, packages)
     return tuple(packages)
+
+
+def _check_uwsgi(t: Table, key: str, packages: list[BinaryPackage]) -> None:
+    """A uWSGI service serves a WSGI script of the project, logs and keeps its ini
+    in directories the project declares, under a unit name used once."""
+    scripts = {w.path for p in packages for w in p.wsgi_scripts}
+    directories = {d.path for p in packages for d in p.directories}
+    units = [name for p in packages for name in p.unit_names]
+    for package in packages:
+        for service in package.uwsgi:
+            if units.count(service.name) > 1:
+                raise t.fail(key, f"{package.name}: unit {service.name!r} is declared twice")
+            if service.wsgi_script not in scripts:
+                raise t.fail(key, f"{package.name}: uwsgi {service.name}: wsgi_script "
+                                  f"{service.wsgi_script!r} is not one of the project's "
+                                  f"wsgi_scripts ({', '.join(sorted(scripts)) or 'none'})")
+            for path in (service.ini, service.log):
+                parent = path.rsplit("/", 1)[0]
+                if parent not in directories:
+                    raise t.fail(key, f"{package.name}: uwsgi {service.name}: {path} needs the "
+                                      f"directory {parent} declared in the project's "
+                                      f"'directories'")
 
 
 def _check_directories(t: Table, key: str, packages: list[BinaryPackage]) -> None:
@@ -173,7 +228,30 @@ def _check_sudoers(t: Table, key: str, packages: list[BinaryPackage]) -> None:
                                       f"{', '.join(sorted(config_paths)) or 'none'})")
 
 
-def _package(t: Table, user: str | None) -> BinaryPackage:
+def _uwsgi(t: Table, user: str | None, project: str, home: str | None) -> list[UwsgiService]:
+    services = []
+    for ut in t.tables("uwsgi"):
+        name = ut.string("name", kind=allowlist.UNIT_NAME)
+        if not user or not home:
+            raise ut.fail("name", "a uWSGI service runs as the project's 'user': set it")
+        port = ut.get("port", int, what="a TCP port number")
+        if not 1024 <= port <= 65535:
+            raise ut.fail("port", f"expected a port from 1024 to 65535, got {port}")
+        services.append(UwsgiService(
+            name=name,
+            description=ut.string("description", f"OpenStack {name}", kind=allowlist.DESCRIPTION),
+            wsgi_script=_abs(ut, "wsgi_script", ("/usr/lib/",)),
+            port=port,
+            ini=f"/etc/{project}/{name}-uwsgi.ini",
+            log=f"/var/log/{project}/{name}.log",
+            chdir=home,
+            user=user,
+            group=user))
+        ut.done()
+    return services
+
+
+def _package(t: Table, user: str | None, project: str, home: str | None) -> BinaryPackage:
     name = t.string("name", kind=allowlist.DEB_NAME)
     commands = t.strings("commands", (), kind=allowlist.COMMAND)
     directories = []
@@ -254,4 +332,5 @@ def _package(t: Table, user: str | None) -> BinaryPackage:
         sudoers=tuple(sudoers),
         creates_user=t.get("creates_user", bool, False, "true or false"),
         smoke=tuple(smoke),
+        uwsgi=tuple(_uwsgi(t, user, project, home)),
     )

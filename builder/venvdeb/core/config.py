@@ -225,7 +225,9 @@ def load(path: Path) -> Config:
         deps_t.check(name, name, allowlist.PYPI_NAME)
         sdist_deps[canonicalize_name(name)] = deps_t.strings(name, kind=allowlist.DEB_NAME)
 
-    projects = {name: _project(name, t, releases) for name, t in top.table("projects", {}).subtables()}
+    projects_t = top.table("projects", {})
+    projects = {name: _project(name, t, releases) for name, t in projects_t.subtables()}
+    _check_ports(projects_t, projects, releases)
 
     pipeline_t = top.table("pipeline", {})
     pipeline_releases = pipeline_t.strings("releases", tuple(sorted(releases)))
@@ -328,6 +330,29 @@ def _requirements(t: Table) -> tuple[str, ...]:
     return values
 
 
+def _check_ports(t: Table, projects: Mapping[str, Project],
+                 releases: Mapping[str, Release]) -> None:
+    """Two services of one release never listen on the same port, nor share a unit name."""
+    for release in sorted(releases):
+        ports: dict[int, str] = {}
+        units: dict[str, str] = {}
+        for name, project in sorted(projects.items()):
+            if project.version_for(release) is None:
+                continue
+            for package in project.packages:
+                for unit in package.unit_names:
+                    if unit in units and units[unit] != name:
+                        raise t.fail(name, f"packages: {package.name}: unit {unit!r} is "
+                                           f"also a unit of {units[unit]}")
+                    units[unit] = name
+                for service in package.uwsgi:
+                    if service.port in ports:
+                        raise t.fail(name, f"packages: {package.name}: uwsgi {service.name}: "
+                                           f"port {service.port} is taken by "
+                                           f"{ports[service.port]} in release {release}")
+                    ports[service.port] = f"{name}'s {service.name}"
+
+
 def _project(name: str, t: Table, releases: Mapping[str, Release]) -> Project:
     t.check("", name, allowlist.DEB_NAME)
     versions_t = t.table("versions")
@@ -352,7 +377,8 @@ def _project(name: str, t: Table, releases: Mapping[str, Release]) -> Project:
     user = t.string("user", None, kind=allowlist.USER)
     if user == "root":
         raise t.fail("user", "a service runs as its own system user, not root")
-    packages = parse_packages(t, "packages", user)
+    home = t.string("home", f"/var/lib/{user}" if user else None, kind=allowlist.ABSOLUTE_PATH)
+    packages = parse_packages(t, "packages", user, name, home)
     venv_names = {f"venv-{name}-{release}" for release, _ in versions}
     for package in packages:
         if package.name in venv_names:
@@ -367,7 +393,7 @@ def _project(name: str, t: Table, releases: Mapping[str, Release]) -> Project:
         upstream=upstream,
         requirements=_requirements(t),
         user=user,
-        home=t.string("home", f"/var/lib/{user}" if user else None, kind=allowlist.ABSOLUTE_PATH),
+        home=home,
         packages=packages,
     )
     t.done()

@@ -92,6 +92,7 @@ def _context(config: Config, project: Project, release: Release, dist: Distribut
                          for c in (*p.commands, *(u.command for u in p.units),
                                    *(r.command for r in p.sudoers))})
     units = [(p.name, u) for p in project.packages for u in p.units]
+    uwsgi = [(p.name, u) for p in project.packages for u in p.uwsgi]
     sudoers = [(p.name, f"/etc/sudoers.d/{p.name}") for p in project.packages if p.sudoers]
     return {
         "source": project.name, "maintainer": config.repository.maintainer,
@@ -106,7 +107,7 @@ def _context(config: Config, project: Project, release: Release, dist: Distribut
         "venv_suffix": venv_path.rsplit("/", 1)[1], "packages": project.packages,
         "extras": project.extras, "venv_commands": referenced,
         "config_files": [(p.name, c) for p in project.packages for c in p.config_files],
-        "units": units, "sudoers": sudoers,
+        "units": units, "uwsgi": uwsgi, "sudoers": sudoers,
         "wsgi_scripts": [(p.name, w.path) for p in project.packages for w in p.wsgi_scripts],
         "user": project.user, "home": project.home,
         "project": project.name, "license": "Apache-2.0",
@@ -128,6 +129,14 @@ def _per_package(package: BinaryPackage, context: dict[str, Any]) -> dict[str, s
     for unit in package.units:
         out[f"{package.name}.{unit.name}.service"] = render.render_file(
             "venv", "unit/service.j2", {**ctx, "unit": unit})
+    for service in package.uwsgi:
+        out[f"{package.name}.{service.name}.service"] = render.render_file(
+            "venv", "unit/uwsgi.service.j2", {**ctx, "service": service})
+        out[f"venvdeb/uwsgi/{package.name}/{service.ini.rsplit('/', 1)[1]}"] = render.render_file(
+            "venv", "package/uwsgi.ini.j2", {**ctx, "service": service})
+    if package.log_directories:
+        out[f"{package.name}.logrotate"] = render.render_file(
+            "venv", "package/logrotate.j2", ctx).strip() + "\n"
     for wsgi in package.wsgi_scripts:
         out[f"venvdeb/wsgi/{package.name}/{wsgi.path.rsplit('/', 1)[1]}"] = render.render_file(
             "venv", "package/wsgi.j2", {**ctx, "wsgi": wsgi})

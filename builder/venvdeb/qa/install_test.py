@@ -29,7 +29,8 @@ class InstallPlan:
     venv_path: str
     commands: tuple[tuple[str, ...], ...]  # run, each must exit 0
     links: tuple[str, ...]  # /usr/bin/<command>, each must resolve into the venv
-    units: tuple[str, ...]
+    units: tuple[str, ...]  # daemons: ExecStart is a command of the venv
+    uwsgi: tuple[tuple[str, str, str], ...]  # (unit, ini, wsgi script): uWSGI on the venv
     users: tuple[str, ...]
     directories: tuple[Directory, ...]
     config_files: tuple[ConfigFile, ...]
@@ -50,6 +51,7 @@ def plan(project: Project, release: str, version: str, reqdeb: tuple[str, str]) 
         commands=tuple(argv for p in packages for argv in p.smoke_commands()),
         links=tuple(f"/usr/bin/{c}" for p in packages for c in p.commands),
         units=tuple(u.name for p in packages for u in p.units),
+        uwsgi=tuple((u.name, u.ini, u.wsgi_script) for p in packages for u in p.uwsgi),
         users=users,
         directories=tuple(d for p in packages for d in p.directories),
         config_files=tuple(c for p in packages for c in p.config_files),
@@ -80,14 +82,37 @@ def _owner_problems(box: chroot_mod.Chroot, path: str, owner: str, group: str,
                                     f"expected {owner}:{group} {mode}"]
 
 
-def _unit_exec(root: Path, unit: str) -> str | None:
+def _exec_start(root: Path, unit: str) -> list[str] | None:
+    """The words of ``unit``'s ExecStart= (its prefixes stripped)."""
     for base in ("lib/systemd/system", "usr/lib/systemd/system"):
         path = root / base / f"{unit}.service"
         if path.exists():
             for line in path.read_text().splitlines():
                 if line.startswith("ExecStart="):
-                    return line.split("=", 1)[1].lstrip("-@+!:").split()[0]
+                    return line.split("=", 1)[1].lstrip("-@+!:").split()
     return None
+
+
+def _unit_exec(root: Path, unit: str) -> str | None:
+    words = _exec_start(root, unit)
+    return words[0] if words else None
+
+
+def _uwsgi_problems(root: Path, unit: str, ini: str, script: str, venv_path: str) -> list[str]:
+    """A uWSGI unit runs Debian's uWSGI on our venv, with its ini and WSGI script."""
+    words = _exec_start(root, unit)
+    if not words:
+        return [f"unit {unit}.service is missing or has no ExecStart"]
+    problems = []
+    if not (root / words[0].lstrip("/")).exists():
+        problems.append(f"{unit}.service runs {words[0]}, which is not installed")
+    for option, value in (("--virtualenv", venv_path), ("--ini", ini)):
+        if option not in words or words[words.index(option) + 1 : words.index(option) + 2] != [value]:
+            problems.append(f"{unit}.service does not pass {option} {value}")
+    for path in (ini, script):
+        if not (root / path.lstrip("/")).is_file():
+            problems.append(f"{path} of {unit}.service is missing")
+    return problems
 
 
 def _new_since(root: Path, path: str, before: frozenset[str]) -> bool:
@@ -155,10 +180,15 @@ def run(the_plan: InstallPlan, box: chroot_mod.Chroot) -> list[str]:
     for unit, exec_start in units.items():
         if exec_start is None:
             problems.append(f"unit {unit}.service is missing or has no ExecStart")
-    unit_problems = units_mod.verify(root, the_plan.units, box.log)
+    for unit, ini, script in the_plan.uwsgi:
+        problems += _uwsgi_problems(root, unit, ini, script, the_plan.venv_path)
+    all_units = (*the_plan.units, *(u for u, _, _ in the_plan.uwsgi))
+    unit_problems = units_mod.verify(root, all_units, box.log)
     problems.extend(unit_problems)
-    if the_plan.units and not unit_problems:
-        seen.append(f"{len(the_plan.units)} units pass systemd-analyze verify")
+    if all_units and not unit_problems:
+        seen.append(f"{len(all_units)} units pass systemd-analyze verify"
+                    + (f" ({len(the_plan.uwsgi)} under uWSGI on the venv)" if the_plan.uwsgi
+                       else ""))
     targets = links + [e for e in units.values() if e]
     if targets:
         resolved = step("readlink", ["readlink", "-f", *targets]).split()
