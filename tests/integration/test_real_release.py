@@ -42,7 +42,11 @@ INSTALLED = Path(f"/usr/share/venvdeb/wheels/{RELEASE}")
 def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh workdir; ``VENVDEB_TEST_WORKDIR`` reuses one (the pipeline then reruns in it)."""
     reuse = os.environ.get("VENVDEB_TEST_WORKDIR")
-    return Path(reuse) if reuse else tmp_path_factory.mktemp("real")
+    path = Path(reuse) if reuse else tmp_path_factory.mktemp("real")
+    # bound into nodes whose root is a mapped id: it reads the repository as anyone
+    # may (pytest makes its directories 0700; keys/ inside stays 0700)
+    path.chmod(0o755)
+    return path
 
 
 @pytest.fixture(scope="module")
