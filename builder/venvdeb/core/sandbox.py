@@ -1,8 +1,9 @@
 """Where upstream code runs: an unprivileged system user, no network.
 
-Everything that executes code we did not write (sdist builds and their build
-hooks, closures' metadata preparation, ``debian/rules``, maintainer scripts in
-install-test chroots) goes through ``confine``. As root that is::
+What executes code we did not write on the build host itself (pip-compile's
+metadata preparation, closures, ``debian/rules`` of the local builder) goes
+through ``confine``; sdist builds and install tests run in chroots of their
+own, in user namespaces (``venvdeb.core.mounts``). As root ``confine`` is::
 
     unshare --net --pid --fork --kill-child -- setpriv --reuid=U --regid=G --clear-groups \
         --no-new-privs --inh-caps=-all --bounding-set=-all -- ARGV...
