@@ -57,9 +57,17 @@ def test_dropping_to_root_is_refused() -> None:
         mounts._drop_to(0, 106)
 
 
-def test_subordinate_ids_are_read_from_etc_subuid() -> None:
+def test_subordinate_ids_are_read_from_etc_subuid(tmp_path: Path) -> None:
     uid, gid = mounts.subordinate()  # bin/setup gives root 100000:65536
     assert uid >= 65536 and gid >= 65536
+    subuid, subgid = tmp_path / "subuid", tmp_path / "subgid"
+    subuid.write_text("builder:200000:65536\nroot:300000:65536\n")
+    subgid.write_text("root:400000:100000\n")
+    assert mounts.subordinate((str(subuid), str(subgid))) == (300000, 400000)
+    subgid.write_text("root:400000:1000\n")  # too small to map a system
+    with pytest.raises(mounts.SubordinateIdsMissing, match="gives root no range") as caught:
+        mounts.subordinate((str(subuid), str(subgid)))
+    assert caught.value.hint is not None and "root:100000:65536" in caught.value.hint
 
 
 def test_root_writes_into_a_test_chroot_never_through_a_link_out(tmp_path: Path) -> None:

@@ -69,7 +69,6 @@ class Bind:
     writable: bool = False
 
 
-@dataclass(frozen=True)
 class SubordinateIdsMissing(VenvdebError):
     """root has no subordinate ids to map a chroot's root to."""
 
@@ -122,11 +121,14 @@ class View:
                 *helper, json.dumps(spec), "--", *command)
 
 
-def subordinate() -> tuple[int, int]:
+SUBORDINATE_TABLES = ("/etc/subuid", "/etc/subgid")
+
+
+def subordinate(tables: tuple[str, str] = SUBORDINATE_TABLES) -> tuple[int, int]:
     """The first uid and gid of root's ranges in /etc/subuid and /etc/subgid: root
     of a ``userns`` chroot (``unshare --map-users=auto`` maps the first range)."""
     found = []
-    for table in ("/etc/subuid", "/etc/subgid"):
+    for table in tables:
         try:
             lines = Path(table).read_text().splitlines()
         except OSError:
