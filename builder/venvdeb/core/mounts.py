@@ -88,6 +88,9 @@ class View:
     cwd: str | None = None
     #: root in the chroot is a subordinate uid of root's (binds made before, as root)
     userns: bool = False
+    #: cgroup directories (delegated to the mapped ids) the command joins before its
+    #: cgroup namespace is made: a booted node's systemd manages its units there
+    cgroups: tuple[Path, ...] = ()
 
     def wrap(self, argv: Sequence[str | os.PathLike[str]], *, network: bool = False
              ) -> tuple[str, ...]:
@@ -98,6 +101,8 @@ class View:
             spaces += ["--pid", "--ipc", "--uts"]
         if not network:
             spaces.append("--net")
+        if self.cgroups:
+            spaces.append("--cgroup")
         spec: dict[str, object] = {
             "root": None if self.root is None else str(self.root), "bounded": self.bounded,
             "read_only": self.read_only, "user": None if self.user is None else list(self.user),
@@ -109,7 +114,7 @@ class View:
             # cache): the binds, and a shared tree made read-only with private /tmp;
             # 2: in a user namespace whose root is a subordinate id: the rest
             binds = {"root": spec["root"], "binds": spec["binds"], "read_only": self.read_only,
-                     "only_binds": True}
+                     "cgroups": [str(c) for c in self.cgroups], "only_binds": True}
             inner = ("unshare", "--user", "--map-users=auto", "--map-groups=auto", "--setuid",
                      "0", "--setgid", "0", *spaces, "--fork", "--kill-child", "--",
                      # the tree as the working directory stage 1 leaves: mapped root
@@ -233,6 +238,8 @@ def enter(view: View, argv: Sequence[str], *, only_binds: bool = False) -> None:
     if only_binds:
         for b in view.binds:
             _bind(b.source, _inside(root, b.target), writable=b.writable)
+        for cgroup in view.cgroups:  # joined here, before the cgroup namespace is made
+            (cgroup / "cgroup.procs").write_text(f"{os.getpid()}\n")
         if root is not None:
             os.chdir(root)
         os.execvp(argv[0], list(argv))
@@ -263,7 +270,7 @@ def main(args: Sequence[str]) -> int:
     view = View(tuple(Bind(Path(s), t, bool(w)) for s, t, w in spec["binds"]),
                 None if spec["root"] is None else Path(spec["root"]), bool(spec.get("bounded", True)),
                 bool(spec.get("read_only")), None if user is None else (int(user[0]), int(user[1])),
-                spec.get("cwd"))
+                spec.get("cwd"), cgroups=tuple(Path(c) for c in spec.get("cgroups", ())))
     try:
         enter(view, args[2:], only_binds=bool(spec.get("only_binds")))
     except OSError as exc:
