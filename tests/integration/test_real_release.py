@@ -29,7 +29,7 @@ from venvdeb.core import config as config_mod
 from venvdeb.core import images
 from venvdeb.core.target import target
 from venvdeb.core.workdir import Workdir, shared_cache
-from venvdeb.qa import chroot
+from venvdeb.qa import chroot, node
 from venvdeb.stages import publish
 
 pytestmark = [pytest.mark.integration, pytest.mark.network, pytest.mark.slow]
@@ -151,6 +151,72 @@ def _node_lines(work: Path, release: str) -> list[str]:
     cfg, wd = _config_and_work(work)
     return publish.operator_lines(cfg, wd, target(cfg, release, None), "production",
                                   ["keystone"])
+
+
+TOKEN_REQUEST = """
+import json, urllib.request
+body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+    "name": "admin", "domain": {"id": "default"}, "password": "admin-secret"}}},
+    "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}
+request = urllib.request.Request("http://127.0.0.1:5000/v3/auth/tokens",
+                                 data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+with urllib.request.urlopen(request, timeout=30) as answer:
+    print("status", answer.status, "token", bool(answer.headers["X-Subject-Token"]))
+"""
+
+
+def test_keystone_runs_as_a_service_on_a_booted_node(pipeline: str, work: Path,
+                                                     tmp_path: Path) -> None:
+    """The printed lines, then `apt-get install keystone` on a node where systemd is PID 1:
+    keystone.service is enabled and active under Debian's uWSGI on the 2026.1 venv, and
+    after db_sync and bootstrap it issues a token."""
+    log = tmp_path / "node.log"
+    image = images.tarball("minbase", "bookworm", "amd64", MIRROR, shared_cache() / "chroot",
+                           log, packages=node.NODE_PACKAGES, what="mmdebstrap (node)")
+    with chroot.session(image, log, [chroot.Bind(work, str(work))],
+                        apt_cache=shared_cache() / "apt-archives") as box:
+        # the node has no network once booted: what the install needs is fetched first
+        lines = _node_lines(work, RELEASE)
+        _sh(box, "\n".join([*(line for line in lines if not line.startswith("apt-get update &&")),
+                            "apt-get update",
+                            "apt-get install -y --download-only keystone"]))
+        with node.booted(box, log) as booted:
+            assert booted.state() == "running"
+            installed = booted.run(["apt-get", "install", "-y", "keystone"], check=False)
+            assert installed.returncode == 0, installed.output[-3000:]
+            assert booted.run(["systemctl", "is-enabled", "keystone"]).output.strip() == "enabled"
+            assert booted.run(["systemctl", "is-active", "keystone"], check=False
+                              ).output.strip() == "active", log.read_text()[-3000:]
+            main = booted.run(["systemctl", "show", "-P", "MainPID", "keystone"]).output.strip()
+            args = booted.run(["cat", f"/proc/{main}/cmdline"]).output.split("\0")
+            assert args[0] == "/usr/bin/uwsgi_python311" and f"--virtualenv{VENV}" in \
+                "".join(args), args
+            assert booted.run(["stat", "-c", "%U", f"/proc/{main}"]).output.strip() == "keystone"
+            # what an operator does next (puppet's keystone::db::sync and ::bootstrap do it)
+            script = "\n".join([
+                "sed -i 's|^#connection = <None>|connection = sqlite:////var/lib/keystone/"
+                "keystone.db|' /etc/keystone/keystone.conf",
+                "su -s /bin/sh keystone -c 'keystone-manage db_sync'",
+                "keystone-manage fernet_setup --keystone-user keystone --keystone-group keystone",
+                "keystone-manage credential_setup --keystone-user keystone "
+                "--keystone-group keystone",
+                "su -s /bin/sh keystone -c 'keystone-manage bootstrap --bootstrap-password "
+                "admin-secret --bootstrap-public-url http://127.0.0.1:5000/v3'",
+                "systemctl restart keystone",
+            ])
+            done = booted.sh(script, what="db_sync, bootstrap, restart", check=False)
+            assert done.returncode == 0, done.output[-3000:]
+            token = ""
+            for _ in range(30):  # uWSGI loads the application in each worker
+                token = booted.run([f"{VENV}/bin/python", "-c", TOKEN_REQUEST], check=False,
+                                   what="token request").output
+                if "status 201" in token:
+                    break
+                booted.run(["sleep", "1"])
+            assert "status 201 token True" in token, token[-2000:]
+            pid = booted.pid
+        assert not Path(f"/proc/{pid}").exists(), "the node is powered off"
 
 
 @contextmanager
