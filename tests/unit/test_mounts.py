@@ -24,7 +24,7 @@ def test_a_userns_chroot_binds_as_root_then_maps_its_root() -> None:
     # the binds, as real root, in a mount namespace of its own...
     assert argv[:3] == ("unshare", "--mount", "--")
     assert first == {"root": "/tmp/tree", "binds": [["/srv/repo", "/srv/candidates", False]],
-                     "read_only": False, "only_binds": True}
+                     "read_only": False, "cgroups": [], "only_binds": True}
     # ...then a user namespace whose root is a subordinate id, with the rest of the view
     inner = argv[argv.index("--", 3) + 1:]
     assert inner[:9] == ("unshare", "--user", "--map-users=auto", "--map-groups=auto",
@@ -32,6 +32,17 @@ def test_a_userns_chroot_binds_as_root_then_maps_its_root() -> None:
     assert "--net" in inner and "--pid" in inner
     assert second["binds"] == [] and second["root"] == ".", "entered from stage 1's cwd"
     assert argv[-3:] == ("apt-get", "install", "x")
+
+
+def test_a_booted_node_joins_its_cgroups_before_its_cgroup_namespace() -> None:
+    view = mounts.View(root=Path("/tmp/node"), bounded=False, userns=True,
+                       cgroups=(Path("/sys/fs/cgroup/unified/venvdeb-node-1"),))
+    argv = view.wrap(["/lib/systemd/systemd", "--system"])
+    first, second = _specs(argv)
+    assert first["cgroups"] == ["/sys/fs/cgroup/unified/venvdeb-node-1"]
+    inner = argv[argv.index("--", 3) + 1:]
+    assert "--cgroup" in inner[:inner.index("--")] and "--net" in inner[:inner.index("--")]
+    assert "cgroups" not in second and second["bounded"] is False
 
 
 def test_the_network_is_cut_unless_asked_for() -> None:
