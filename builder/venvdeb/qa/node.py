@@ -77,19 +77,23 @@ class Node:
         return lines[-1] if lines else "unknown"
 
 
+def _processes(cgroups: Sequence[Path]) -> list[str]:
+    """The PIDs (here) of every process in the node's cgroups."""
+    return [pid for cgroup in cgroups for procs in cgroup.rglob("cgroup.procs")
+            for pid in procs.read_text().split()]
+
+
 def _node_pid(cgroups: Sequence[Path], deadline: float) -> int:
     """The PID (here) of the process that is PID 1 in the node's namespace."""
     while time.monotonic() < deadline:
-        for cgroup in cgroups:
-            for procs in cgroup.rglob("cgroup.procs"):
-                for line in procs.read_text().split():
-                    try:
-                        status = Path(f"/proc/{line}/status").read_text()
-                    except OSError:
-                        continue
-                    nspid = [f for f in status.splitlines() if f.startswith("NSpid:")]
-                    if nspid and nspid[0].split()[-1] == "1" and len(nspid[0].split()) > 2:
-                        return int(line)
+        for pid in _processes(cgroups):
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            nspid = [f.split() for f in status.splitlines() if f.startswith("NSpid:")]
+            if nspid and nspid[0][-1] == "1" and len(nspid[0]) > 2:
+                return int(pid)
         time.sleep(0.2)
     raise InstallTestFailed("the booted node's systemd did not start")
 
@@ -164,9 +168,7 @@ def booted(box: chroot.Chroot, log: Path, *, timeout: float = 120) -> Iterator[N
                        what="power off the node")
         thread.join(timeout)
         if thread.is_alive():  # it did not stop: every process of the node goes
-            for cgroup in cgroups:
-                for procs in cgroup.rglob("cgroup.procs"):
-                    for line in procs.read_text().split():
-                        runner.run(["kill", "-9", line], log=log, check=False, what="kill")
+            for pid_left in _processes(cgroups):
+                runner.run(["kill", "-9", pid_left], log=log, check=False, what="kill")
             thread.join(30)
         _remove(cgroups)
