@@ -65,7 +65,7 @@ def test_names_and_paths(cfg: config.Config) -> None:
         "python3-nova", "nova-common", "nova-api", "nova-conductor", "nova-scheduler",
         "nova-compute", "nova-consoleproxy"]
     assert nova.packages[0].is_empty and not nova.packages[1].is_empty
-    assert nova.lock_inputs("2026.1") == ("nova==33.0.2", "libvirt-python")
+    assert nova.lock_inputs("2026.1") == ("nova==33.0.2", "libvirt-python", "PyMySQL")
 
 
 def test_control_parses_back(cfg: config.Config, tmp_path: Path) -> None:
