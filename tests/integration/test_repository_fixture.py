@@ -233,6 +233,35 @@ def test_a_failing_install_test_is_recorded_and_blocks_publishing(
         service_project(project)
 
 
+def test_a_service_that_does_not_start_fails_the_install_test_with_its_journal(
+        published: tuple[Project, subprocess.CompletedProcess[str]], tmp_path: Path) -> None:
+    """The fixture's daemon told to fail: on the booted node its unit restarts until
+    systemd gives up; the install test names it with its journal; nothing is published."""
+    project, _ = published
+    work = _copy(project, tmp_path)
+    before = _state(work)
+    unit = 'units = [{ name = "fixture-service", command = "fixture-service", '
+    assert unit in SERVICE.replace("{{", "{").replace("}}", "}")
+    broken = SERVICE.replace('command = "fixture-service", description',
+                             'command = "fixture-service", arguments = ["--fail"], description')
+    assert broken != SERVICE
+    service_project(project, broken)
+    try:
+        venvdeb(project, "build", "fixture-service", "--release", RELEASE, workdir=work,
+                check=True)
+        check = venvdeb(project, "check", "fixture-service", "--release", RELEASE, "--only",
+                        "install", "--force", workdir=work)
+        assert check.returncode != 0
+        assert "fixture-service.service did not start: failed" in check.stderr, check.stderr
+        assert "fixture-service: cannot start: told to fail (--fail)" in check.stderr, \
+            "the unit's journal is in the message"
+        publish = venvdeb(project, "publish", "--release", RELEASE, workdir=work)
+        assert publish.returncode != 0
+        assert _state(work) == before
+    finally:
+        service_project(project)
+
+
 def test_same_version_other_content_is_refused(
         published: tuple[Project, subprocess.CompletedProcess[str]], tmp_path: Path) -> None:
     project, _ = published

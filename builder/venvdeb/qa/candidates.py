@@ -10,7 +10,7 @@ from pathlib import Path
 from venvdeb.core import images, runner, sandbox
 from venvdeb.core.config import Distribution
 from venvdeb.core.workdir import shared_cache
-from venvdeb.qa import chroot
+from venvdeb.qa import chroot, node
 
 #: where the candidates appear inside the chroot, and the sources line naming them
 CANDIDATES = "/srv/venvdeb-candidates"
@@ -31,10 +31,11 @@ def repo(debs: Sequence[Path], into: Path, log: Path) -> None:
 
 
 def image(dist: Distribution, log: Path, *, refresh: bool = False) -> Path:
-    """The clean ``minbase`` system of ``dist``, cached in ~/.cache/venvdeb/chroot."""
+    """The clean ``minbase`` system of ``dist`` with systemd (a node that boots:
+    ``venvdeb.qa.node``), cached in ~/.cache/venvdeb/chroot."""
     return images.tarball("minbase", dist.name, dist.architecture, dist.mirror,
                           shared_cache() / "chroot", log, refresh=refresh,
-                          what="mmdebstrap (install-test chroot)")
+                          packages=node.NODE_PACKAGES, what="mmdebstrap (install-test node)")
 
 
 @contextmanager

@@ -2,20 +2,28 @@
 
 The plan (what to install and what must hold afterwards) is computed from the
 config alone; ``run`` carries it out in a chroot that sees the candidate
-packages as a local apt repository, and reports what it saw.
+packages as a local apt repository: downloads there with the network, then the
+install, the checks and the purge on that chroot booted with systemd as PID 1
+(``venvdeb.qa.node``, no network), so that units start, as on an operator's
+node, and stop on purge; it reports what it saw, or the failing unit's journal.
 """
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
+from venvdeb.core import runner
 from venvdeb.core.binary_package import ConfigFile, Directory
 from venvdeb.core.config import Project
 from venvdeb.core.errors import CommandFailed, InstallTestFailed
 from venvdeb.core.progress import say
 from venvdeb.qa import candidates
 from venvdeb.qa import chroot as chroot_mod
+from venvdeb.qa import node as node_mod
 from venvdeb.qa import units as units_mod
 
 
@@ -127,12 +135,27 @@ def _new_since(root: Path, path: str, before: frozenset[str]) -> bool:
     return rel not in before and rel + "/" not in before
 
 
-def _step(box: chroot_mod.Chroot, subject: str, what: str, argv: list[str], *,
-          network: bool = False) -> str:
-    """A step that must succeed: its failure fails the install test of ``subject``.
-    The network only for fetching (``network``), never while maintainer scripts run."""
+class _Runs(Protocol):
+    """Where a step runs: the chroot before it boots, or the booted node."""
+
+    def run(self, argv: Sequence[str], *, what: str | None = None,
+            check: bool = True) -> runner.Result: ...
+
+
+def _step(on: _Runs, subject: str, what: str, argv: list[str]) -> str:
+    """A step that must succeed: its failure fails the install test of ``subject``."""
     try:
-        return box.run(argv, what=what, network=network).output
+        return on.run(argv, what=what).output
+    except CommandFailed as exc:
+        raise InstallTestFailed(f"install test of {subject}: {what} failed "
+                                f"({exc.hint or 'see the log'})", log=exc.log) from None
+
+
+def _fetch(box: chroot_mod.Chroot, subject: str, what: str, argv: list[str]) -> str:
+    """A step with the network (``apt-get update``, downloads): in the chroot before
+    it boots, never while maintainer scripts run."""
+    try:
+        return box.run(argv, what=what, network=True).output
     except CommandFailed as exc:
         raise InstallTestFailed(f"install test of {subject}: {what} failed "
                                 f"({exc.hint or 'see the log'})", log=box.log) from None
@@ -142,87 +165,166 @@ def _install(box: chroot_mod.Chroot, subject: str, args: list[str]) -> None:
     """``apt-get install ARGS``: everything fetched with the network, then installed
     (maintainer scripts run) with it cut."""
     argv = ["apt-get", "install", "-y", "--no-install-recommends", *args]
-    _step(box, subject, "apt-get install --download-only", [*argv[:3], "--download-only",
-                                                              *argv[3:]], network=True)
+    _fetch(box, subject, "apt-get install --download-only",
+           [*argv[:3], "--download-only", *argv[3:]])
     _step(box, subject, "apt-get install (offline)", argv)
 
 
+#: How long a unit must stay up after install to count as running (Restart=on-failure
+#: would otherwise hide a service that dies at once), and how long it may take to start.
+SETTLE = 3.0
+START_TIMEOUT = 60.0
+
+
+def _unit_state(on: node_mod.Node, unit: str) -> dict[str, str]:
+    out = on.run(["systemctl", "show", "-p", "LoadState,ActiveState,SubState,NRestarts,"
+                  "UnitFileState", f"{unit}.service"], what=f"systemctl show {unit}",
+                 check=False).output
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def _journal(on: node_mod.Node, unit: str, lines: int = 15) -> str:
+    """The end of ``unit``'s journal (the whole of it goes to the log)."""
+    out = on.run(["journalctl", "--no-pager", "-o", "cat", "-n", "200", "-u",
+                  f"{unit}.service"], what=f"journalctl -u {unit}", check=False).output
+    return " | ".join(out.strip().splitlines()[-lines:]) or "(its journal is empty)"
+
+
+def running_problems(on: node_mod.Node, units: Sequence[str]) -> list[str]:
+    """Each of ``units`` enabled, and active without a restart ``SETTLE`` seconds after it
+    started (a unit still activating is waited for); a unit that is not: its journal."""
+    problems = []
+    deadline = time.monotonic() + START_TIMEOUT
+    time.sleep(SETTLE)
+    for unit in units:
+        state = _unit_state(on, unit)
+        while state.get("ActiveState") in ("activating", "reloading") and \
+                time.monotonic() < deadline:
+            time.sleep(0.5)
+            state = _unit_state(on, unit)
+        if state.get("UnitFileState") != "enabled":
+            problems.append(f"{unit}.service is {state.get('UnitFileState') or 'not installed'},"
+                            f" not enabled")
+        if state.get("ActiveState") != "active" or state.get("NRestarts", "0") != "0":
+            problems.append(
+                f"{unit}.service did not start: {state.get('ActiveState', '?')} "
+                f"({state.get('SubState', '?')}, restarted {state.get('NRestarts', '?')} times); "
+                f"its journal: {_journal(on, unit)}")
+    return problems
+
+
+def stopped_problems(on: node_mod.Node, units: Sequence[str]) -> list[str]:
+    """After the purge: each of ``units`` stopped and gone from systemd."""
+    problems = []
+    for unit in units:
+        state = _unit_state(on, unit)
+        if state.get("ActiveState") not in ("inactive", None) or \
+                state.get("LoadState") != "not-found":
+            problems.append(f"{unit}.service is {state.get('LoadState')} and "
+                            f"{state.get('ActiveState')} after the purge")
+    return problems
+
+
+#: What booting a node changes in its tree (systemd's state, the masks): not the packages'.
+NODE_CHURN = ("etc/systemd/system/", "var/lib/systemd/", "var/lib/dbus/", "etc/machine-id",
+              "var/lib/private/")
+
+
 def run(the_plan: InstallPlan, box: chroot_mod.Chroot) -> list[str]:
-    """Install, verify, purge, look for leftovers; the lines of what was seen."""
+    """Fetch with the network, then on the node booted from ``box``: install (units start
+    as on an operator's node), verify, purge (units stop), look for leftovers; the lines
+    of what was seen."""
     root = box.root
-    before = chroot_mod.snapshot(root, skip=(candidates.CANDIDATES, "var/cache/apt/archives"))
+    skip = (candidates.CANDIDATES, "var/cache/apt/archives")
+    before = chroot_mod.snapshot(root, skip=skip)
     candidates.enable(box)
     seen: list[str] = []
     problems: list[str] = []
-
-    def step(what: str, argv: list[str]) -> str:
-        return _step(box, the_plan.project, what, argv)
-
-    say(f"check: apt-get install {' '.join(the_plan.install)} in a clean chroot")
-    _step(box, the_plan.project, "apt-get update", ["apt-get", "update"], network=True)
-    _install(box, the_plan.project, list(the_plan.install))
-    installed = dict(line.split("\t", 1) for line in step(
-        "dpkg-query", ["dpkg-query", "-W", "-f", "${Package}\t${Version}\n"]).splitlines()
-        if "\t" in line)
-    for package, version in the_plan.versions:
-        if installed.get(package) != version:
-            problems.append(f"{package} is {installed.get(package, 'not installed')}, "
-                            f"expected {version}")
-    seen.append(f"installed {len(the_plan.versions)} packages")
-    for argv in the_plan.commands:
-        try:
-            out = box.run(list(argv), what=" ".join(argv)).output.strip().splitlines()
-            seen.append(f"ran {' '.join(argv)}: {out[-1] if out else '(no output)'}")
-        except CommandFailed as exc:
-            problems.append(f"{' '.join(argv)} failed ({exc.hint})")
-    links = list(the_plan.links)
-    units = {u: _unit_exec(root, u) for u in the_plan.units}
-    for unit, exec_start in units.items():
-        if exec_start is None:
-            problems.append(f"unit {unit}.service is missing or has no ExecStart")
-    for unit, ini, script in the_plan.uwsgi:
-        problems += _uwsgi_problems(root, unit, ini, script, the_plan.venv_path)
-    all_units = (*the_plan.units, *(u for u, _, _ in the_plan.uwsgi))
-    unit_problems = units_mod.verify(root, all_units, box.log)
-    problems.extend(unit_problems)
-    if all_units and not unit_problems:
-        seen.append(f"{len(all_units)} units pass systemd-analyze verify"
-                    + (f" ({len(the_plan.uwsgi)} under uWSGI on the venv)" if the_plan.uwsgi
-                       else ""))
-    targets = links + [e for e in units.values() if e]
-    if targets:
-        resolved = step("readlink", ["readlink", "-f", *targets]).split()
-        for path, real in zip(targets, resolved, strict=True):
-            if not real.startswith(the_plan.venv_path + "/"):
-                problems.append(f"{path} resolves to {real}, not into {the_plan.venv_path}")
-        seen.append(f"{len(links)} commands and {len(units)} units point into "
-                    f"{the_plan.venv_path}")
-    passwd = {line.split(":")[0] for line in (root / "etc/passwd").read_text().splitlines()}
-    group = {line.split(":")[0] for line in (root / "etc/group").read_text().splitlines()}
-    for user in the_plan.users:
-        if user not in passwd or user not in group:
-            problems.append(f"user and group {user} are not both present")
-    for d in the_plan.directories:
-        problems += _owner_problems(box, d.path, d.owner, d.group, d.mode)
-    for c in the_plan.config_files:
-        problems += _owner_problems(box, c.path, c.owner, c.group, c.mode)
-    seen.append(f"users {', '.join(the_plan.users) or '(none)'}, {len(the_plan.directories)} "
-                f"directories and {len(the_plan.config_files)} config files as configured")
-    ours = [p for p, _ in the_plan.versions]
-    owned = step("dpkg -L", ["dpkg", "-L", *ours]).splitlines()
-    say(f"check: apt-get purge {' '.join(ours)}")
-    step("apt-get purge", ["apt-get", "purge", "-y", *ours])
-    step("apt-get autoremove", ["apt-get", "autoremove", "--purge", "-y"])
+    subject = the_plan.project
     package, version = the_plan.reqdeb
-    _install(box, the_plan.project, [f"{package}={version}"])
-    if not (root / the_plan.wheel_index.lstrip("/")).is_file():
-        problems.append(f"{package} {version} did not install {the_plan.wheel_index}")
-    owned += step("dpkg -L", ["dpkg", "-L", package]).splitlines()
-    step(f"apt-get purge {package}", ["apt-get", "purge", "-y", package])
-    seen.append(f"{package} {version} installed its index and purged")
+    argv = ["apt-get", "install", "-y", "--no-install-recommends"]
+
+    say(f"check: apt-get install {' '.join(the_plan.install)} on a booted node")
+    _fetch(box, subject, "apt-get update", ["apt-get", "update"])
+    for args in (list(the_plan.install), [f"{package}={version}"]):
+        _fetch(box, subject, "apt-get install --download-only",
+               [*argv[:3], "--download-only", *argv[3:], *args])
+    all_units = (*the_plan.units, *(u for u, _, _ in the_plan.uwsgi))
+    with node_mod.booted(box, box.log) as on:
+        def step(what: str, command: list[str]) -> str:
+            return _step(on, subject, what, command)
+
+        step("apt-get install (offline, on the booted node)", [*argv, *the_plan.install])
+        installed = dict(line.split("\t", 1) for line in step(
+            "dpkg-query", ["dpkg-query", "-W", "-f", "${Package}\t${Version}\n"]).splitlines()
+            if "\t" in line)
+        for name, want in the_plan.versions:
+            if installed.get(name) != want:
+                problems.append(f"{name} is {installed.get(name, 'not installed')}, "
+                                f"expected {want}")
+        seen.append(f"installed {len(the_plan.versions)} packages")
+        for command in the_plan.commands:
+            try:
+                out = on.run(list(command), what=" ".join(command)).output.strip().splitlines()
+                seen.append(f"ran {' '.join(command)}: {out[-1] if out else '(no output)'}")
+            except CommandFailed as exc:
+                problems.append(f"{' '.join(command)} failed ({exc.hint})")
+        links = list(the_plan.links)
+        units = {u: _unit_exec(root, u) for u in the_plan.units}
+        for unit, exec_start in units.items():
+            if exec_start is None:
+                problems.append(f"unit {unit}.service is missing or has no ExecStart")
+        for unit, ini, script in the_plan.uwsgi:
+            problems += _uwsgi_problems(root, unit, ini, script, the_plan.venv_path)
+        unit_problems = units_mod.verify(root, all_units, box.log)
+        unit_problems += running_problems(on, all_units)
+        problems.extend(unit_problems)
+        if all_units and not unit_problems:
+            seen.append(f"{len(all_units)} units pass systemd-analyze verify, enabled and "
+                        f"running" + (f" ({len(the_plan.uwsgi)} under uWSGI on the venv)"
+                                      if the_plan.uwsgi else ""))
+        targets = links + [e for e in units.values() if e]
+        if targets:
+            resolved = step("readlink", ["readlink", "-f", *targets]).split()
+            for path, real in zip(targets, resolved, strict=True):
+                if not real.startswith(the_plan.venv_path + "/"):
+                    problems.append(f"{path} resolves to {real}, not into {the_plan.venv_path}")
+            seen.append(f"{len(links)} commands and {len(units)} units point into "
+                        f"{the_plan.venv_path}")
+        passwd = {line.split(":")[0] for line in (root / "etc/passwd").read_text().splitlines()}
+        group = {line.split(":")[0] for line in (root / "etc/group").read_text().splitlines()}
+        for user in the_plan.users:
+            if user not in passwd or user not in group:
+                problems.append(f"user and group {user} are not both present")
+        for d in the_plan.directories:
+            problems += _owner_problems(box, d.path, d.owner, d.group, d.mode)
+        for c in the_plan.config_files:
+            problems += _owner_problems(box, c.path, c.owner, c.group, c.mode)
+        seen.append(f"users {', '.join(the_plan.users) or '(none)'}, "
+                    f"{len(the_plan.directories)} directories and "
+                    f"{len(the_plan.config_files)} config files as configured")
+        ours = [p for p, _ in the_plan.versions]
+        owned = step("dpkg -L", ["dpkg", "-L", *ours]).splitlines()
+        say(f"check: apt-get purge {' '.join(ours)}")
+        step("apt-get purge", ["apt-get", "purge", "-y", *ours])
+        # what only ours pulled in goes too, even what the node's own packages merely
+        # suggest (iproute2 suggests python3)
+        step("apt-get autoremove", ["apt-get", "autoremove", "--purge", "-y", "-o",
+                                    "APT::AutoRemove::SuggestsImportant=false"])
+        stopped = stopped_problems(on, all_units)
+        problems.extend(stopped)
+        if all_units and not stopped:
+            seen.append(f"the purge stopped its {len(all_units)} units")
+        step("apt-get install (offline, on the booted node)",
+             [*argv, f"{package}={version}"])
+        if not (root / the_plan.wheel_index.lstrip("/")).is_file():
+            problems.append(f"{package} {version} did not install {the_plan.wheel_index}")
+        owned += step("dpkg -L", ["dpkg", "-L", package]).splitlines()
+        step(f"apt-get purge {package}", ["apt-get", "purge", "-y", package])
+        seen.append(f"{package} {version} installed its index and purged")
     candidates.disable(box)
-    after = chroot_mod.snapshot(root, skip=(candidates.CANDIDATES, "var/cache/apt/archives"))
-    left = [p for p in chroot_mod.leftovers(before, after)]
+    after = chroot_mod.snapshot(root, skip=skip)
+    left = [p for p in chroot_mod.leftovers(before, after) if not p.startswith(NODE_CHURN)]
     left += [p for p in owned if p.startswith("/") and p not in ("/", "/.")
              and _new_since(root, p, before)]
     if left:
@@ -257,7 +359,7 @@ def run_tool(the_plan: ToolPlan, box: chroot_mod.Chroot) -> list[str]:
 
     candidates.enable(box)
     say(f"check: apt-get install {package} in a clean chroot (pulls the tools it drives)")
-    _step(box, package, "apt-get update", ["apt-get", "update"], network=True)
+    _fetch(box, package, "apt-get update", ["apt-get", "update"])
     _install(box, package, [package])
     seen.append(f"installed {package}")
     for argv in the_plan.smoke:

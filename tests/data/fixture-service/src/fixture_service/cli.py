@@ -1,5 +1,6 @@
 """Commands of fixture-service."""
 import sys
+import time
 
 import fixture_lib
 
@@ -20,5 +21,14 @@ def manage() -> int:
 
 
 def serve() -> int:
-    print(f"fixture-service {__version__} would serve from {sys.prefix}")
-    return 0
+    """A daemon: runs until stopped (systemd's SIGTERM); ``--fail`` dies at once, as a
+    service with a broken configuration does."""
+    if "--version" in sys.argv[1:]:
+        print(f"fixture-service {__version__}")
+        return 0
+    if "--fail" in sys.argv[1:]:
+        print("fixture-service: cannot start: told to fail (--fail)", file=sys.stderr)
+        return 1
+    print(f"fixture-service {__version__} serving from {sys.prefix}", flush=True)
+    while True:
+        time.sleep(3600)
