@@ -209,6 +209,12 @@ def test_sudoers_and_lintian_profile(cfg: config.Config, tmp_path: Path) -> None
      'port = 80 }]', "expected a port from 1024 to 65535, got 80"),
     ('name = "xx"\nuwsgi = [{ name = "keystone-b", wsgi_script = "/usr/lib/cgi-bin/keystone", '
      'port = "5001" }]', "expected a TCP port number, got str"),
+    ('name = "xx"\nuwsgi = [{ name = "keystone-b", port = 5001 }]',
+     r"uwsgi\[0\]\.wsgi_script: missing required key"),
+    ('name = "xx"\ncommands = ["keystone-manage"]\nunits = [{ name = "xx" }]',
+     r"units\[0\]\.command: missing required key"),
+    ('name = "xx"\ncommands = ["keystone-manage"]\nunits = [{ name = "xx", command = "xx" }]',
+     "units: xx: runs 'xx', which is not one of this package's commands"),
 ])
 def test_bad_package_entries(tmp_path: Path, package: str, message: str) -> None:
     text = (ROOT / "pipeline.toml").read_text().replace(

@@ -286,6 +286,11 @@ def _package(t: Table, user: str | None, project: str, home: str | None) -> Bina
     for ut in t.tables("units"):
         unit_name = ut.string("name", kind=allowlist.UNIT_NAME)
         command = ut.string("command", kind=allowlist.COMMAND)
+        if command not in commands:
+            raise t.fail("units", f"{unit_name}: runs {command!r}, which is not one of this "
+                                  f"package's commands ({', '.join(commands) or 'none'}): add "
+                                  f"it to 'commands' (its link in /usr/bin is what the unit "
+                                  f"runs through the venv)")
         unit_user = ut.string("user", user or "root", kind=allowlist.USER)
         units.append(Unit(unit_name,
                           ut.string("description", f"OpenStack {unit_name}",
