@@ -221,7 +221,8 @@ def stopped_problems(on: node_mod.Node, units: Sequence[str]) -> list[str]:
         if state.get("ActiveState") not in ("inactive", None) or \
                 state.get("LoadState") != "not-found":
             problems.append(f"{unit}.service is {state.get('LoadState')} and "
-                            f"{state.get('ActiveState')} after the purge")
+                            f"{state.get('ActiveState')} after the purge; its journal: "
+                            f"{_journal(on, unit)}")
     return problems
 
 
