@@ -182,7 +182,7 @@ def _affected(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[s
 
 def _parity(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
     documented = a.documented or layout.data_root() / "docs" / "parity.md"
-    result = parity.run_parity(c, w, _t(a, c, w), a.projects, documented)
+    result = parity.run_parity(c, w, _t(a, c, w), a.projects, documented, files=a.files)
     for line in result.lines():
         print(line)
     if a.markdown:
@@ -363,7 +363,12 @@ COMMANDS: tuple[Command, ...] = (
              arg("--documented", type=Path, default=None, metavar="FILE",
                  help="the documented differences (default: docs/parity.md of the checkout)"),
              arg("--markdown", action="store_true",
-                 help="also print the undocumented differences as rows of that file's table")),
+                 help="also print the undocumented differences as rows of that file's table"),
+             arg("--files", action="store_true",
+                 help="no nodes: compare the packages' files only (Debian's by apt-get "
+                      "download, ours from the workdir): packages, /etc, /usr/bin, units "
+                      "shipped; for projects a node cannot run, such as nova (its compute "
+                      "side pulls libvirt and qemu)")),
             _parity),
     Command("buildbot", "run the buildbot master and workers on this machine",
             "start: check the config, create the master (default build/buildbot/master) and "

@@ -3,13 +3,15 @@ read from a node's tree (a small fake tree), all without a node."""
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from venvdeb import cli
 from venvdeb.core import config as config_mod
-from venvdeb.qa import parity, parity_node
+from venvdeb.qa import parity, parity_files, parity_node
 from venvdeb.qa.parity import ABSENT, NODE, Documented, Fact, Row, Scope
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -181,3 +183,40 @@ def test_parity_help_teaches(capsys: pytest.CaptureFixture[str]) -> None:
     out = " ".join(capsys.readouterr().out.split())
     assert "booted node" in out and "docs/parity.md" in out and "--release" in out
     assert "NOT DOCUMENTED" in out
+
+
+def _deb(tmp_path: Path, package: str, files: dict[str, int]) -> Path:
+    root = tmp_path / package
+    (root / "DEBIAN").mkdir(parents=True)
+    (root / "DEBIAN/control").write_text(f"Package: {package}\nVersion: 1\nArchitecture: all\n"
+                                         "Maintainer: t <t@example.org>\nDescription: t\n")
+    for path, mode in files.items():
+        (root / path.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+        (root / path.lstrip("/")).write_text("")
+        (root / path.lstrip("/")).chmod(mode)
+    deb = tmp_path / f"{package}.deb"
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-b", str(root), str(deb)], check=True,
+                   capture_output=True)
+    return deb
+
+
+def test_file_level_facts_from_debs(tmp_path: Path) -> None:
+    if not shutil.which("dpkg-deb"):
+        pytest.skip("dpkg-deb is missing")
+    scope = Scope("nova", "nova", ("nova-common", "nova-api"), "nova")
+    debs = [_deb(tmp_path, "nova-common", {"/etc/nova/rootwrap.conf": 0o644,
+                                           "/etc/sudoers.d/nova-common": 0o440,
+                                           "/etc/logrotate.d/other": 0o644,
+                                           "/usr/bin/nova-manage": 0o755}),
+            _deb(tmp_path, "nova-api", {"/etc/init.d/nova-api": 0o755,
+                                        "/lib/systemd/system/nova-api.service": 0o644}),
+            _deb(tmp_path, "libvirt0", {"/usr/bin/virsh": 0o755})]
+    facts = {(f.aspect, f.item): f.value for f in parity_files.facts([scope], debs)}
+    assert facts == {
+        ("package", "nova-common"): "shipped", ("package", "nova-api"): "shipped",
+        ("etc", "/etc/nova"): "dir 0755", ("etc", "/etc/nova/rootwrap.conf"): "file 0644",
+        ("etc", "/etc/sudoers.d/nova-common"): "file 0440",
+        ("etc", "/etc/logrotate.d/other"): "file 0644",
+        ("etc", "/etc/init.d/nova-api"): "file 0755",
+        ("command", "nova-manage"): "yes", ("unit", "nova-api.service"): "shipped",
+    }, "a file of the package counts even if not named after the project; libvirt0 is not nova's"

@@ -176,8 +176,7 @@ def tree_facts(root: Path, the_scopes: Sequence[Scope]) -> list[Fact]:
                 if NOT_ETC.match(rel):
                     continue
                 st = path.lstat()
-                in_package = f"/{rel}" in files and not stat.S_ISDIR(st.st_mode)
-                if not in_package and not any(_mine(part, scope) for part in rel.split("/")[1:]):
+                if not is_etc(scope, f"/{rel}", files, stat.S_ISDIR(st.st_mode)):
                     continue
                 kind = "dir" if stat.S_ISDIR(st.st_mode) else \
                     "link" if stat.S_ISLNK(st.st_mode) else "file"
@@ -186,6 +185,15 @@ def tree_facts(root: Path, the_scopes: Sequence[Scope]) -> list[Fact]:
                 facts.append(Fact(scope.project, "etc", f"/{rel}",
                                   f"{kind} {owner}:{group} {stat.S_IMODE(st.st_mode):04o}"))
     return facts
+
+
+def is_etc(scope: Scope, path: str, files: frozenset[str], directory: bool) -> bool:
+    """``path`` (absolute, under /etc) is ``scope``'s: a file of its packages, or named
+    after it (a directory only so: /etc/logrotate.d is not keystone's)."""
+    if NOT_ETC.match(path.lstrip("/")) or not path.startswith("/etc/"):
+        return False
+    return (path in files and not directory) or \
+        any(_mine(part, scope) for part in path.split("/")[2:])
 
 
 # --- on the booted node ------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 on another, and what differs between the two.
 
 Two nodes in all, whatever the number of projects (each holds every project
-asked for), measured at once. Every difference must be listed, with its
+asked for), measured at once. With ``files``, no node: the packages' files only
+(``venvdeb.qa.parity_files``). Every difference must be listed, with its
 reason, in the documentation (``docs/parity.md``); one that is not fails the
 command after the table is printed.
 """
@@ -18,7 +19,7 @@ from venvdeb.core.config import Config
 from venvdeb.core.progress import say
 from venvdeb.core.target import Target, project_for
 from venvdeb.core.workdir import Workdir
-from venvdeb.qa import parity, parity_node
+from venvdeb.qa import parity, parity_files, parity_node
 
 SIDES = ("debian", "ours")
 markdown = parity.markdown
@@ -48,7 +49,7 @@ class ParityResult:
 
 
 def run_parity(config: Config, work: Workdir, t: Target, names: Sequence[str],
-               documented_in: Path) -> ParityResult:
+               documented_in: Path, *, files: bool = False) -> ParityResult:
     projects = [project_for(config, name, t.release) for name in names]
     debs = [deb for name in names for deb in build_record.project_record(work, t, name).debs]
     scopes = parity.scopes(projects)
@@ -56,6 +57,15 @@ def run_parity(config: Config, work: Workdir, t: Target, names: Sequence[str],
     documented = parity.read_documented(documented_in.read_text()) \
         if documented_in.is_file() else ()
     release = t.release.name
+    if files:
+        log = work.fresh_log(release, "parity-files")
+        say(f"parity: the files of Debian's {', '.join(n for s in scopes for n in s.install)} "
+            f"(apt-get download) and of ours (log: {log})")
+        rows = parity.compare(parity_files.debian_facts(t.distribution, scopes, log),
+                              parity_files.facts(scopes, debs))
+        judged = parity.judge(rows, documented)
+        return ParityResult(judged, parity.stale(judged, documented, [p.name for p in projects]),
+                            (), documented_in)
     logs = {side: work.fresh_log(release, f"parity-{side}") for side in SIDES}
     say(f"parity: Debian's {', '.join(n for s in scopes for n in s.install)} on one booted "
         f"node, ours on another (logs: {logs['debian']}, {logs['ours']})")
