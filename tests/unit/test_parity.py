@@ -45,9 +45,11 @@ def test_compare_lines_up_both_nodes_in_a_stable_order() -> None:
     assert [r.same for r in rows] == [True, False, False, False, True, True, False]
 
 
-def test_ports_sort_by_number() -> None:
+def test_ports_sort_by_number_and_projects_come_as_asked() -> None:
     facts = [Fact("p", "port", f"tcp/{n}", "u") for n in (8889, 5000, 80)]
     assert [r.item for r in parity.compare(facts, facts)] == ["tcp/80", "tcp/5000", "tcp/8889"]
+    two = [Fact("a", "unit", "a.service", "x"), Fact("k", "unit", "k.service", "x")]
+    assert [r.project for r in parity.compare(two, two, ["k", "a"])] == ["k", "a"]
 
 
 DOC = """\

@@ -93,11 +93,12 @@ class Judged:
         return "documented" if self.reason else "NOT DOCUMENTED"
 
 
-def compare(debian: Iterable[Fact], ours: Iterable[Fact]) -> tuple[Row, ...]:
+def compare(debian: Iterable[Fact], ours: Iterable[Fact],
+            projects: Sequence[str] = ()) -> tuple[Row, ...]:
     """Every (project, aspect, item) either node has, with each node's value;
-    in the order of the projects as given, then ``ASPECTS``, then the item."""
+    in the order of ``projects`` (then as first seen), then ``ASPECTS``, then the item."""
     sides: dict[tuple[str, Aspect, str], list[str]] = {}
-    order: dict[str, int] = {}
+    order: dict[str, int] = {p: i for i, p in enumerate(projects)}
     for index, facts in enumerate((debian, ours)):
         for fact in facts:
             order.setdefault(fact.project, len(order))

@@ -22,6 +22,7 @@ from venvdeb.core.workdir import Workdir
 from venvdeb.qa import parity, parity_files, parity_node
 
 SIDES = ("debian", "ours")
+SIDE_NAMES = {"debian": "Debian's node", "ours": "our node"}
 markdown = parity.markdown
 
 
@@ -39,7 +40,7 @@ class ParityResult:
     def lines(self) -> list[str]:
         out = parity.table(self.judged)
         for side, m in self.measured:
-            out.append(f"{side}'s node: {m.state}; " + ", ".join(
+            out.append(f"{SIDE_NAMES[side]}: {m.state}; " + ", ".join(
                 f"{step} {seconds:.0f} s" for step, seconds in m.timings))
         for d in self.stale:
             out.append(f"documented but not seen: {d.project} {d.aspect} {d.item} "
@@ -62,7 +63,7 @@ def run_parity(config: Config, work: Workdir, t: Target, names: Sequence[str],
         say(f"parity: the files of Debian's {', '.join(n for s in scopes for n in s.install)} "
             f"(apt-get download) and of ours (log: {log})")
         rows = parity.compare(parity_files.debian_facts(t.distribution, scopes, log),
-                              parity_files.facts(scopes, debs))
+                              parity_files.facts(scopes, debs), names)
         judged = parity.judge(rows, documented)
         return ParityResult(judged, parity.stale(judged, documented, [p.name for p in projects]),
                             (), documented_in)
@@ -74,7 +75,7 @@ def run_parity(config: Config, work: Workdir, t: Target, names: Sequence[str],
                                      debs if side == "ours" else (), ports, logs[side])
                    for side in SIDES}
         measured = {side: f.result() for side, f in futures.items()}
-    rows = parity.compare(measured["debian"].facts, measured["ours"].facts)
+    rows = parity.compare(measured["debian"].facts, measured["ours"].facts, names)
     judged = parity.judge(rows, documented)
     return ParityResult(judged, parity.stale(judged, documented, [p.name for p in projects]),
                         tuple(measured.items()), documented_in)
