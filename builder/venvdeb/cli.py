@@ -182,7 +182,8 @@ def _affected(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[s
 
 def _parity(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
     documented = a.documented or layout.data_root() / "docs" / "parity.md"
-    result = parity.run_parity(c, w, _t(a, c, w), a.projects, documented, files=a.files)
+    result = parity.run_parity(c, w, _t(a, c, w), a.projects, documented, files=a.files,
+                               fresh=a.fresh)
     for line in result.lines():
         print(line)
     if a.markdown:
@@ -364,6 +365,10 @@ COMMANDS: tuple[Command, ...] = (
                  help="the documented differences (default: docs/parity.md of the checkout)"),
              arg("--markdown", action="store_true",
                  help="also print the undocumented differences as rows of that file's table"),
+             arg("--fresh", action="store_true",
+                 help="boot Debian's node even if the same Debian packages (apt's plan: names "
+                      "and versions) were measured before by the same code; such facts are "
+                      "otherwise kept in ~/.cache/venvdeb/parity/"),
              arg("--files", action="store_true",
                  help="no nodes: compare the packages' files only (Debian's by apt-get "
                       "download, ours from the workdir): packages, /etc, /usr/bin, units "

@@ -222,3 +222,27 @@ def test_file_level_facts_from_debs(tmp_path: Path) -> None:
         ("etc", "/etc/init.d/nova-api"): "file 0755",
         ("command", "nova-manage"): "yes", ("unit", "nova-api.service"): "shipped",
     }, "a file of the package counts even if not named after the project; libvirt0 is not nova's"
+
+
+SIMULATED = """\
+NOTE: This is only a simulation!
+Inst python3-six (1.16.0-4 Debian:12.12/oldstable [all])
+Inst keystone (2:22.0.2-0+deb12u3 Debian:12.12/oldstable [all])
+Conf python3-six (1.16.0-4 Debian:12.12/oldstable [all])
+"""
+
+
+def test_debian_side_is_kept_per_package_closure(tmp_path: Path) -> None:
+    scopes = (Scope("keystone", "keystone", ("keystone",), "keystone"),)
+    key = parity_node.closure_key(SIMULATED, scopes, [5000])
+    assert key == parity_node.closure_key("\n".join(reversed(SIMULATED.splitlines())),
+                                          scopes, [5000]), "apt's order does not matter"
+    assert key != parity_node.closure_key(SIMULATED.replace("u3", "u6"), scopes, [5000])
+    assert key != parity_node.closure_key(SIMULATED, scopes, [5001])
+    measured = parity_node.Measured((Fact("keystone", "unit", "keystone.service", "enabled, "
+                                          "active"),), (("install", 220.0),), "running")
+    parity_node._store(tmp_path / f"{key}.json", measured)
+    back = parity_node._load(tmp_path / f"{key}.json", [("prepare", 30.0)])
+    assert back.facts == measured.facts
+    assert back.timings == (("prepare", 30.0), ("install (then)", 220.0))
+    assert back.state.startswith("running when measured")

@@ -10,9 +10,13 @@ then reads the facts: files, users and dpkg's database from the node's tree
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import os
 import re
 import stat
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -24,8 +28,10 @@ from debian import deb822
 
 from venvdeb.core import images
 from venvdeb.core.config import Distribution
+from venvdeb.core.errors import StateFileError
+from venvdeb.core.files import read_json, write_if_changed
 from venvdeb.core.workdir import shared_cache
-from venvdeb.qa import candidates, chroot, node
+from venvdeb.qa import candidates, chroot, node, parity
 from venvdeb.qa.parity import NODE, Fact, Scope
 
 #: as an operator installs, debconf answered by its defaults; fsync skipped (a throwaway node)
@@ -68,9 +74,11 @@ def _tree(dist: Distribution, debs: Sequence[Path], log: Path) -> Iterator[chroo
 
 
 def measure(dist: Distribution, the_scopes: Sequence[Scope], debs: Sequence[Path],
-            ports: Sequence[int], log: Path) -> Measured:
+            ports: Sequence[int], log: Path, *, cache: Path | None = None) -> Measured:
     """Install every scope's packages on one booted node (``debs``: ours, else
-    Debian's) and read the facts."""
+    Debian's) and read the facts. With ``cache``, facts measured before for the very
+    same packages (apt's plan, name and version of each) by the same code are
+    taken from there instead of booting: Debian's side changes only with the mirror."""
     install = [name for s in the_scopes for name in s.install]
     timings: list[tuple[str, float]] = []
     started = time.monotonic()
@@ -84,7 +92,13 @@ def measure(dist: Distribution, the_scopes: Sequence[Scope], debs: Sequence[Path
         box.run(["apt-get", "update"], network=True, what="apt-get update")
         box.run([*APT, "install", "--download-only", *install], network=True,
                 what="apt-get install --download-only")
+        kept = None
+        if cache is not None:
+            plan = box.run([*APT, "install", "--simulate", *install], what="apt-get -s").output
+            kept = cache / f"{closure_key(plan, the_scopes, ports)}.json"
         lap("prepare")
+        if kept is not None and kept.is_file():
+            return _load(kept, timings)
         with node.booted(box, log) as booted:
             lap("boot")
             booted.run([*APT, "install", *install], what="apt-get install (on the node)")
@@ -96,7 +110,45 @@ def measure(dist: Distribution, the_scopes: Sequence[Scope], debs: Sequence[Path
                      *(Fact(units[u], "unit", u, v) for u, v in states.items()),
                      *_ports(booted, units)]
             state = booted.state()
-    return Measured(tuple(sorted(facts)), tuple(timings), state)
+    measured = Measured(tuple(sorted(facts)), tuple(timings), state)
+    if kept is not None:
+        _store(kept, measured)
+    return measured
+
+
+#: the code that gathers facts: a change to it measures again
+GATHERER = hashlib.sha256(b"".join(Path(m.__file__ or "").read_bytes()
+                                   for m in (parity, sys.modules[__name__]))).hexdigest()
+
+
+def closure_key(simulated: str, the_scopes: Sequence[Scope], ports: Sequence[int]) -> str:
+    """What the facts of a node depend on: every package apt installs, with its
+    version (``apt-get -s`` says ``Inst name (version ...``), what was asked, the code."""
+    installs = sorted(line.split(" [")[0] for line in simulated.splitlines()
+                      if line.startswith("Inst "))
+    text = json.dumps([GATHERER, installs, [dataclasses.astuple(s) for s in the_scopes],
+                       sorted(ports)])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _store(path: Path, measured: Measured) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_if_changed(path, json.dumps({
+        "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "state": measured.state, "timings": measured.timings,
+        "facts": [dataclasses.astuple(f) for f in measured.facts]}, indent=1) + "\n")
+
+
+def _load(path: Path, timings: list[tuple[str, float]]) -> Measured:
+    data = read_json(path, hint=f"delete {path}: the node is measured again")
+    try:
+        facts = tuple(Fact(*f) for f in data["facts"])
+        return Measured(facts, (*timings, *((f"{step} (then)", s) for step, s in data["timings"])),
+                        f"{data['state']} when measured, {data['measured']}; the same packages "
+                        f"since (cached in {path})")
+    except (KeyError, TypeError) as exc:
+        raise StateFileError(f"{path} is not a parity record (bad or missing {exc})",
+                             hint=f"delete {path}: the node is measured again") from None
 
 
 # --- the tree, read from here ------------------------------------------------------------------

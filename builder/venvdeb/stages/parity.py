@@ -2,10 +2,11 @@
 on another, and what differs between the two.
 
 Two nodes in all, whatever the number of projects (each holds every project
-asked for), measured at once. With ``files``, no node: the packages' files only
-(``venvdeb.qa.parity_files``). Every difference must be listed, with its
-reason, in the documentation (``docs/parity.md``); one that is not fails the
-command after the table is printed.
+asked for), measured at once. Debian's node is measured again only when apt would
+install other packages or versions there (or ``fresh``); ours, always. With
+``files``, no node: the packages' files only (``venvdeb.qa.parity_files``).
+Every difference must be listed, with its reason, in the documentation
+(``docs/parity.md``); one that is not fails the command after the table is printed.
 """
 from __future__ import annotations
 
@@ -18,11 +19,16 @@ from venvdeb.core import build_record
 from venvdeb.core.config import Config
 from venvdeb.core.progress import say
 from venvdeb.core.target import Target, project_for
-from venvdeb.core.workdir import Workdir
+from venvdeb.core.workdir import Workdir, shared_cache
 from venvdeb.qa import parity, parity_files, parity_node
 
 SIDES = ("debian", "ours")
 SIDE_NAMES = {"debian": "Debian's node", "ours": "our node"}
+
+
+def cache_dir() -> Path:
+    """Debian's side, kept per package closure: it changes only with the mirror."""
+    return shared_cache() / "parity"
 markdown = parity.markdown
 
 
@@ -50,7 +56,7 @@ class ParityResult:
 
 
 def run_parity(config: Config, work: Workdir, t: Target, names: Sequence[str],
-               documented_in: Path, *, files: bool = False) -> ParityResult:
+               documented_in: Path, *, files: bool = False, fresh: bool = False) -> ParityResult:
     projects = [project_for(config, name, t.release) for name in names]
     debs = [deb for name in names for deb in build_record.project_record(work, t, name).debs]
     scopes = parity.scopes(projects)
@@ -72,7 +78,8 @@ def run_parity(config: Config, work: Workdir, t: Target, names: Sequence[str],
         f"node, ours on another (logs: {logs['debian']}, {logs['ours']})")
     with ThreadPoolExecutor(len(SIDES)) as pool:
         futures = {side: pool.submit(parity_node.measure, t.distribution, scopes,
-                                     debs if side == "ours" else (), ports, logs[side])
+                                     debs if side == "ours" else (), ports, logs[side],
+                                     cache=None if side == "ours" or fresh else cache_dir())
                    for side in SIDES}
         measured = {side: f.result() for side, f in futures.items()}
     rows = parity.compare(measured["debian"].facts, measured["ours"].facts, names)
