@@ -191,7 +191,8 @@ def _parity(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str
     if result.undocumented:
         missing = result.undocumented
         raise ParityFailed(
-            f"{len(missing)} differences from Debian are not documented: "
+            f"{len(missing)} difference{'s' if len(missing) != 1 else ''} from Debian "
+            f"{'are' if len(missing) != 1 else 'is'} not documented: "
             + "; ".join(f"{r.project} {r.aspect} {r.item} ({r.debian} / {r.ours})"
                         for r in missing[:5]) + (" ..." if len(missing) > 5 else ""),
             hint=f"close them in the packaging, or list each with its reason in {documented} "
