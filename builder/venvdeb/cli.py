@@ -15,7 +15,7 @@ from venvdeb.buildbot import service as buildbot_service
 from venvdeb.buildbot import users as buildbot_users
 from venvdeb.core import config as config_mod
 from venvdeb.core import layout
-from venvdeb.core.errors import VenvdebError, host_error
+from venvdeb.core.errors import ParityFailed, VenvdebError, host_error
 from venvdeb.core.outcome import Outcome
 from venvdeb.core.target import Target, default_build_jobs, default_jobs, project_for, target
 from venvdeb.core.workdir import Workdir
@@ -25,6 +25,7 @@ from venvdeb.stages import (
     build,
     check,
     lock,
+    parity,
     publish,
     reqdeb,
     requirements,
@@ -62,6 +63,8 @@ is missing) and logged under WORKDIR/logs/<release>/<stage>.log:
   pipeline all of the above for the releases and projects in [pipeline];
            --dry-run says what would run, and why, and changes nothing
   tooldeb  venvdeb itself as a Debian package (stdeb), for worker machines
+  parity   Debian's packages of projects on one booted node, ours on another:
+           what differs (packages, users, /etc, commands, units, ports)
 
 Releases, distributions and projects come from one file, pipeline.toml.
 """
@@ -80,6 +83,7 @@ examples:
   venvdeb pipeline                         # what [pipeline] in pipeline.toml says
   venvdeb pipeline --promote keystone      # ... only keystone, up to production
   venvdeb pipeline --dry-run               # what would run, and why; changes nothing
+  venvdeb parity keystone cloudkitty --release 2026.1  # ours next to Debian's
 """
 
 
@@ -174,6 +178,26 @@ def _affected(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[s
     for name in names:
         project_for(c, name, t.release)
     return _one(affected.run_affected(c, w, t, names))
+
+
+def _parity(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
+    documented = a.documented or layout.data_root() / "docs" / "parity.md"
+    result = parity.run_parity(c, w, _t(a, c, w), a.projects, documented, files=a.files,
+                               fresh=a.fresh)
+    for line in result.lines():
+        print(line)
+    if a.markdown:
+        print("\n".join(parity.markdown(result.undocumented)))
+    if result.undocumented:
+        missing = result.undocumented
+        raise ParityFailed(
+            f"{len(missing)} difference{'s' if len(missing) != 1 else ''} from Debian "
+            f"{'are' if len(missing) != 1 else 'is'} not documented: "
+            + "; ".join(f"{r.project} {r.aspect} {r.item} ({r.debian} / {r.ours})"
+                        for r in missing[:5]) + (" ..." if len(missing) > 5 else ""),
+            hint=f"close them in the packaging, or list each with its reason in {documented} "
+                 f"(--markdown prints the rows to fill in)")
+    return []
 
 
 def _buildbot(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
@@ -323,6 +347,35 @@ COMMANDS: tuple[Command, ...] = (
                  help="make the install test's chroot tarball again")),
             lambda a, c, w: _one(tooldeb.run_tooldeb(c, w, a.dist, force=a.force,
                                                      refresh_chroot=a.refresh_chroot))),
+    Command("parity", "compare our packages with Debian's on booted nodes",
+            "Install Debian's own packages of the projects (the names in pipeline.toml, from "
+            "the distribution's mirror) on one booted node (systemd as PID 1, see "
+            "venvdeb.qa.node) and ours (the project's last build in the workdir) on another, "
+            "every project on the same two nodes, then compare what each shows: the binary "
+            "packages of the project's source, its users and groups, its files under /etc "
+            "(kind, owner, group, mode), its commands in /usr/bin, its units with their "
+            "enabled and active state after the install, and the TCP ports listening (and the "
+            "unit listening). Prints one table, each row 'same', 'documented' (listed with its "
+            "reason in docs/parity.md) or 'NOT DOCUMENTED'; exits non-zero if any difference "
+            "is not documented. Needs the projects built ('venvdeb build') and the network to "
+            "Debian's mirror; takes a few minutes.",
+            (arg("projects", nargs="+", metavar="PROJECT",
+                 help="projects of the config, compared together on the same two nodes"),
+             *RELEASE,
+             arg("--documented", type=Path, default=None, metavar="FILE",
+                 help="the documented differences (default: docs/parity.md of the checkout)"),
+             arg("--markdown", action="store_true",
+                 help="also print the undocumented differences as rows of that file's table"),
+             arg("--fresh", action="store_true",
+                 help="boot Debian's node even if the same Debian packages (apt's plan: names "
+                      "and versions) were measured before by the same code; such facts are "
+                      "otherwise kept in ~/.cache/venvdeb/parity/"),
+             arg("--files", action="store_true",
+                 help="no nodes: compare the packages' files only (Debian's by apt-get "
+                      "download, ours from the workdir): packages, /etc, /usr/bin, units "
+                      "shipped; for projects a node cannot run, such as nova (its compute "
+                      "side pulls libvirt and qemu)")),
+            _parity),
     Command("buildbot", "run the buildbot master and workers on this machine",
             "start: check the config, create the master (default build/buildbot/master) and "
             "each worker of the settings if needed, and start them; the web UI is on "

@@ -78,6 +78,10 @@ class InstallTestFailed(VenvdebError):
     """A package did not install, run or purge cleanly in a clean chroot."""
 
 
+class ParityFailed(VenvdebError):
+    """Our packages differ from Debian's in a way the documentation does not list."""
+
+
 class StateFileError(VenvdebError):
     """A file venvdeb wrote into the workdir (a ledger, a build record, a manifest)
     is truncated or unreadable: it names the file and what to do."""
