@@ -241,9 +241,8 @@ def node_install(cfg: config_mod.Config, dist_name: str, project: str, release: 
                  chroot.Bind(stage, "/srv/pip")]
         for i in range(runs):
             for how in ("apt", "pip"):
-                # dpkg as on a real node (fsyncs), not as in the install test's throwaway tree
-                with chroot.session(image, log, binds, apt_cache=shared_cache() / "apt-archives",
-                                    unsafe_io=False) as box:
+                with chroot.session(image, log, binds,
+                                    apt_cache=shared_cache() / "apt-archives") as box:
                     (box.root / "etc/apt/sources.list.d/bench.list").write_text(
                         "deb [trusted=yes] file:/srv/candidates ./\n")
                     box.sh("apt-get update -q", what="apt-get update", network=True)

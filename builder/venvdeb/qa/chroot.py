@@ -33,9 +33,6 @@ from venvdeb.core.files import link_or_copy
 POLICY_RC_D = "#!/bin/sh\n# venvdeb install test: no service is started in a chroot\nexit 101\n"
 
 
-#: dpkg's setting for a throwaway tree (no fsync per file)
-UNSAFE_IO = "/etc/dpkg/dpkg.cfg.d/venvdeb-unsafe-io"
-
 Bind = mounts.Bind  # source, target inside the chroot, writable (default: read-only)
 
 
@@ -104,10 +101,8 @@ class Chroot:
 
 @contextmanager
 def session(image: Path, log: Path, binds: Sequence[Bind] = (),
-            apt_cache: Path | None = None, *, unsafe_io: bool = True) -> Iterator[Chroot]:
-    """A fresh chroot from ``image``, removed afterwards. dpkg in it skips its fsyncs
-    (``force-unsafe-io``, as sbuild's and mmdebstrap's throwaway trees do: a crash loses
-    the tree anyway) unless ``unsafe_io`` is false (bench/ timing a real node's install)."""
+            apt_cache: Path | None = None) -> Iterator[Chroot]:
+    """A fresh chroot from ``image``, removed afterwards."""
     uid, gid = mounts.subordinate()
     root = Path(tempfile.mkdtemp(prefix="venvdeb-chroot-", dir=os.environ.get("TMPDIR")))
     try:
@@ -120,8 +115,6 @@ def session(image: Path, log: Path, binds: Sequence[Bind] = (),
                     "--exclude=./dev/*"], log=log, what="tar (chroot)", stdin=image)
         box = Chroot(root, tuple(binds), log)
         box.put("/usr/sbin/policy-rc.d", POLICY_RC_D, 0o755)
-        if unsafe_io:
-            box.put(UNSAFE_IO, "force-unsafe-io\n")
         if Path("/etc/resolv.conf").exists():
             box.path("/etc/resolv.conf").unlink(missing_ok=True)
             box.put("/etc/resolv.conf", Path("/etc/resolv.conf").read_text())
