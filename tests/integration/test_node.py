@@ -35,6 +35,12 @@ def test_a_node_boots_runs_a_unit_as_its_user_and_powers_off(tmp_path: Path) -> 
             main = booted.run(["systemctl", "show", "-P", "MainPID", "venvdeb-probe"]
                               ).output.strip()
             assert booted.run(["stat", "-c", "%U", f"/proc/{main}"]).output.strip() == "nobody"
+            # units with mount namespaces of their own start too (mariadb.service has
+            # ProtectSystem=, ProtectHome=...): the node's root is a mount point
+            sandboxed = booted.run(["systemd-run", "--wait", "-q", "-p", "PrivateTmp=yes", "-p",
+                                    "ProtectSystem=full", "-p", "ProtectHome=yes", "/bin/true"],
+                                   check=False)
+            assert sandboxed.returncode == 0, sandboxed.output
             # a loopback of its own, up, and nothing else
             links = booted.run(["ip", "-o", "link"]).output.splitlines()
             assert [line.split(":")[1].strip() for line in links] == ["lo"]

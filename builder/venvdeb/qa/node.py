@@ -137,7 +137,11 @@ def booted(box: chroot.Chroot, log: Path, *, timeout: float = 120) -> Iterator[N
     mask(box)
     box.remove("/usr/sbin/policy-rc.d")  # a booted node starts what packages enable
     cgroups = _delegate(f"venvdeb-node-{secrets.token_hex(4)}")
-    view = mounts.View(box.binds, box.root, bounded=False, userns=True, cgroups=cgroups)
+    # the tree bound onto itself first: a mount point, as systemd needs its root to be
+    # to make the mount namespaces of units with PrivateTmp=, ProtectSystem=... (else
+    # "Failed to set up mount namespacing", status 226/NAMESPACE: mariadb.service)
+    view = mounts.View((chroot.Bind(box.root, "/", writable=True), *box.binds), box.root,
+                       bounded=False, userns=True, cgroups=cgroups)
     command = view.wrap(["/usr/bin/env", "-i", "container=venvdeb-node", "/lib/systemd/systemd",
                          "--system", "--unit=multi-user.target"])
     outcome: list[BaseException] = []
