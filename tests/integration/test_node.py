@@ -45,8 +45,8 @@ def test_a_node_boots_runs_a_unit_as_its_user_and_powers_off(tmp_path: Path) -> 
             links = booted.run(["ip", "-o", "link"]).output.splitlines()
             assert [line.split(":")[1].strip() for line in links] == ["lo"]
             assert "UP" in links[0]
-            pid = booted.pid
+            pid, cgroups = booted.pid, booted.cgroups
+            assert cgroups and all(c.is_dir() for c in cgroups)
         assert not Path(f"/proc/{pid}").exists(), "powered off"
-        assert not any(p.name.startswith("venvdeb-node-")
-                       for h in node.cgroup_hierarchies() for p in h.iterdir()), \
-            "its cgroups are removed"
+        # its own: another node (a pipeline's install test) may be up meanwhile
+        assert not any(c.exists() for c in cgroups), "its cgroups are removed"

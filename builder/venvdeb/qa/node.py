@@ -55,6 +55,7 @@ class Node:
     box: chroot.Chroot  # the tree, and how to run in it before boot or after poweroff
     pid: int  # the node's systemd, as seen from here
     log: Path
+    cgroups: tuple[Path, ...] = ()  # its subtree in each hierarchy, removed at poweroff
 
     def run(self, argv: Sequence[str], *, what: str | None = None,
             check: bool = True) -> runner.Result:
@@ -158,7 +159,7 @@ def booted(box: chroot.Chroot, log: Path, *, timeout: float = 120) -> Iterator[N
     try:
         deadline = time.monotonic() + timeout
         pid = _node_pid(cgroups, deadline)
-        the_node = Node(box, pid, log)
+        the_node = Node(box, pid, log, cgroups)
         while the_node.run(["test", "-S", "/run/systemd/private"], check=False,
                            what="systemd's socket").returncode != 0:
             if time.monotonic() > deadline or not thread.is_alive():
