@@ -114,8 +114,9 @@ def test_dependencies_missing_from_the_requirements_package(
 
 def test_linking_a_command_the_venv_does_not_have(project: Project,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    service_project(project, SERVICE_TOML.replace('"fixture-manage", "fixture-service"]',
-                                                  '"fixture-manage", "fixture-nope"]'))
+    service_project(project, SERVICE_TOML.replace(
+        '"fixture-manage", "fixture-service"]',
+        '"fixture-manage", "fixture-service", "fixture-nope"]'))
     line = _error(project, capsys, "build", "fixture-service")
     assert "the venv has no command 'fixture-nope'" in line
     assert "stage dpkg-buildpackage" in line and "build-fixture-service.log" in line
