@@ -418,9 +418,12 @@ class { 'keystone::bootstrap':
   admin_url    => 'http://127.0.0.1:5000',
 }
 """
-#: The node's image: systemd, puppet 7 and Debian's modules (with the modules they depend on).
+#: The node's image: systemd, puppet 7 and Debian's modules (with the modules they depend on),
+#: and the Python clients and drivers the manifest has apt install (below), which neither
+#: keystone package provides: in the cached image once, not byte-compiled on both nodes.
 PUPPET_IMAGE = (*node.NODE_PACKAGES, "puppet", "puppet-module-keystone",
-                "puppet-module-puppetlabs-mysql")
+                "puppet-module-puppetlabs-mysql", "python3-mysqldb", "python3-pymysql",
+                "python3-keystoneclient", "python3-openstackclient")
 #: What the manifest has apt install, fetched before the node boots (it has no network then):
 #: mariadb-server (mysql::server); python3-mysqldb (mysql::bindings, which
 #: keystone::db::mysql includes); python3-pymysql (oslo::db's backend package for a
