@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from venvdeb.archive import repository
-from venvdeb.core import build_record, check_records
+from venvdeb.core import build_record, check_records, columns
 from venvdeb.core.config import Config, Project
 from venvdeb.core.errors import ConfigError, VenvdebError
 from venvdeb.core.outcome import Outcome, Planned
@@ -92,9 +92,7 @@ def summary(work: Workdir, t: Target, projects: Sequence[str],
 def table(rows: Sequence[Row]) -> list[str]:
     head = ("package", "version", "size", "lintian", "install test")
     body = [(r.package, r.version, size(r.size), r.lintian, r.install) for r in rows]
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *body, strict=True)]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    return [fmt.format(*row).rstrip() for row in (head, tuple("-" * w for w in widths), *body)]
+    return columns.aligned(head, body)
 
 
 def _names(config: Config, projects: Sequence[str] | None) -> tuple[str, ...]:

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from venvdeb.core import columns
 from venvdeb.core.config import Project
 
 Aspect = Literal["package", "user", "group", "etc", "command", "unit", "port"]
@@ -168,9 +169,7 @@ def table(judged: Sequence[Judged]) -> list[str]:
     head = ("project", "aspect", "item", "Debian", "ours", "")
     body = [(j.row.project, j.row.aspect, j.row.item, j.row.debian, j.row.ours, j.status)
             for j in judged]
-    widths = [max(len(x) for x in col) for col in zip(head, *body, strict=True)]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    return [fmt.format(*row).rstrip() for row in (head, tuple("-" * w for w in widths), *body)]
+    return columns.aligned(head, body)
 
 
 def summary(judged: Sequence[Judged], documented_in: str) -> str:
