@@ -50,6 +50,14 @@ class Distribution:
     architecture: str
     glibc: tuple[int, int]
     mirror: str
+    #: Debian's major version (12 for bookworm): versions carry ``+deb12u<serial>``
+    debian_version: int = 12
+
+    @property
+    def version_tag(self) -> str:
+        """``deb12``: what a version built for this distribution carries before its serial,
+        as Debian's stable updates do (``+deb13u1`` sorts above ``+deb12u<any>``)."""
+        return f"deb{self.debian_version}"
 
     @property
     def python_range(self) -> tuple[str, str]:
@@ -252,11 +260,33 @@ def _optional_path(table: Table, key: str, root: Path) -> Path | None:
     return None if value is None else (root / os.path.expanduser(value)).resolve()
 
 
+#: Debian releases venvdeb knows: codename -> (Debian major version, python3's version).
+#: A distribution of another codename names its ``debian_version`` itself.
+KNOWN_DISTRIBUTIONS: Mapping[str, tuple[int, str]] = {
+    "bullseye": (11, "3.9"), "bookworm": (12, "3.11"), "trixie": (13, "3.13"),
+}
+
+
 def _distribution(name: str, t: Table) -> Distribution:
     t.check("", name, allowlist.CODENAME)
     python_version = t.string("python_version")
     if not re.fullmatch(r"3\.[0-9]+", python_version):
         raise t.fail("python_version", f"expected 'major.minor' like '3.11', got {python_version!r}")
+    known = KNOWN_DISTRIBUTIONS.get(name)
+    if known is not None and python_version != known[1]:
+        raise t.fail("python_version", f"{name}'s python3 is {known[1]}, not {python_version} "
+                                       f"(a venv runs only on the interpreter it was built for)",
+                     hint=f'set python_version = "{known[1]}"')
+    debian_version = t.get("debian_version", int, known[0] if known else None,
+                           "Debian's major version, an integer like 13")
+    if debian_version is None:
+        raise t.fail("debian_version", f"venvdeb does not know which Debian version {name} is",
+                     hint="set debian_version (13 for trixie): versions carry +deb<it>u<serial>")
+    if known is not None and debian_version != known[0]:
+        raise t.fail("debian_version", f"{name} is Debian {known[0]}, not {debian_version}",
+                     hint=f"set debian_version = {known[0]} or remove the key")
+    if not 1 <= debian_version <= 99:
+        raise t.fail("debian_version", f"expected Debian's major version, got {debian_version}")
     glibc = t.string("glibc")
     if not re.fullmatch(r"[0-9]+\.[0-9]+", glibc):
         raise t.fail("glibc", f"expected 'major.minor' like '2.36', got {glibc!r}")
@@ -268,6 +298,7 @@ def _distribution(name: str, t: Table) -> Distribution:
         architecture=t.string("architecture", "amd64", kind=allowlist.ARCHITECTURE),
         glibc=(int(glibc.split(".")[0]), int(glibc.split(".")[1])),
         mirror=t.string("mirror", "http://deb.debian.org/debian", kind=allowlist.URL),
+        debian_version=debian_version,
     )
     t.done()
     return dist

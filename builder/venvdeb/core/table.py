@@ -22,8 +22,8 @@ class Table:
     def where(self, name: str) -> str:
         return f"{self.key}.{_quote(name)}" if self.key else _quote(name)
 
-    def fail(self, name: str, problem: str) -> ConfigError:
-        return ConfigError(f"{self.file}: {self.where(name)}: {problem}")
+    def fail(self, name: str, problem: str, hint: str | None = None) -> ConfigError:
+        return ConfigError(f"{self.file}: {self.where(name)}: {problem}", hint=hint)
 
     def get(self, name: str, kind: type, default: Any = ..., what: str = "") -> Any:
         self.seen.add(name)
