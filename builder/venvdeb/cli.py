@@ -17,7 +17,13 @@ from venvdeb.core import config as config_mod
 from venvdeb.core import layout
 from venvdeb.core.errors import ParityFailed, VenvdebError, host_error
 from venvdeb.core.outcome import Outcome
-from venvdeb.core.target import Target, default_build_jobs, default_jobs, project_for, target
+from venvdeb.core.target import (
+    Target,
+    default_build_jobs,
+    default_jobs,
+    project_on,
+    target,
+)
 from venvdeb.core.workdir import Workdir
 from venvdeb.debian import builders
 from venvdeb.stages import (
@@ -133,10 +139,11 @@ RELEASE = (arg("--release", required=True, metavar="R",
 PROJECT = arg("project", metavar="PROJECT", help="a project of the config, e.g. keystone")
 LOCK_TIMEOUT = arg("--lock-timeout", type=float, default=300.0, metavar="SECONDS",
                    help="how long to wait for another run holding the repository (default: 300)")
-BUILDER = arg("--builder", choices=builders.BUILDERS, default="local",
+BUILDER = arg("--builder", choices=builders.BUILDERS, default=None,
               help="local: dpkg-buildpackage on this host as the sandbox user, offline, "
                    "seeing the requirements package's wheels read-only (installs nothing); "
-                   "sbuild: a clean chroot (default: local)")
+                   "sbuild: a clean chroot of the distribution (default: local for the "
+                   "host's own distribution, sbuild for any other, e.g. trixie here)")
 
 
 def _t(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> Target:
@@ -165,18 +172,18 @@ def _pipeline(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[s
 
 def _publish(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
     t = _t(a, c, w)
-    names = a.projects or [p.name for p in c.projects_for(a.release)
+    names = a.projects or [p.name for p in c.projects_for(a.release, t.distribution.name)
                            if p.name in c.pipeline_projects]
     for name in names:
-        project_for(c, name, t.release)
+        project_on(c, name, t)
     return _one(publish.run_publish(c, w, t, names, lock_timeout=a.lock_timeout, tool=a.tool))
 
 
 def _affected(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
     t = _t(a, c, w)
-    names = a.projects or [p.name for p in c.projects_for(a.release)]
+    names = a.projects or [p.name for p in c.projects_for(a.release, t.distribution.name)]
     for name in names:
-        project_for(c, name, t.release)
+        project_on(c, name, t)
     return _one(affected.run_affected(c, w, t, names))
 
 
@@ -411,8 +418,9 @@ COMMANDS: tuple[Command, ...] = (
                  help="also promote to production after publishing to staging"),
              arg("--dry-run", action="store_true",
                  help="say what would run and why; build, check and publish nothing"),
-             arg("--builder", choices=builders.BUILDERS, default="local",
-                 help="how project packages are built (default: local)"),
+             arg("--builder", choices=builders.BUILDERS, default=None,
+                 help="how project packages are built (default: local for the host's own "
+                      "distribution, sbuild for any other)"),
              arg("-j", "--jobs", type=int, default=default_jobs()),
              arg("--build-jobs", type=int, default=default_build_jobs(), metavar="N",
                  help="projects built and checked at once (default: half the cores, at least "

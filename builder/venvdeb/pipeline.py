@@ -105,7 +105,7 @@ def _names(config: Config, projects: Sequence[str] | None) -> tuple[str, ...]:
 
 
 def run(config: Config, work: Workdir, *, releases: Sequence[str] | None,
-        projects: Sequence[str] | None, builder: builders.Builder, jobs: int,
+        projects: Sequence[str] | None, builder: builders.Builder | None, jobs: int,
         promote: bool, build_jobs: int = 1) -> PipelineResult:
     names = _names(config, projects)
     results = []
@@ -120,7 +120,7 @@ def run(config: Config, work: Workdir, *, releases: Sequence[str] | None,
             if config.release(release).requirements_git:
                 stage(requirements.run_requirements(config, work, release))
             t = target(config, release, dist, work)
-            built = [p.name for p in config.projects_for(release) if p.name in names]
+            built = [p.name for p in config.projects_for(release, dist) if p.name in names]
             stage(lock.run_lock(config, work, t))
             stage(wheels_stage.run_wheels(config, work, t, jobs=jobs))
             stage(reqdeb.run_reqdeb(config, work, t))
@@ -175,7 +175,7 @@ def _dry_run_target(config: Config, work: Workdir, release: str, dist: str,
             after = "after the new requirement files"
             return out + [Planned(s, subject, True, after) for s in ("lock", "wheels", "reqdeb")]
     t = target(config, release, dist, work)
-    built = [p.name for p in config.projects_for(release) if p.name in names]
+    built = [p.name for p in config.projects_for(release, dist) if p.name in names]
     planned, changed = lock.dry_run(config, work, t)
     out.append(planned)
     if planned.run:

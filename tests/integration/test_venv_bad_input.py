@@ -139,6 +139,6 @@ def test_git_upstream_builds(project: Project, tmp_path: Path,
     assert run.code == 0, run.err
     out = project.workdir / "releases" / RELEASE / "bookworm" / "projects" / "fixture-service"
     names = sorted(p.name for p in out.glob("*.deb"))
-    assert names == ["fixture-service_1.0.0.post1-1_all.deb",
-                     "python3-fixture-service_1.0.0.post1-1_all.deb",
-                     f"venv-fixture-service-{RELEASE}_1.0.0.post1-1_amd64.deb"]
+    assert names == ["fixture-service_1.0.0.post1-0+deb12u1_all.deb",
+                     "python3-fixture-service_1.0.0.post1-0+deb12u1_all.deb",
+                     f"venv-fixture-service-{RELEASE}_1.0.0.post1-0+deb12u1_amd64.deb"]

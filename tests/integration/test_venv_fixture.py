@@ -80,14 +80,14 @@ def test_packages_and_their_relations(built: Project) -> None:
     assert set(debs) == {f"venv-fixture-service-{RELEASE}", "fixture-service",
                          "python3-fixture-service"}
     venv = DebFile(str(debs[f"venv-fixture-service-{RELEASE}"])).debcontrol()
-    assert venv["Version"] == "90:1.0.0-1"
+    assert venv["Version"] == "90:1.0.0-0+deb12u1"
     assert "python3 (>= 3.11~), python3 (<< 3.12)" in venv["Depends"]
     named = DebFile(str(debs["fixture-service"])).debcontrol()
     assert named["Architecture"] == "all"
     depends = [d.strip() for d in named["Depends"].split(",")]
-    assert f"venv-fixture-service-{RELEASE} (= 90:1.0.0-1)" in depends and "adduser" in depends
+    assert f"venv-fixture-service-{RELEASE} (= 90:1.0.0-0+deb12u1)" in depends and "adduser" in depends
     lib = DebFile(str(debs["python3-fixture-service"])).debcontrol()
-    assert "fixture-service (= 90:1.0.0-1)" in lib["Depends"]
+    assert "fixture-service (= 90:1.0.0-0+deb12u1)" in lib["Depends"]
 
 
 def test_venv_package_holds_the_venv_with_shebangs_into_it(built: Project) -> None:

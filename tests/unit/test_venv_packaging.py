@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from debian import deb822
 from debian.changelog import Changelog
+from debian.debian_support import Version
 
 from tests.conftest import ROOT
 from venvdeb.core import config, versions
@@ -37,7 +38,7 @@ def _plan(cfg: config.Config, tmp_path: Path, name: str = "keystone",
 def _versioned(draft: source_package.SourceDraft, tmp_path: Path) -> source_package.SourcePlan:
     """The act step, as the stages do it: the ledger assigns, the plan is completed."""
     assigned = versions.assign(tmp_path / "versions.json", draft.ledger_key, "2026.1",
-                               draft.digest)
+                               draft.digest, tag=draft.context["version_tag"])
     return source_package.versioned(draft, assigned)
 
 
@@ -50,7 +51,8 @@ def test_planning_is_pure_it_records_no_version(cfg: config.Config, tmp_path: Pa
         upstream=Source(tarball, "29.0.2", "29.0.2", "test"), requirements="--require-hashes\n",
         reqdeb_package="openstack-wheels-2026.1", reqdeb_version="2026.1.3+68f42221")
     assert sorted(tmp_path.rglob("*")) == before, "plan wrote nothing"
-    peeked = versions.peek(tmp_path / "versions.json", draft.ledger_key, "2026.1", draft.digest)
+    peeked = versions.peek(tmp_path / "versions.json", draft.ledger_key, "2026.1", draft.digest,
+                           tag="deb12")
     assert peeked.new and peeked.serial == 1 and not (tmp_path / "versions.json").exists()
     assert "debian/changelog" not in dict(draft.files), "the changelog comes with the version"
 
@@ -89,17 +91,41 @@ def test_control_parses_back(cfg: config.Config, tmp_path: Path) -> None:
 
 def test_version_epoch_revision_and_rebuilds(cfg: config.Config, tmp_path: Path) -> None:
     first = _plan(cfg, tmp_path)
-    assert first.version == "90:29.0.2-1" and first.dsc_name == "keystone_29.0.2-1.dsc"
+    assert first.version == "90:29.0.2-0+deb12u1"
+    assert first.dsc_name == "keystone_29.0.2-0+deb12u1.dsc"
     log = Changelog(dict(first.files)["debian/changelog"])
-    assert str(log.version) == "90:29.0.2-1" and log.version.epoch == "90"
-    assert _plan(cfg, tmp_path).version == "90:29.0.2-1", "same inputs, same version"
+    assert str(log.version) == "90:29.0.2-0+deb12u1" and log.version.epoch == "90"
+    assert _plan(cfg, tmp_path).version == "90:29.0.2-0+deb12u1", "same inputs, same version"
     (tmp_path / "keystone.tar.gz").write_bytes(b"changed upstream tarball")
     src = Source(tmp_path / "keystone.tar.gz", "29.0.2", "29.0.2", "test")
     again = _versioned(source_package.plan(
         cfg, cfg.projects["keystone"], cfg.release("2026.1"), cfg.distribution("bookworm"),
         upstream=src, requirements="--require-hashes\n", reqdeb_package="openstack-wheels-2026.1",
         reqdeb_version="2026.1.3+68f42221"), tmp_path)
-    assert again.version == "90:29.0.2-2", "a rebuild gets a higher version"
+    assert again.version == "90:29.0.2-0+deb12u2", "a rebuild gets a higher version"
+    assert Version(again.version) > Version(first.version)
+
+
+def test_a_trixie_build_sorts_above_every_bookworm_build(cfg: config.Config,
+                                                         tmp_path: Path) -> None:
+    """Same inputs for two distributions: two versions (no clash in the pool), the
+    newer distribution's above the older's whatever its serial, Depends on its own
+    interpreter's minor version."""
+    tarball = tmp_path / "keystone.tar.gz"
+    tarball.write_bytes(b"not really a tarball")
+    src = Source(tarball, "29.0.2", "29.0.2", "test")
+    built = {}
+    for dist in ("bookworm", "trixie"):
+        draft = source_package.plan(
+            cfg, cfg.projects["keystone"], cfg.release("2026.1"), cfg.distribution(dist),
+            upstream=src, requirements="--require-hashes\n",
+            reqdeb_package="openstack-wheels-2026.1", reqdeb_version="2026.1+deb12u1+68f42221")
+        built[dist] = _versioned(draft, tmp_path)
+    assert built["trixie"].version == "90:29.0.2-0+deb13u1"
+    assert Version(built["trixie"].version) > Version("90:29.0.2-0+deb12u99")
+    control = dict(built["trixie"].files)["debian/control"]
+    assert "python3 (>= 3.13~)," in control and "python3 (<< 3.14)" in control
+    assert "3.11" not in control
 
 
 def test_maintainer_scripts_and_rules(cfg: config.Config, tmp_path: Path) -> None:
@@ -251,4 +277,4 @@ def test_version_follows_the_closure_not_the_requirements_package(cfg: config.Co
     first = _plan(cfg, tmp_path)
     assert _plan(cfg, tmp_path, reqdeb_version="2026.1.4+0000aaaa").version == first.version
     changed = _plan(cfg, tmp_path, requirements="--require-hashes\nsix==1.17.0 --hash=sha256:11\n")
-    assert changed.version == first.version.replace("-1", "-2")
+    assert changed.version == first.version.replace("deb12u1", "deb12u2")

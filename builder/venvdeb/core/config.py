@@ -122,6 +122,12 @@ class Project:
     user: str | None = None
     home: str | None = None
     packages: tuple[BinaryPackage, ...] = ()
+    #: distributions it is not built for, each with the reason (``exclude_distributions``)
+    excluded: tuple[tuple[str, str], ...] = ()
+
+    def excluded_from(self, distribution: str) -> str | None:
+        """Why this project is not built for ``distribution`` (None: it is)."""
+        return dict(self.excluded).get(distribution)
 
     def venv_package(self, release: str) -> str:
         """The package holding the venv; never ``python3-*`` (dh-virtualenv skips those)."""
@@ -180,9 +186,13 @@ class Config:
             raise ConfigError(
                 f"unknown distribution '{name}': {self.path.name} defines {known}") from None
 
-    def projects_for(self, release: str) -> tuple[Project, ...]:
+    def projects_for(self, release: str, distribution: str | None = None
+                     ) -> tuple[Project, ...]:
+        """The projects with a version for ``release``; with ``distribution``, those
+        not excluded from it."""
         return tuple(p for _, p in sorted(self.projects.items())
-                     if p.version_for(release) is not None)
+                     if p.version_for(release) is not None
+                     and (distribution is None or p.excluded_from(distribution) is None))
 
     def all_build_dependencies(self) -> tuple[str, ...]:
         return tuple(sorted({d for deps in self.sdist_build_dependencies.values() for d in deps}))
@@ -234,7 +244,8 @@ def load(path: Path) -> Config:
         sdist_deps[canonicalize_name(name)] = deps_t.strings(name, kind=allowlist.DEB_NAME)
 
     projects_t = top.table("projects", {})
-    projects = {name: _project(name, t, releases) for name, t in projects_t.subtables()}
+    projects = {name: _project(name, t, releases, distributions)
+                for name, t in projects_t.subtables()}
     _check_ports(projects_t, projects, releases)
 
     pipeline_t = top.table("pipeline", {})
@@ -384,8 +395,16 @@ def _check_ports(t: Table, projects: Mapping[str, Project],
                     ports[service.port] = f"{name}'s {service.name}"
 
 
-def _project(name: str, t: Table, releases: Mapping[str, Release]) -> Project:
+def _project(name: str, t: Table, releases: Mapping[str, Release],
+             distributions: Mapping[str, Distribution]) -> Project:
     t.check("", name, allowlist.DEB_NAME)
+    excluded_t = t.table("exclude_distributions", {})
+    excluded = []
+    for dist in sorted(excluded_t.data):
+        if dist not in distributions:
+            raise excluded_t.fail(dist, f"unknown distribution (defined: "
+                                        f"{', '.join(sorted(distributions))})")
+        excluded.append((dist, excluded_t.string(dist, kind=allowlist.DESCRIPTION)))
     versions_t = t.table("versions")
     versions = []
     for release in sorted(versions_t.data):
@@ -426,6 +445,7 @@ def _project(name: str, t: Table, releases: Mapping[str, Release]) -> Project:
         user=user,
         home=home,
         packages=packages,
+        excluded=tuple(excluded),
     )
     t.done()
     return project

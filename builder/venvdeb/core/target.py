@@ -47,6 +47,17 @@ def project_for(config: Config, name: str, release: Release) -> Project:
     return project
 
 
+def project_on(config: Config, name: str, t: Target) -> Project:
+    """``project_for``, refusing a distribution the project excludes (with its reason)."""
+    project = project_for(config, name, t.release)
+    reason = project.excluded_from(t.distribution.name)
+    if reason is not None:
+        raise ConfigError(f"project {name} is not built for {t.distribution.name}: {reason}",
+                          hint=f"remove {t.distribution.name} from projects.{name}."
+                               f"exclude_distributions in {config.path} to build it")
+    return project
+
+
 def default_jobs() -> int:
     return max(1, len(os.sched_getaffinity(0)))
 

@@ -3,7 +3,10 @@
 A content digest alone cannot sort, so each (package, distribution) keeps a
 ledger in the workdir: the first time a digest is seen it gets the next
 serial and the current time, which then serves as the changelog date and
-``SOURCE_DATE_EPOCH``. Version: ``<release>.<serial>+<digest[:8]>``.
+``SOURCE_DATE_EPOCH``. Version: ``<base>+deb<N>u<serial>+<digest[:8]>``: the
+distribution before the serial, as Debian's stable updates carry it, so that a
+trixie build (``+deb13u1``) sorts above every bookworm build (``+deb12u<any>``)
+of the same base and the two never collide in the pool.
 """
 from __future__ import annotations
 
@@ -40,32 +43,34 @@ class Assigned:
         return str(time.gmtime(self.epoch).tm_year)
 
 
-def format_version(release: str, serial: int, digest: str) -> str:
-    return f"{release}.{serial}+{digest[:8]}"
+def format_version(base: str, serial: int, digest: str, tag: str) -> str:
+    """``2026.1+deb12u3+1a2b3c4d``; ``tag`` is the distribution's (``deb12``)."""
+    return f"{base}+{tag}u{serial}+{digest[:8]}"
 
 
-def _decide(entries: list[dict[str, Any]], release: str, digest: str, now: float | None,
+def _decide(entries: list[dict[str, Any]], base: str, digest: str, tag: str, now: float | None,
             floor: str | None, note: str) -> Assigned:
     """The recorded version of ``digest``, else the next serial (``new=True``)."""
     for entry in entries:
         if entry["digest"] == digest:
-            return Assigned(format_version(release, entry["serial"], digest),
+            return Assigned(format_version(base, entry["serial"], digest, tag),
                             entry["serial"], digest, entry["epoch"], entry.get("note", ""))
     serial = max((e["serial"] for e in entries), default=0) + 1
     while floor is not None and \
-            Version(format_version(release, serial, digest)) <= Version(floor):
+            Version(format_version(base, serial, digest, tag)) <= Version(floor):
         serial += 1
     epoch = int(now if now is not None else time.time())
-    return Assigned(format_version(release, serial, digest), serial, digest, epoch, note, new=True)
+    return Assigned(format_version(base, serial, digest, tag), serial, digest, epoch, note,
+                    new=True)
 
 
-def peek(ledger: Path, key: str, release: str, digest: str, *, now: float | None = None,
+def peek(ledger: Path, key: str, base: str, digest: str, *, tag: str, now: float | None = None,
          floor: str | None = None, note: str = "") -> Assigned:
     """What ``assign`` would give, without recording anything (plans and dry runs)."""
-    return _decide(ledger_mod.read(ledger).get(key, []), release, digest, now, floor, note)
+    return _decide(ledger_mod.read(ledger).get(key, []), base, digest, tag, now, floor, note)
 
 
-def assign(ledger: Path, key: str, release: str, digest: str, *,
+def assign(ledger: Path, key: str, base: str, digest: str, *, tag: str,
            now: float | None = None, floor: str | None = None, note: str = "") -> Assigned:
     """Version for ``digest`` under ``key``; record it if new.
 
@@ -73,7 +78,7 @@ def assign(ledger: Path, key: str, release: str, digest: str, *,
     """
     with ledger_mod.change(ledger) as data:
         entries = data.setdefault(key, [])
-        decided = _decide(entries, release, digest, now, floor, note)
+        decided = _decide(entries, base, digest, tag, now, floor, note)
         if decided.new:
             entries.append({"digest": digest, "serial": decided.serial, "epoch": decided.epoch,
                             **({"note": note} if note else {})})

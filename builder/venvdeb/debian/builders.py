@@ -31,12 +31,28 @@ from typing import Literal
 from debian.deb822 import Deb822, Dsc
 from debian.debfile import DebFile
 
-from venvdeb.core import images, mounts, runner, sandbox
-from venvdeb.core.errors import CommandFailed, VenvdebError
+from venvdeb.core import host, images, mounts, runner, sandbox
+from venvdeb.core.config import Distribution
+from venvdeb.core.errors import CommandFailed, ConfigError, VenvdebError
 from venvdeb.core.files import copy_out
 
 Builder = Literal["local", "sbuild"]
 BUILDERS: tuple[Builder, ...] = ("local", "sbuild")
+
+
+def choose(requested: Builder | None, distribution: Distribution) -> Builder:
+    """The builder for ``distribution``: as asked, else ``local`` for the host's own
+    distribution and ``sbuild`` (a chroot of it) for any other. The local builder
+    builds with the host's dh-virtualenv and interpreter: never for another."""
+    if requested is None:
+        return "local" if host.native(distribution) else "sbuild"
+    if requested == "local" and not host.native(distribution):
+        raise ConfigError(
+            f"the local builder builds for this host's distribution ({host.codename() or '?'}, "
+            f"Python {host.running_python()}) only, not for "
+            f"{distribution.name} (Python {distribution.python_version})",
+            hint="use --builder sbuild (a clean chroot of it), or leave --builder out")
+    return requested
 
 
 class BuildFailed(VenvdebError):

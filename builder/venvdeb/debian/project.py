@@ -18,7 +18,7 @@ from venvdeb.core import build_record, files, versions
 from venvdeb.core.config import Config
 from venvdeb.core.errors import ConfigError
 from venvdeb.core.progress import say
-from venvdeb.core.target import Target, project_for
+from venvdeb.core.target import Target, project_on
 from venvdeb.core.workdir import Workdir
 from venvdeb.debian import source_package
 from venvdeb.python import closure, lock, upstream, wheelhouse
@@ -52,7 +52,7 @@ def current_reqdeb(work: Workdir, t: Target) -> build_record.BuildRecord:
 
 def plan(config: Config, work: Workdir, t: Target, name: str, log: Path, *,
          scratch: Path | None = None) -> ProjectSource:
-    project = project_for(config, name, t.release)
+    project = project_on(config, name, t)
     entries = lock.entries_for(work, t)
     req = current_reqdeb(work, t)
     wheel_dir = work.wheelhouse(t.release.name, t.distribution.name)
@@ -104,7 +104,8 @@ def expected_debs(plan: source_package.SourcePlan, out_dir: Path,
 
 def peek_version(work: Workdir, t: Target, ps: ProjectSource) -> versions.Assigned:
     """The version this source has or would get (pure)."""
-    return versions.peek(work.versions, ps.draft.ledger_key, t.release.name, ps.draft.digest)
+    return versions.peek(work.versions, ps.draft.ledger_key, t.release.name, ps.draft.digest,
+                         tag=t.distribution.version_tag)
 
 
 def assign_version(work: Workdir, t: Target, ps: ProjectSource, *,
@@ -112,7 +113,7 @@ def assign_version(work: Workdir, t: Target, ps: ProjectSource, *,
     """The act step: record the version in the ledger (a new digest gets the next
     serial, with ``reason`` for its changelog) and complete the plan with it."""
     assigned = versions.assign(work.versions, ps.draft.ledger_key, t.release.name,
-                               ps.draft.digest, note=reason)
+                               ps.draft.digest, tag=t.distribution.version_tag, note=reason)
     return source_package.versioned(ps.draft, assigned)
 
 

@@ -53,7 +53,9 @@ class SourceDraft:
                f"{self.upstream_version}"
 
     def version_for(self, serial: int) -> str:
-        return f"{self.epoch}:{self.upstream_version}-{serial}"
+        """``90:29.0.2-0+deb12u3``: revision 0 and the distribution before the serial,
+        as Debian's stable updates (``+deb13u1`` sorts above ``+deb12u<any>``)."""
+        return f"{self.epoch}:{self.upstream_version}-0+{self.context['version_tag']}u{serial}"
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,7 @@ def _context(config: Config, project: Project, release: Release, dist: Distribut
         "source": project.name, "maintainer": config.repository.maintainer,
         "pypi_name": project.pypi_name, "upstream_version": upstream.upstream_version,
         "release": release.name, "series": release.series, "distribution": dist.name,
+        "version_tag": dist.version_tag,
         "python_lo": lo, "python_hi": hi, "python": str(dist.python),
         "python_version": dist.python_version,
         "reqdeb_package": reqdeb_package, "reqdeb_version": reqdeb_version,

@@ -35,7 +35,6 @@ from pathlib import Path
 
 from debian.deb822 import Dsc
 
-from venvdeb import __version__
 from venvdeb.core import build_record, render, runner, versions
 from venvdeb.core.config import Config, Distribution
 from venvdeb.core.errors import CommandFailed, ConfigError
@@ -79,9 +78,6 @@ class ToolPlan:
     recommends: tuple[str, ...]  # the sdist build dependencies pipeline.toml declares
     maintainer: str
     digest: str  # of everything above and the files' content
-
-    def upstream(self, serial: int) -> str:
-        return versions.format_version(__version__, serial, self.digest)
 
 
 def templates() -> Path:

@@ -86,7 +86,7 @@ def plan(config: Config, release: Release, distribution: Distribution, pins: Pin
         requirements_in = header + body
         constraints = ""
     else:
-        projects = config.projects_for(release.name)
+        projects = config.projects_for(release.name, distribution.name)
         if not projects:
             raise ConfigError(
                 f"{config.path}: no project has a version for release {release.name}",

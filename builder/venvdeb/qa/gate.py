@@ -11,6 +11,7 @@ from pathlib import Path
 
 from venvdeb.core import check_records
 from venvdeb.core.check_records import Check
+from venvdeb.core.config import Distribution
 from venvdeb.core.errors import InstallTestFailed
 from venvdeb.core.progress import say
 from venvdeb.qa import lintian
@@ -22,13 +23,13 @@ def pending(ledger: Path, debs: Sequence[Path], check: Check) -> bool:
 
 
 def lint(ledger: Path, changes: Path, debs: Sequence[Path], log: Path, *,
-         force: bool = False, stage: str = "check") -> bool:
-    """lintian on ``changes`` unless ``debs`` passed it (said as ``<stage>: lintian ...``);
-    whether it ran."""
+         distribution: Distribution, force: bool = False, stage: str = "check") -> bool:
+    """lintian (``distribution``'s) on ``changes`` unless ``debs`` passed it (said as
+    ``<stage>: lintian ...``); whether it ran."""
     if not force and not pending(ledger, debs, "lintian"):
         return False
     say(f"{stage}: lintian {changes.name}")
-    lintian.recorded(ledger, changes, debs, log)
+    lintian.recorded(ledger, changes, debs, log, tree=lintian.tree_for(distribution, log))
     return True
 
 

@@ -15,8 +15,10 @@ from venvdeb.qa import lintian as qa_lintian
 
 
 def run_build(config: Config, work: Workdir, t: Target, name: str, *,
-              builder: builders.Builder = "local", check_reproducible: bool = False,
+              builder: builders.Builder | None = None, check_reproducible: bool = False,
               lintian: bool = True) -> Outcome:
+    """``builder``: None picks the distribution's (``builders.choose``)."""
+    chosen = builders.choose(builder, t.distribution)
     ps, the_plan, dsc, _ = project.make_source(config, work, t, name)
     arch = t.distribution.architecture
     wanted = project.expected_debs(the_plan, ps.out_dir, arch)
@@ -32,7 +34,7 @@ def run_build(config: Config, work: Workdir, t: Target, name: str, *,
     dist = t.distribution
 
     def build_once(work_name: str) -> builders.BuildResult:
-        if builder == "sbuild":
+        if chosen == "sbuild":
             tarball = builders.chroot_tarball(dist.name, dist.architecture, dist.mirror,
                                               shared_cache() / "sbuild", log,
                                               extra=config.all_build_dependencies())
@@ -43,7 +45,7 @@ def run_build(config: Config, work: Workdir, t: Target, name: str, *,
         return builders.build_local(dsc, ps.out_dir, log, source_date_epoch=the_plan.epoch,
                                     work_name=work_name, depends=(wheels,))
 
-    say(f"build: {the_plan.source} {the_plan.version} with the {builder} builder (log: {log})")
+    say(f"build: {the_plan.source} {the_plan.version} with the {chosen} builder (log: {log})")
     first = build_once("tmp-build")
     if check_reproducible:
         say("build: building a second time, in another directory, to compare")
@@ -58,7 +60,7 @@ def run_build(config: Config, work: Workdir, t: Target, name: str, *,
         say("build: reproducible: both builds gave byte-identical packages")
     if lintian:
         say("build: lintian")
-        qa_lintian.lintian(first.changes, log)
+        qa_lintian.lintian(first.changes, log, tree=qa_lintian.tree_for(dist, log))
     debs = builders.publish_outputs(first, ps.out_dir)
     build_record.write(ps.out_dir, record)
     if lintian:

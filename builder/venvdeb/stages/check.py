@@ -11,7 +11,7 @@ from venvdeb.core.config import Config
 from venvdeb.core.errors import LintianFailed
 from venvdeb.core.outcome import Outcome, Planned
 from venvdeb.core.progress import say
-from venvdeb.core.target import Target, project_for
+from venvdeb.core.target import Target, project_on
 from venvdeb.core.workdir import Workdir
 from venvdeb.qa import candidates, gate, install_test
 
@@ -28,7 +28,7 @@ def dry_run(work: Workdir, t: Target, name: str) -> Planned:
 
 def run_check(config: Config, work: Workdir, t: Target, name: str, *, force: bool = False,
               refresh_chroot: bool = False, only: Check | None = None) -> Outcome:
-    project = project_for(config, name, t.release)
+    project = project_on(config, name, t)
     rec = build_record.project_record(work, t, name)
     req = build_record.reqdeb_record(work, t)
     release = t.release.name
@@ -41,9 +41,10 @@ def run_check(config: Config, work: Workdir, t: Target, name: str, *, force: boo
             raise LintianFailed(f"{', '.join(unlinted)} have not passed lintian",
                                 hint=f"run 'venvdeb check {name} --release {release} --only "
                                      f"lintian' first")
-    elif not gate.lint(ledger, rec.changes, rec.debs, log, force=force):
+    elif not gate.lint(ledger, rec.changes, rec.debs, log, distribution=t.distribution,
+                       force=force):
         say(f"check: lintian: passed when {rec.source} {rec.version} was built")
-    gate.lint(ledger, req.changes, req.debs, log, force=force)
+    gate.lint(ledger, req.changes, req.debs, log, distribution=t.distribution, force=force)
     if only == "lintian":
         return Outcome("check", name, f"check: {rec.source} {rec.version}: lintian passed")
     every = (*rec.debs, *req.debs)

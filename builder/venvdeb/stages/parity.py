@@ -18,7 +18,7 @@ from pathlib import Path
 from venvdeb.core import build_record
 from venvdeb.core.config import Config
 from venvdeb.core.progress import say
-from venvdeb.core.target import Target, project_for
+from venvdeb.core.target import Target, project_on
 from venvdeb.core.workdir import Workdir, shared_cache
 from venvdeb.qa import parity, parity_files, parity_node
 
@@ -57,7 +57,7 @@ class ParityResult:
 
 def run_parity(config: Config, work: Workdir, t: Target, names: Sequence[str],
                documented_in: Path, *, files: bool = False, fresh: bool = False) -> ParityResult:
-    projects = [project_for(config, name, t.release) for name in names]
+    projects = [project_on(config, name, t) for name in names]
     debs = [deb for name in names for deb in build_record.project_record(work, t, name).debs]
     scopes = parity.scopes(projects)
     ports = tuple(u.port for p in projects for b in p.packages for u in b.uwsgi)

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from venvdeb.core import build_record, check_records, files, versions
 from venvdeb.core.config import Config
@@ -28,7 +30,8 @@ def plan_reqdeb(config: Config, work: Workdir, t: Target) -> ReqdebStep:
     the_plan = requirements_package.plan(
         config, t.release, t.distribution, lock_file=lock_file, entries=lock.entries_for(work, t),
         wheel_dir=work.wheelhouse(t.release.name, t.distribution.name))
-    peeked = versions.peek(work.versions, the_plan.ledger_key, t.release.name, the_plan.digest)
+    peeked = versions.peek(work.versions, the_plan.ledger_key, t.release.name, the_plan.digest,
+                           tag=t.distribution.version_tag)
     record = build_record.find(work.reqdeb(t.release.name, t.distribution.name))
     return ReqdebStep(the_plan, peeked, not peeked.new and record is not None
                       and record.version == peeked.version and record.complete)
@@ -44,18 +47,25 @@ def dry_run(config: Config, work: Workdir, t: Target) -> Planned:
                                             f"({'new inputs' if step.version.new else 'not built'})")
 
 
+def _lint(t: Target) -> Callable[[Path, Path], None]:
+    """The distribution's own lintian (the host's, or a tree of it)."""
+    def lint(changes: Path, log: Path) -> None:
+        qa_lintian.lintian(changes, log, tree=qa_lintian.tree_for(t.distribution, log))
+    return lint
+
+
 def run_reqdeb(config: Config, work: Workdir, t: Target, *, force: bool = False,
                lintian: bool = True) -> Outcome:
     step = plan_reqdeb(config, work, t)
     assigned = versions.assign(work.versions, step.plan.ledger_key, t.release.name,
-                               step.plan.digest)
+                               step.plan.digest, tag=t.distribution.version_tag)
     the_build = requirements_package.versioned(step.plan, assigned)
     out_dir = work.reqdeb(t.release.name, t.distribution.name)
     say(f"reqdeb: {the_build.package} {the_build.version} ({step.plan.architecture}), "
         f"{len(step.plan.wheels)} wheels")
     deb, built = requirements_package.build(
         the_build, out_dir, work.fresh_log(t.release.name, "reqdeb"), force=force,
-        lint=qa_lintian.lintian if lintian else None)
+        lint=_lint(t) if lintian else None)
     [changes] = out_dir.glob(f"{the_build.source}_{the_build.version}_*.changes")
     lock_file = work.lock_file(t.release.name, t.distribution.name)
     build_record.write(out_dir, build_record.BuildRecord(

@@ -41,7 +41,7 @@ def plan_tooldeb(config: Config, work: Workdir, dist_name: str | None = None) ->
     root = layout.SOURCE_TREE
     the_plan = tool_package.plan(config, dist, root, tool_package.tracked_files(root, log))
     peeked = versions.peek(work.versions, f"{tool_package.PACKAGE}/{dist.name}", __version__,
-                           the_plan.digest)
+                           the_plan.digest, tag=dist.version_tag)
     return ToolStep(dist, the_plan, peeked, build_record.find(work.tool(dist.name)))
 
 
@@ -66,7 +66,7 @@ def run_tooldeb(config: Config, work: Workdir, dist_name: str | None = None, *,
     out.mkdir(parents=True, exist_ok=True)
     log = work.log("tool", f"tooldeb-{dist.name}")
     assigned = versions.assign(work.versions, f"{tool_package.PACKAGE}/{dist.name}",
-                               __version__, step.plan.digest)
+                               __version__, step.plan.digest, tag=dist.version_tag)
     rec = step.record
     built = False
     if force or not step.up_to_date or rec is None:
@@ -75,7 +75,8 @@ def run_tooldeb(config: Config, work: Workdir, dist_name: str | None = None, *,
         built = True
     [deb] = rec.debs
     ledger = work.checks
-    gate.lint(ledger, rec.changes, rec.debs, log, force=force or built, stage="tooldeb")
+    gate.lint(ledger, rec.changes, rec.debs, log, distribution=dist, force=force or built,
+              stage="tooldeb")
     the_plan = install_test.ToolPlan(tool_package.PACKAGE, tool_package.SMOKE,
                                      tool_package.OWNED)
 
