@@ -196,8 +196,12 @@ def plan(
     if missing:
         names = ", ".join(e.requirement for e in missing)
         raise IndexError_(
-            f"the index {release.index_url} has no file matching the lock for: {names}",
-            hint="the lock is stale or the index lost files: run 'venvdeb lock' again")
+            f"the index {release.index_url} has no wheel for {distribution.name} (Python "
+            f"{distribution.python_version}, glibc {'.'.join(map(str, distribution.glibc))}, "
+            f"{distribution.architecture}) nor an sdist matching the lock for: {names}",
+            hint=f"pin a version that supports {distribution.name} in the release's extra_pins, "
+                 f"exclude the project needing it from {distribution.name} "
+                 f"(exclude_distributions), or run 'venvdeb lock' again if the lock is stale")
     return Plan(tuple(cached), tuple(fetch), tuple(build))
 
 
