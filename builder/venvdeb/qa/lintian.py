@@ -27,9 +27,9 @@ LINTIAN_TREE = ("lintian",)
 #: Tags about uploads to Debian's own archive, which ours is not: its suite
 #: names (bookworm-2026.1...) and its ITP bugs for new packages.
 SUPPRESSED_TAGS = "bad-distribution-in-changes-file,initial-upload-closes-no-bugs"
-#: bookworm's lintian (2.116) calls any .deb with zstd members malformed, though
-#: dpkg, apt and reprepro of bookworm handle them; dpkg-deb -I proves each one
-#: readable instead, and the install test installs them.
+#: bookworm's lintian (2.116) and trixie's (2.122) call any .deb with zstd members
+#: malformed, though dpkg, apt and reprepro of both handle them; dpkg-deb -I proves
+#: each one readable instead, and the install test installs them.
 ZSTD_TAG = "malformed-deb-archive"
 
 
@@ -63,12 +63,12 @@ def _zstd_debs(changes: Path, log: Path) -> list[Path]:
 def lintian(changes: Path, log: Path, *, tree: Path | None = None) -> None:
     """Raise LintianFailed naming the first error or warning that is not overridden.
     ``tree``: run the lintian of that tree (``tree_for``), not the host's."""
+    suppressed = SUPPRESSED_TAGS + (f",{ZSTD_TAG}" if _zstd_debs(changes, log) else "")
     if tree is None:
-        suppressed = SUPPRESSED_TAGS + (f",{ZSTD_TAG}" if _zstd_debs(changes, log) else "")
         result = runner.run(_argv(suppressed, str(changes)), log=log, check=False,
                             what="lintian", heartbeat=30)
     else:
-        result = _in_tree(changes, tree, log)
+        result = _in_tree(changes, tree, suppressed, log)
     if result.returncode != 0:
         tags = [line for line in result.output.splitlines() if line[:2] in ("E:", "W:")]
         raise LintianFailed(
@@ -82,7 +82,7 @@ def _argv(suppressed: str, changes: str) -> list[str]:
             "--tag-display-limit", "0", changes]
 
 
-def _in_tree(changes: Path, tree: Path, log: Path) -> runner.Result:
+def _in_tree(changes: Path, tree: Path, suppressed: str, log: Path) -> runner.Result:
     """The tree's lintian, as the unprivileged builder of a user namespace, offline,
     on copies (the originals may sit in a directory closed to that user)."""
     sub_uid, sub_gid = mounts.subordinate()
@@ -98,7 +98,7 @@ def _in_tree(changes: Path, tree: Path, log: Path) -> runner.Result:
                            cwd=images.SCRATCH)
         env = runner.clean_environment({"PATH": PATH, "HOME": images.SCRATCH,
                                         "TMPDIR": "/tmp"})
-        return runner.run(view.wrap(_argv(SUPPRESSED_TAGS, f"{images.SCRATCH}/{changes.name}")),
+        return runner.run(view.wrap(_argv(suppressed, f"{images.SCRATCH}/{changes.name}")),
                           log=log, env=env, check=False, what=f"lintian ({tree.name})",
                           heartbeat=30)
 
