@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from venvdeb.archive import repository
-from venvdeb.core import build_record, check_records, columns
+from venvdeb.core import build_record, check_records, columns, host
 from venvdeb.core.config import Config, Project
 from venvdeb.core.errors import ConfigError, VenvdebError
 from venvdeb.core.outcome import Outcome, Planned
@@ -104,6 +104,12 @@ def _names(config: Config, projects: Sequence[str] | None) -> tuple[str, ...]:
     return names
 
 
+def tool_for(config: Config, t: Target) -> bool:
+    """venvdeb's own package goes with the host's distribution only: it is the build
+    host's tool (worker machines run that distribution), made with the host's stdeb."""
+    return config.pipeline_tool and host.native(t.distribution)
+
+
 def run(config: Config, work: Workdir, *, releases: Sequence[str] | None,
         projects: Sequence[str] | None, builder: builders.Builder | None, jobs: int,
         promote: bool, build_jobs: int = 1) -> PipelineResult:
@@ -136,7 +142,7 @@ def run(config: Config, work: Workdir, *, releases: Sequence[str] | None,
             with ThreadPoolExecutor(max(1, min(build_jobs, len(built)))) as pool:
                 for done in [f.result() for f in [pool.submit(one, n) for n in built]]:
                     outcomes.extend(done)
-            tool = config.pipeline_tool
+            tool = tool_for(config, t)
             if tool:
                 stage(tooldeb.run_tooldeb(config, work, dist))
             stage(publish.run_publish(config, work, t, built, tool=tool))
@@ -189,14 +195,14 @@ def _dry_run_target(config: Config, work: Workdir, release: str, dist: str,
                    Planned("reqdeb", subject, True, "after the new wheels"))
         for name in built:
             out += _project(config, work, t, name)
-    if config.pipeline_tool:
+    if tool_for(config, t):
         out.append(tooldeb.dry_run(config, work, dist))
     new_files = any(p.run for p in out)
     codename = repository.codename(dist, release, "staging")
     if new_files:
         out.append(Planned("publish", codename, True, "after the stages above"))
     else:
-        out.append(publish.dry_run(work, t, built, tool=config.pipeline_tool))
+        out.append(publish.dry_run(work, t, built, tool=tool_for(config, t)))
     if promote:
         production = repository.codename(dist, release, "production")
         out.append(Planned("promote", production, True, f"what {codename} holds") if any(
