@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import ROOT
 from venvdeb.core import config, runner, sandbox
-from venvdeb.core.errors import ConfigError
+from venvdeb.core.errors import ConfigError, HostError
 from venvdeb.python import chroot, closure, constraints, lock, locker
 from venvdeb.python.wheelhouse import Record
 
@@ -180,3 +180,13 @@ def test_a_tree_without_the_distributions_python_is_a_config_error(
                                           r".* has no python3\.13"):
         chroot.place(CFG, TRIXIE, tmp_path / "log", "locking")
 
+
+
+def test_no_pip_tools_beside_venvdeb_is_one_clear_error(
+        tree: chroot.Place, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(locker, "pins", lambda: ())
+    with runner.using(Recorder()) as rec, pytest.raises(HostError, match="locking for trixie "
+                                                         "installs into its tree the pip-tools"):
+        locker.compile_in(tree, tmp_path, ["requirements.in"], "https://pypi.org/simple",
+                          tmp_path / "log", "trixie")
+    assert rec.calls == []

@@ -24,7 +24,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from venvdeb.core import runner
-from venvdeb.core.errors import ResolutionError
+from venvdeb.core.errors import HostError, ResolutionError
 from venvdeb.python import chroot
 
 PIP_TOOLS = "pip-tools"
@@ -90,6 +90,10 @@ def compile_in(where: chroot.Place, box: Path, compile_options: Sequence[str], i
         (box / sub).mkdir()
         where.give(box / sub)
     wanted = pins()
+    if not any(canonicalize_name(pin.split("==")[0]) == PIP_TOOLS for pin in wanted):
+        raise HostError(f"locking for {distribution} installs into its tree the pip-tools that "
+                        f"venvdeb runs with, and there is none beside venvdeb",
+                        hint="install venvdeb with its dependencies (bin/setup)")
     shutil.copyfile(SCRIPT, box / SCRIPT.name)
     (box / REQUIREMENTS).write_text("".join(f"{pin}\n" for pin in wanted))
     for name in (SCRIPT.name, REQUIREMENTS):
