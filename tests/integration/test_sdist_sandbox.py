@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import RELEASE, Project, readable_dir, require_tools
 from tests.fixtures.make_index import Dist, build_index, sdist_bytes
 from venvdeb.core import mounts
-from venvdeb.python import sdist
+from venvdeb.python import chroot
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +27,7 @@ def _left_behind(proc: Path) -> bool:
     """A process of the sdist builder still running in the hostile build's unpacked
     tree (its working directory, inherited by what it forks)."""
     try:
-        if proc.stat().st_uid != mounts.subordinate()[0] + sdist.BUILDER:
+        if proc.stat().st_uid != mounts.subordinate()[0] + chroot.BUILDER:
             return False
         return "/build/src/fixture_hostile-" in os.readlink(proc / "cwd")
     except OSError:
@@ -87,7 +87,7 @@ def test_hostile_sdist_is_denied_the_key_root_and_the_network_and_still_builds(
                 or f"hostile {hook}: read the signing key: denied ENOENT" in log), log
         assert f"hostile {hook}: connect to the index: denied ENETUNREACH" in log, log
         # in a user namespace whose root is root's first subordinate id, as its builder
-        assert (f"hostile {hook}: runs as uid {sdist.BUILDER}, uid 0 here is "
+        assert (f"hostile {hook}: runs as uid {chroot.BUILDER}, uid 0 here is "
                 f"{mounts.subordinate()[0]} outside") in log, log
         # the chroot: the host's file system is out of sight, not only its private files
         assert f"hostile {hook}: read a file of the build host: denied ENOENT" in log, log

@@ -64,3 +64,5 @@ def test_marker_environment_follows_the_distribution(tmp_path: Path) -> None:
     dist = config.Distribution("trixie", Path("/usr/bin/python3"), "3.13", "arm64", (2, 41), "m")
     env = constraints.marker_environment(dist)
     assert env["python_version"] == "3.13" and env["platform_machine"] == "aarch64"
+    assert env["python_full_version"] == "3.13.0"
+    assert env["implementation_version"] == "3.13.0", "the target's, not this interpreter's"

@@ -21,7 +21,7 @@ from venvdeb.core.progress import say
 from venvdeb.core.target import Target, project_on
 from venvdeb.core.workdir import Workdir
 from venvdeb.debian import source_package
-from venvdeb.python import closure, lock, upstream, wheelhouse
+from venvdeb.python import chroot, closure, lock, upstream, wheelhouse
 
 
 @dataclass(frozen=True)
@@ -71,13 +71,16 @@ def plan(config: Config, work: Workdir, t: Target, name: str, log: Path, *,
                          scratch=scratch)
     records = wheelhouse.read_manifest(wheel_dir)
     key = closure.cache_key(files.sha256(src.tarball), project.extras, project.pypi_name,
-                            src.python_version, project.requirements, records)
+                            src.python_version, project.requirements, records,
+                            interpreter=t.distribution.python_version)
     found = closure.cached(work.cache / "closures", key, project.pypi_name, records)
     if found is None:
         with tempfile.TemporaryDirectory(prefix="venvdeb-src-") as tmp:
             tree = upstream.unpack(src.tarball, Path(tmp))
+            where = chroot.place(config, t.distribution, log, "resolving a closure")
             found = closure.resolve(tree, project.extras, project.pypi_name, wheel_dir / "files",
-                                    records, log, src.python_version, project.requirements)
+                                    records, log, src.python_version, project.requirements,
+                                    where)
         if scratch is None:
             closure.store(work.cache / "closures", key, found)
     header = (f"venvdeb: the closure of {project.pypi_name} {src.upstream_version} "

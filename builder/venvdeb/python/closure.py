@@ -18,7 +18,7 @@ from packaging.utils import canonicalize_name
 from venvdeb.core import runner, sandbox
 from venvdeb.core.errors import ResolutionError
 from venvdeb.core.files import write_atomic
-from venvdeb.python import sdist
+from venvdeb.python import chroot
 from venvdeb.python.wheelhouse import Record
 
 
@@ -40,18 +40,19 @@ _NOT_FOUND = re.compile(r"No matching distribution found for ([^\s]+)")
 
 def resolve(source_dir: Path, extras: tuple[str, ...], project_name: str, files_dir: Path,
             records: tuple[Record, ...], log: Path, python_version: str,
-            requirements: tuple[str, ...] = (), python: Path = Path("/usr/bin/python3")
+            requirements: tuple[str, ...] = (), where: chroot.Place = chroot.HOST
             ) -> Closure:
     """``requirements``: what the project needs but does not declare (libvirt-python for
     nova-compute); they join the closure.
 
     Preparing the project's metadata runs its setup.py (upstream code): pip runs
-    confined (venvdeb.core.sandbox: the sandbox user, no network), the target's own
-    pip on ``python``, on copies of the tree and the wheels in a scratch directory."""
-    with sandbox.scratch("closure") as box:
+    confined with the network cut, the target's own pip on its interpreter, on copies
+    of the tree and the wheels in a scratch directory: on the host as the sandbox
+    user, or in the distribution's tree (``where``, venvdeb.python.chroot)."""
+    with where.scratch("closure") as box:
         tree = box / "src"
         shutil.copytree(source_dir, tree, symlinks=True)
-        sandbox.give(tree)
+        where.give(tree)
         wheels = sandbox.readable_dir(box / "files")
         # the lock's wheels only: the build lock's (which build sdists) may hold other
         # versions of the same names (pbr), never installed into a venv
@@ -59,16 +60,19 @@ def resolve(source_dir: Path, extras: tuple[str, ...], project_name: str, files_
             path = files_dir / wheel.file
             if path.is_file() and not path.is_symlink():
                 sandbox.lend(path, wheels / wheel.file)
-        target = f"{tree}[{','.join(extras)}]" if extras else str(tree)
-        report = box / "report.json"
-        env = runner.clean_environment({"PBR_VERSION": python_version, "HOME": str(box),
-                                        "TMPDIR": str(box)})
+        inside = where.inside(box)
+        if where.root is not None:
+            for sub in ("home", "tmp"):
+                (box / sub).mkdir()
+                where.give(box / sub)
+        target = f"{inside / 'src'}[{','.join(extras)}]" if extras else str(inside / "src")
+        env = where.environment(box, {"PBR_VERSION": python_version})
         result = runner.run(
-            sandbox.confine([str(python), sdist.target_pip(), "install", "--dry-run",
-                             "--ignore-installed", "--use-pep517", "--quiet", "--report",
-                             str(report),
-                             "--no-index", "--find-links", str(wheels), "--no-cache-dir",
-                             target, *requirements]),
+            where.confine(box, [where.python, chroot.target_pip(where.root), "install",
+                                "--dry-run", "--ignore-installed", "--use-pep517", "--quiet",
+                                "--report", str(inside / "report.json"),
+                                "--no-index", "--find-links", str(inside / "files"),
+                                "--no-cache-dir", target, *requirements]),
             log=log, env=env, check=False, what="pip (closure)")
         if result.returncode != 0:
             missing = _NOT_FOUND.findall(result.output)
@@ -80,8 +84,8 @@ def resolve(source_dir: Path, extras: tuple[str, ...], project_name: str, files_
                          "venvdeb wheels, venvdeb reqdeb", log=log)
             raise ResolutionError(f"resolving the dependencies of {project_name} failed",
                                   hint="read the log", log=log)
-        installs = json.loads(sandbox.read_output(report, "pip (closure)"))["install"]
-        own_url = f"file://{tree}"
+        installs = json.loads(sandbox.read_output(box / "report.json", "pip (closure)"))["install"]
+        own_url = f"file://{inside / 'src'}"
     by_key = {(r.name, r.version): r for r in records}
     chosen = []
     own = canonicalize_name(project_name)
@@ -101,10 +105,14 @@ def resolve(source_dir: Path, extras: tuple[str, ...], project_name: str, files_
 
 def cache_key(source_sha256: str, extras: tuple[str, ...], project_name: str,
               python_version: str, requirements: tuple[str, ...],
-              records: tuple[Record, ...]) -> str:
-    """Everything the resolution depends on: the same inputs give the same closure."""
-    data = [source_sha256, list(extras), project_name, python_version, list(requirements),
-            sorted((r.name, r.version, r.sha256) for r in records)]
+              records: tuple[Record, ...], *, interpreter: str = "") -> str:
+    """Everything the resolution depends on: the same inputs give the same closure.
+    ``interpreter``: the target's Python (major.minor; markers follow it), part of
+    the key when given (the same wheels resolve apart on 3.11 and 3.13)."""
+    data: list[object] = [source_sha256, list(extras), project_name, python_version,
+                          list(requirements), sorted((r.name, r.version, r.sha256) for r in records)]
+    if interpreter:
+        data.append(interpreter)
     return hashlib.sha256(json.dumps(data).encode()).hexdigest()
 
 

@@ -51,8 +51,9 @@ def marker_environment(distribution: Distribution) -> dict[str, str]:
     env = {key: str(value) for key, value in default_environment().items()}
     env["python_version"] = distribution.python_version
     host = ".".join(platform.python_version_tuple()[:2])
-    if host != distribution.python_version:
+    if host != distribution.python_version:  # the target's, not this interpreter's
         env["python_full_version"] = distribution.python_version + ".0"
+        env["implementation_version"] = env["python_full_version"]
     env["implementation_name"] = "cpython"
     env["platform_python_implementation"] = "CPython"
     env["sys_platform"] = "linux"

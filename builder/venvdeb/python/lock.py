@@ -31,7 +31,7 @@ from venvdeb.core.errors import ConfigError, ResolutionError, VenvdebError
 from venvdeb.core.files import write_atomic
 from venvdeb.core.target import Target
 from venvdeb.core.workdir import Workdir
-from venvdeb.python import index
+from venvdeb.python import chroot, index, locker
 from venvdeb.python.constraints import PinSet
 from venvdeb.python.index import IndexFile
 
@@ -106,9 +106,9 @@ def plan(config: Config, release: Release, distribution: Distribution, pins: Pin
                     release.index_url)
 
 
-def argv(lock_plan: LockPlan, cache_dir: Path) -> list[str]:
+def options(lock_plan: LockPlan, cache_dir: Path) -> list[str]:
+    """pip-compile's options and input, whatever runs it."""
     return [
-        sys.executable, "-m", "venvdeb.python.piptools_compile",
         "--generate-hashes", "--allow-unsafe", "--strip-extras",
         "--no-header", "--no-emit-index-url", "--no-emit-trusted-host",
         "--resolver=backtracking", "--newline=LF",
@@ -120,13 +120,9 @@ def argv(lock_plan: LockPlan, cache_dir: Path) -> list[str]:
     ]
 
 
-def check_interpreter(distribution: Distribution) -> None:
-    running = f"{sys.version_info.major}.{sys.version_info.minor}"
-    if running != distribution.python_version:
-        raise ConfigError(
-            f"locking for {distribution.name} needs Python {distribution.python_version}, "
-            f"but venvdeb runs on Python {running}",
-            hint=f"create the tool's venv with {distribution.python}")
+def argv(lock_plan: LockPlan, cache_dir: Path) -> list[str]:
+    """pip-compile on the host: venvdeb's own interpreter and pip-tools."""
+    return [sys.executable, "-m", "venvdeb.python.piptools_compile", *options(lock_plan, cache_dir)]
 
 
 def is_current(lock_plan: LockPlan, lock_dir: Path) -> bool:
@@ -137,8 +133,9 @@ def is_current(lock_plan: LockPlan, lock_dir: Path) -> bool:
 
 
 def compile_lock(lock_plan: LockPlan, lock_dir: Path, log: Path, pins: PinSet, *,
-                 force: bool = False) -> bool:
-    """Write ``lock.txt`` in ``lock_dir``; return False when it was up to date."""
+                 force: bool = False, where: chroot.Place = chroot.HOST) -> bool:
+    """Write ``lock.txt`` in ``lock_dir`` (pip-compile running ``where``: the host, or
+    the distribution's tree); return False when it was up to date."""
     stamp = lock_dir / "lock.inputs"
     lock_file = lock_dir / "lock.txt"
     if not force and is_current(lock_plan, lock_dir):
@@ -153,14 +150,18 @@ def compile_lock(lock_plan: LockPlan, lock_dir: Path, log: Path, pins: PinSet, *
     _check_reachable(lock_plan.index_url)
     # Preparing an sdist's metadata runs its setup.py: pip-compile runs confined
     # (the sandbox user; it needs the index, so the network stays), in a scratch
-    # directory with a cache of its own; the lock it writes is copied back.
-    with sandbox.scratch("lock") as box:
+    # directory with a cache of its own; the lock it writes is copied back. In a
+    # distribution's tree, pip-tools is installed there first (venvdeb.python.locker).
+    with where.scratch("lock") as box:
         for name in ("requirements.in", "constraints.txt"):
             sandbox.lend(lock_dir / name, box / name)
-        env = runner.clean_environment({"HOME": str(box), "TMPDIR": str(box)})
-        result = runner.run(sandbox.confine(argv(lock_plan, box / "cache"), network=True),
-                            log=log, cwd=box, env=env, check=False, what="pip-compile",
-                            heartbeat=30)
+        if where.root is None:
+            result = runner.run(where.confine(box, argv(lock_plan, box / "cache"), network=True),
+                                log=log, cwd=box, env=where.environment(box), check=False,
+                                what="pip-compile", heartbeat=30)
+        else:
+            result = locker.compile_in(where, box, options(lock_plan, chroot.INSIDE / "cache"),
+                                       lock_plan.index_url, log, lock_plan.distribution)
         if result.returncode != 0:
             raise explain_failure(result.output, pins, log, lock_plan.index_url)
         write_atomic(new, sandbox.read_output(box / NEW_LOCK, "pip-compile"))

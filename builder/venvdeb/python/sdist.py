@@ -1,12 +1,12 @@
 """Build one sdist into a wheel, confined: in a clean chroot of the target
 distribution, as an unprivileged user in a user namespace, with no network.
 
-The chroot (``chroot_packages``: the target's python3, pip, compiler and every
+The chroot (``chroot.chroot_packages``: the target's python3, pip, compiler and every
 Debian package of ``[sdist_build_dependencies]``) is a tree made once by
 ``venvdeb.core.images`` and entered read-only by every build at once
 (``venvdeb.core.mounts``): nothing of the build host's /usr, /etc or /root is in
 sight. Each build works in a scratch directory of its own, bound on
-``/build``; it runs in a user namespace as ``BUILDER`` (not root there: root
+``/build``; it runs in a user namespace as ``chroot.BUILDER`` (not root there: root
 there is a subordinate id of the host's root), a uid no other step uses. The
 sdist and the build lock's wheels are copied in, a venv of the
 target interpreter gets the build lock installed with ``--require-hashes`` from
@@ -36,16 +36,11 @@ from packaging.utils import (
 )
 from packaging.version import Version
 
-from venvdeb.core import images, mounts, runner, sandbox
-from venvdeb.core.errors import BuildDependencyMissing, HostError, SdistBuildFailed
+from venvdeb.core import runner, sandbox
+from venvdeb.core.errors import HostError, SdistBuildFailed
+from venvdeb.python import chroot
 from venvdeb.python.build_lock import BuildSystem
 from venvdeb.python.lock import LockEntry
-
-#: Debian's pip (python3-pip) runs in the build's venv through its runner (what
-#: ``pip --python`` does): it imports only pip from there, not the rest of dist-packages.
-PIP_RUNNER = Path("/usr/lib/python3/dist-packages/pip/__pip-runner__.py")
-#: The sandbox's PATH: the target's own tools, never root's (pyenv shims...).
-PATH = "/usr/bin:/bin"
 
 #: Headers, pkg-config modules and tools that sdists commonly miss, and the
 #: Debian package providing each.
@@ -108,33 +103,6 @@ def unlocked(requirements: Sequence[str], locked: Sequence[LockEntry],
     return tuple(missing)
 
 
-def target_pip(root: Path | None = None) -> str:
-    """Debian's pip of the target interpreter (in ``root``, the build chroot, if
-    given), run as ``python3 PIP_RUNNER`` (what ``pip --python`` does): nothing of
-    venvdeb's own venv reaches the sandbox."""
-    where = PIP_RUNNER if root is None else root / PIP_RUNNER.relative_to("/")
-    if not where.is_file():
-        raise BuildDependencyMissing(
-            f"{where} is missing: sdist builds run the target's pip in the build's venv",
-            hint="run: apt-get install python3-pip" if root is None
-            else f"remove {root} (a damaged build chroot): the next run makes it again")
-    return str(PIP_RUNNER)
-
-
-#: Who builds, in the build's user namespace (uid and gid; root there is the first
-#: id of root's range in /etc/subuid, so this is that id + 1000 on the host): no
-#: other confined step shares it, and it owns nothing on the host.
-BUILDER = 1000
-
-#: What every sdist build chroot holds beside the config's ``sdist_build_dependencies``.
-CHROOT_BASE = ("python3", "python3-dev", "python3-pip", "python3-venv", "build-essential")
-
-
-def chroot_packages(declared: Sequence[str]) -> tuple[str, ...]:
-    """The Debian packages of the sdist build chroot: ``CHROOT_BASE`` and ``declared``."""
-    return tuple(sorted({*CHROOT_BASE, *declared}))
-
-
 def build_wheel(
     *,
     name: str,
@@ -162,10 +130,9 @@ def build_wheel(
         raise HostError(f"building the sdist of {name} {version} enters a chroot: that needs root",
                         hint="run venvdeb as root (it drops to the sandbox user for the build)")
     out_dir.mkdir(parents=True, exist_ok=True)
-    pip = target_pip(root)
-    inside = Path(images.SCRATCH)
-    sub_uid, sub_gid = mounts.subordinate()
-    who = sandbox.Identity(sub_uid + BUILDER, sub_gid + BUILDER)  # the builder, seen from here
+    pip = chroot.target_pip(root)
+    inside = chroot.INSIDE
+    who = chroot.builder()  # the builder, seen from here
     with sandbox.scratch(f"sdist-{canonicalize_name(name)}", owner=who) as scratch:
         for sub in ("home", "tmp", "src", "out", "wheels"):
             (scratch / sub).mkdir()
@@ -178,8 +145,8 @@ def build_wheel(
                          + " ".join(f"--hash=sha256:{h}" for h in sorted(entry.hashes)) + "\n")
         (scratch / "build-lock.txt").write_text("".join(lines))
         sandbox.give(scratch, who)
-        env = runner.clean_environment({
-            "SOURCE_DATE_EPOCH": str(source_date_epoch), "PATH": PATH,
+        env = chroot.tree_environment({
+            "SOURCE_DATE_EPOCH": str(source_date_epoch),
             "HOME": str(inside / "home"), "TMPDIR": str(inside / "tmp")})
         for key in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
             env.pop(key, None)
@@ -187,10 +154,8 @@ def build_wheel(
 
         def confined(argv: Sequence[str], what: str, cwd: str = str(inside),
                      extra: Mapping[str, str] | None = None) -> runner.Result:
-            view = mounts.View((mounts.Bind(scratch, str(inside), writable=True),), root,
-                               read_only=True, userns=True, user=(BUILDER, BUILDER), cwd=cwd)
-            return runner.run(view.wrap(argv), log=log, env={**env, **(extra or {})},
-                              check=False, what=what)
+            return runner.run(chroot.wrap(root, scratch, argv, cwd=cwd), log=log,
+                              env={**env, **(extra or {})}, check=False, what=what)
 
         def failed(what: str, result: runner.Result) -> SdistBuildFailed:
             packages = [p for p in diagnose(result.output) if p not in debian_build_deps]

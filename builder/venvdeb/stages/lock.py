@@ -8,7 +8,7 @@ from venvdeb.core.outcome import Outcome, Planned
 from venvdeb.core.progress import say
 from venvdeb.core.target import Target
 from venvdeb.core.workdir import Workdir
-from venvdeb.python import constraints, lock
+from venvdeb.python import chroot, constraints, lock
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,6 @@ class LockStep:
 
 def plan_lock(config: Config, work: Workdir, t: Target, *, scope: Scope | None = None) -> LockStep:
     """Pure: pip-compile's inputs and whether the lock already follows them."""
-    lock.check_interpreter(t.distribution)
     pins = constraints.load_pins(t.release, t.distribution, config.path)
     lock_plan = lock.plan(config, t.release, t.distribution, pins, scope)
     lock_dir = work.lock_dir(t.release.name, t.distribution.name)
@@ -67,8 +66,10 @@ def run_lock(config: Config, work: Workdir, t: Target, *, scope: Scope | None = 
     say(f"lock: {t.release.name} on {t.distribution.name} (Python "
         f"{t.distribution.python_version}), scope {step.plan.scope}: {len(pins.pins)} pins apply, "
         f"{pins.skipped_by_marker} skipped by marker, {len(pins.denied)} deny-listed")
-    changed = lock.compile_lock(step.plan, lock_dir, log, pins,
-                                force=force)
+    # the tree of a distribution that is not the host's, only when pip-compile runs
+    where = chroot.HOST if step.up_to_date and not force else \
+        chroot.place(config, t.distribution, log, "locking")
+    changed = lock.compile_lock(step.plan, lock_dir, log, pins, force=force, where=where)
     entries = lock.parse_lock(lock_dir / "lock.txt")
     state = "compiled" if changed else "up to date"
     return Outcome("lock", f"{t.release.name}/{t.distribution.name}",

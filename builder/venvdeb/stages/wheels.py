@@ -5,14 +5,13 @@ import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 
-from venvdeb.core import images
 from venvdeb.core.config import Config
-from venvdeb.core.errors import ConfigError, SdistBuildFailed
+from venvdeb.core.errors import SdistBuildFailed
 from venvdeb.core.outcome import Outcome, Planned
 from venvdeb.core.progress import say
 from venvdeb.core.target import Target
-from venvdeb.core.workdir import Workdir, shared_cache
-from venvdeb.python import build_lock, constraints, lock, sdist, wheelhouse
+from venvdeb.core.workdir import Workdir
+from venvdeb.python import build_lock, chroot, constraints, lock, wheelhouse
 from venvdeb.python.build_lock import BuildSystem
 
 
@@ -51,10 +50,10 @@ def build_environment(config: Config, work: Workdir, t: Target,
     the_plan = build_lock.plan(t.release, t.distribution, systems, discovered)
     lock_dir = work.build_lock_dir(t.release.name, t.distribution.name)
     if any(s.requires for s in systems.values()) or any(discovered.get(n) for n in systems):
-        lock.check_interpreter(t.distribution)
         pins = constraints.PinSet((), 0, ())
-        if lock.compile_lock(the_plan, lock_dir, log_dir / "build-lock.log",
-                             pins):
+        log = log_dir / "build-lock.log"
+        where = chroot.place(config, t.distribution, log, "locking build requirements")
+        if lock.compile_lock(the_plan, lock_dir, log, pins, where=where):
             say(f"wheels: build lock compiled: {lock_dir / 'lock.txt'}")
         entries = lock.parse_lock(lock_dir / "lock.txt")
     else:
@@ -74,29 +73,6 @@ def build_environment(config: Config, work: Workdir, t: Target,
     env = wheelhouse.BuildEnv(entries, wheels, str(t.distribution.python),
                               t.distribution.python_version)
     return env, tuple(records[(e.name, e.version)] for e in entries)
-
-
-def build_chroot(config: Config, t: Target, log: Path) -> Path:
-    """The sdist build chroot of ``t``'s distribution (made on first use, shared by
-    every workdir); a package apt cannot install names the config key declaring it."""
-    packages = sdist.chroot_packages(config.all_build_dependencies())
-    dist = t.distribution
-    say(f"wheels: sdist build chroot for {dist.name}: {len(packages)} packages "
-        f"(made once, then reused)")
-    try:
-        return images.tree(dist.name, dist.architecture, dist.mirror, shared_cache() / "trees",
-                           log, packages=packages, what=f"mmdebstrap (sdist build chroot, {dist.name})")
-    except images.ImageError as exc:
-        declared = [f'[sdist_build_dependencies] "{name}"'
-                    for name, deps in sorted(config.sdist_build_dependencies.items())
-                    if set(deps) & set(exc.packages)]
-        if not declared:
-            raise
-        raise ConfigError(
-            f"{config.path}: {', '.join(declared)}: {dist.name} has no package "
-            f"{', '.join(exc.packages)} (apt cannot install it into the sdist build chroot)",
-            hint="name the Debian package that provides the headers or tool "
-                 "(apt-cache search on a node of that distribution)", log=exc.log) from None
 
 
 def run_wheels(config: Config, work: Workdir, t: Target, *, jobs: int) -> Outcome:
@@ -122,7 +98,8 @@ def run_wheels(config: Config, work: Workdir, t: Target, *, jobs: int) -> Outcom
     discovered = build_lock.read_discovered(lock_dir)
     new: tuple[wheelhouse.Record, ...] = ()
     todo = the_plan
-    root = build_chroot(config, t, log_dir / "build-chroot.log") if the_plan.build else None
+    root = chroot.tree(config, t.distribution, log_dir / "build-chroot.log") \
+        if the_plan.build else None
     for attempt in (1, 2):
         if systems:
             build_env, build_records = build_environment(config, work, t, systems, discovered,
