@@ -150,9 +150,9 @@ def _config_and_work(work: Path) -> tuple[config_mod.Config, Workdir]:
     return config_mod.load(ROOT / "pipeline.toml"), Workdir(work)
 
 
-def _node_lines(work: Path, release: str) -> list[str]:
+def _node_lines(work: Path, release: str, distribution: str | None = None) -> list[str]:
     cfg, wd = _config_and_work(work)
-    return publish.operator_lines(cfg, wd, target(cfg, release, None), "production",
+    return publish.operator_lines(cfg, wd, target(cfg, release, distribution), "production",
                                   ["keystone"])
 
 
@@ -319,9 +319,115 @@ def _sh(box: chroot.Chroot, script: str, *, bounded: bool = True) -> str:
 
 
 def test_pipeline_printed_the_node_lines(pipeline: str, work: Path) -> None:
-    for line in _node_lines(work, RELEASE):
-        assert "  " + line in pipeline.splitlines()
+    for dist in ("bookworm", TRIXIE):
+        lines = _node_lines(work, RELEASE, dist)
+        assert f"Suites: {dist}-{RELEASE}" in lines
+        for line in lines:
+            assert "  " + line in pipeline.splitlines()
     assert "keystone" in pipeline and "passed" in pipeline
+
+
+TRIXIE = "trixie"
+#: apt on the node while it is still bookworm: trixie's suites are known (fetched before
+#: it boots, offline after) but never chosen until the operator switches
+NOT_YET = f"""Package: *
+Pin: release n={TRIXIE}
+Pin-Priority: -10
+
+Package: *
+Pin: release n={TRIXIE}-{RELEASE}
+Pin-Priority: -10
+"""
+
+
+def _stanza(lines: list[str]) -> str:
+    """The .sources stanza of printed node lines (between the here-document's markers)."""
+    start = next(i for i, line in enumerate(lines) if line.startswith("cat > "))
+    end = lines.index("EOF", start)
+    return "\n".join(lines[start + 1:end]) + "\n"
+
+
+def test_a_bookworm_node_with_keystone_dist_upgrades_to_trixie(pipeline: str, work: Path,
+                                                               tmp_path: Path) -> None:
+    """keystone 2026.1 from bookworm-2026.1 on a booted bookworm node, its database set up
+    and tokens issued; then Debian's release notes' upgrade: every bookworm suite switched
+    to trixie (Debian's and ours: trixie-2026.1), `apt update`, `apt upgrade
+    --without-new-pkgs`, `apt full-upgrade`. keystone ends on our trixie package, its venv
+    on Python 3.13, 29.0.2, the operator's keystone.conf kept, nothing of ours broken or
+    held, and keystone.service active on the new venv, issuing tokens. The node has no
+    network once booted: trixie's packages are fetched before (the apt cache is shared)."""
+    log = tmp_path / "node.log"
+    image = images.tarball("minbase", "bookworm", "amd64", MIRROR, shared_cache() / "chroot",
+                           log, packages=node.NODE_PACKAGES, what="mmdebstrap (node)")
+    lines = _node_lines(work, RELEASE, "bookworm")
+    trixie_lines = _node_lines(work, RELEASE, TRIXIE)
+    with chroot.session(image, log, [chroot.Bind(work, str(work))],
+                        apt_cache=shared_cache() / "apt-archives") as box:
+        box.put("/etc/apt/sources.list.d/debian-trixie.sources",
+                f"Types: deb\nURIs: {MIRROR}\nSuites: {TRIXIE}\nComponents: main\n"
+                "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n")
+        box.put("/etc/apt/sources.list.d/venvdeb-trixie.sources", _stanza(trixie_lines))
+        box.put("/etc/apt/preferences.d/not-yet", NOT_YET)
+        # what the bookworm install needs, then (trixie no longer pinned away) what the
+        # upgraded node holds: trixie's keystone with its closure, and the base upgraded
+        _sh(box, "\n".join([
+            *(line for line in lines if not line.startswith("apt-get update &&")),
+            "apt-get update", "apt-get install -y --download-only keystone",
+            "mv /etc/apt/preferences.d/not-yet /root/not-yet",
+            "apt-get install -y --download-only keystone",
+            "apt-get full-upgrade -y --download-only",
+            "mv /root/not-yet /etc/apt/preferences.d/not-yet"]))
+        with node.booted(box, log) as booted:
+            installed = booted.sh("apt-get install -y keystone", what="install", check=False)
+            assert installed.returncode == 0, installed.output[-3000:]
+            before = booted.run(["dpkg-query", "-W", "-f", "${Version}", "keystone"]
+                                ).output.strip()
+            assert "+deb12u" in before, before
+            done = booted.sh("\n".join([
+                "sed -i 's|^#connection = <None>|connection = sqlite:////var/lib/keystone/"
+                "keystone.db|' /etc/keystone/keystone.conf",
+                "su -s /bin/sh keystone -c 'keystone-manage db_sync'",
+                "keystone-manage fernet_setup --keystone-user keystone --keystone-group keystone",
+                "keystone-manage credential_setup --keystone-user keystone "
+                "--keystone-group keystone",
+                "su -s /bin/sh keystone -c 'keystone-manage bootstrap --bootstrap-password "
+                "admin-secret --bootstrap-public-url http://127.0.0.1:5000/v3'",
+                "systemctl restart keystone"]), what="db_sync, bootstrap", check=False)
+            assert done.returncode == 0, done.output[-3000:]
+            assert "status 201 token True" in _token(booted, f"{VENV}/bin/python")
+
+            # the release notes' way: every bookworm suite becomes trixie's
+            upgrade = booted.sh("\n".join([
+                "rm /etc/apt/preferences.d/not-yet /etc/apt/sources.list.d/debian-trixie.sources"
+                " /etc/apt/sources.list.d/venvdeb-trixie.sources",
+                "sed -i 's/bookworm/trixie/g' /etc/apt/sources.list "
+                "/etc/apt/sources.list.d/venvdeb.sources",
+                "apt-get update || true",  # offline: the lists fetched before boot stay
+                f"apt-get upgrade -y {CONFOLD} --without-new-pkgs",
+                f"apt-get full-upgrade -y {CONFOLD}"]), what="dist-upgrade", check=False)
+            assert upgrade.returncode == 0, upgrade.output[-4000:]
+            assert "VERSION_CODENAME=trixie" in box.path("/etc/os-release").read_text()
+            after = booted.run(["dpkg-query", "-W", "-f", "${Version}\n", "keystone",
+                                f"venv-keystone-{RELEASE}"]).output.split()
+            assert all("+deb13u" in v for v in after) and len(after) == 2, after
+            python = booted.run([f"{VENV}/bin/python", "-c", "import sys; "
+                                 "print('%d.%d' % sys.version_info[:2])"]).output.strip()
+            assert python == "3.13"
+            assert booted.run(["keystone-manage", "--version"]).output.strip() == "29.0.2"
+            conf = box.path("/etc/keystone/keystone.conf").read_text()
+            assert "connection = sqlite:////var/lib/keystone/keystone.db" in conf
+            assert booted.run(["dpkg", "--audit"]).output.strip() == ""
+            assert booted.run(["apt-mark", "showhold"]).output.strip() == ""
+            assert booted.run(["apt-get", "check"], check=False).returncode == 0
+            states = booted.run(["dpkg-query", "-W", "-f", "${db:Status-Abbrev}${Package}\n",
+                                 "keystone", f"venv-keystone-{RELEASE}"]).output.split("\n")
+            assert [s for s in states if s and not s.startswith("ii ")] == [], states
+            assert booted.run(["systemctl", "is-active", "keystone"], check=False
+                              ).output.strip() == "active", log.read_text()[-3000:]
+            args = _serving(booted)
+            assert args[0] == "/usr/bin/uwsgi_python313" and f"--virtualenv{VENV}" in \
+                "".join(args), args
+            assert "status 201 token True" in _token(booted, f"{VENV}/bin/python")
 
 
 def test_a_worker_installs_venvdeb_with_apt_and_locks_like_the_checkout(pipeline: str,

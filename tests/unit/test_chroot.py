@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from venvdeb.core import config, runner, sandbox
+from venvdeb.core import config, host, runner, sandbox
 from venvdeb.core.errors import ConfigError, HostError
 from venvdeb.python import chroot, closure, constraints, lock, locker
 from venvdeb.python.wheelhouse import Record
@@ -20,14 +20,6 @@ from venvdeb.python.wheelhouse import Record
 HASH = "a" * 64
 CFG = config.load(ROOT / "pipeline.toml")
 BOOKWORM, TRIXIE = CFG.distribution("bookworm"), CFG.distribution("trixie")
-
-
-def test_the_host_is_the_codename_and_the_running_minor_version() -> None:
-    assert chroot.on_host(BOOKWORM, "bookworm", "3.11")
-    assert not chroot.on_host(TRIXIE, "bookworm", "3.11"), "another codename"
-    assert not chroot.on_host(BOOKWORM, "bookworm", "3.12"), "venvdeb on another Python"
-    assert not chroot.on_host(BOOKWORM, None, "3.11"), "no os-release"
-    assert not chroot.on_host(TRIXIE, "trixie", "3.11")
 
 
 class Recorder:
@@ -174,7 +166,7 @@ def test_a_closure_is_cached_per_interpreter() -> None:
 def test_a_tree_without_the_distributions_python_is_a_config_error(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(chroot, "tree", lambda config, distribution, log: tmp_path)
-    monkeypatch.setattr(chroot, "is_host", lambda distribution: False)
+    monkeypatch.setattr(host, "native", lambda distribution: False)
     monkeypatch.setattr(chroot.os, "geteuid", lambda: 0)
     with pytest.raises(ConfigError, match=r"distributions\.trixie\.python_version: its tree "
                                           r".* has no python3\.13"):

@@ -95,6 +95,9 @@ def test_the_builder_follows_the_distribution(tmp_path: Path,
     monkeypatch.setattr(host, "codename", lambda: "bookworm")
     monkeypatch.setattr(host, "running_python", lambda: "3.11")
     assert host.native(bookworm) and not host.native(trixie)
+    monkeypatch.setattr(host, "running_python", lambda: "3.12")
+    assert not host.native(bookworm), "venvdeb on another Python"
+    monkeypatch.setattr(host, "running_python", lambda: "3.11")
     assert builders.choose(None, bookworm) == "local"
     assert builders.choose(None, trixie) == "sbuild"
     assert builders.choose("sbuild", bookworm) == "sbuild"

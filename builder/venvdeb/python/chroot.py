@@ -13,14 +13,12 @@ read-only then), cut otherwise. ``Place`` is that choice as data.
 from __future__ import annotations
 
 import os
-import platform
-import sys
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
-from venvdeb.core import images, mounts, runner, sandbox
+from venvdeb.core import host, images, mounts, runner, sandbox
 from venvdeb.core.config import Config, Distribution
 from venvdeb.core.errors import BuildDependencyMissing, ConfigError, HostError
 from venvdeb.core.progress import say
@@ -63,24 +61,6 @@ def target_pip(root: Path | None = None) -> str:
             hint="run: apt-get install python3-pip" if root is None
             else f"remove {root} (a damaged build chroot): the next run makes it again")
     return str(PIP_RUNNER)
-
-
-def on_host(distribution: Distribution, codename: str | None, running: str) -> bool:
-    """Pure: ``distribution`` is the host's (codename ``codename``, venvdeb on Python
-    ``running``, major.minor)."""
-    return distribution.name == codename and distribution.python_version == running
-
-
-def host_codename() -> str | None:
-    try:
-        return platform.freedesktop_os_release().get("VERSION_CODENAME")
-    except OSError:
-        return None
-
-
-def is_host(distribution: Distribution) -> bool:
-    return on_host(distribution, host_codename(),
-                   f"{sys.version_info.major}.{sys.version_info.minor}")
 
 
 def tree(config: Config, distribution: Distribution, log: Path) -> Path:
@@ -149,7 +129,7 @@ HOST = Place()
 def place(config: Config, distribution: Distribution, log: Path, what: str) -> Place:
     """Where ``what`` (a step, for errors) runs for ``distribution``: the host when it
     is the host's, else its tree (made on first use), checked to hold its Python."""
-    if is_host(distribution):
+    if host.native(distribution):
         return HOST
     if os.geteuid() != 0:
         raise HostError(f"{what} for {distribution.name} runs in its tree (Debian "

@@ -19,7 +19,7 @@ from venvdeb.core import check_records, host, images, mounts, runner, sandbox
 from venvdeb.core.config import Distribution
 from venvdeb.core.errors import LintianFailed
 from venvdeb.core.workdir import shared_cache
-from venvdeb.python.sdist import BUILDER, PATH
+from venvdeb.python.chroot import BUILDER, PATH, builder
 
 #: What a distribution's lintian tree holds.
 LINTIAN_TREE = ("lintian",)
@@ -85,8 +85,7 @@ def _argv(suppressed: str, changes: str) -> list[str]:
 def _in_tree(changes: Path, tree: Path, suppressed: str, log: Path) -> runner.Result:
     """The tree's lintian, as the unprivileged builder of a user namespace, offline,
     on copies (the originals may sit in a directory closed to that user)."""
-    sub_uid, sub_gid = mounts.subordinate()
-    who = sandbox.Identity(sub_uid + BUILDER, sub_gid + BUILDER)
+    who = builder()
     with sandbox.scratch("lintian", owner=who) as scratch:
         for name in (changes.name, *_listed(changes)):
             source = changes.parent / name
