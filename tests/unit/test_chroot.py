@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from venvdeb.core import config, host, runner, sandbox
+from venvdeb.core import config, host, mounts, runner, sandbox
 from venvdeb.core.errors import ConfigError, HostError
 from venvdeb.python import chroot, closure, constraints, lock, locker
 from venvdeb.python.wheelhouse import Record
@@ -182,3 +182,21 @@ def test_no_pip_tools_beside_venvdeb_is_one_clear_error(
         locker.compile_in(tree, tmp_path, ["requirements.in"], "https://pypi.org/simple",
                           tmp_path / "log", "trixie")
     assert rec.calls == []
+
+
+def test_a_local_index_is_bound_into_the_tree_and_pip_tools_comes_from_pypi(
+        tmp_path: Path) -> None:
+    box = tmp_path / "box"
+    box.mkdir()
+    in_tree = chroot.Place(tmp_path / "tree", "/usr/bin/python3")
+    url, where = chroot.index_in(in_tree, box, f"file://{tmp_path}/index")
+    assert url == "file:///build/index" and (box / "index").is_dir()
+    assert where.binds == (mounts.Bind(tmp_path / "index", "/build/index"),)
+    argv = where.confine(box, ["pip-compile"])
+    view = json.loads(argv[argv.index("venvdeb.core.mounts") + 1])
+    assert [str(tmp_path / "index"), "/build/index", False] in view["binds"]
+    assert chroot.index_in(in_tree, box, "https://pypi.org/simple") == \
+        ("https://pypi.org/simple", in_tree)
+    assert chroot.index_in(chroot.HOST, box, f"file://{tmp_path}/index")[1] is chroot.HOST
+    assert locker.tool_index(f"file://{tmp_path}/index") == locker.TOOL_INDEX
+    assert locker.tool_index("https://mirror.example/simple") == "https://mirror.example/simple"

@@ -12,7 +12,9 @@ read-only then), cut otherwise. ``Place`` is that choice as data.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -93,6 +95,8 @@ class Place:
 
     root: Path | None = None
     python: str = "/usr/bin/python3"
+    #: more read-only binds for commands in the tree (a local index)
+    binds: tuple[mounts.Bind, ...] = ()
 
     def scratch(self, prefix: str) -> AbstractContextManager[Path]:
         """A scratch directory the command's user owns (see ``sandbox.scratch``)."""
@@ -110,7 +114,7 @@ class Place:
         """``argv`` confined, working in ``box`` (the network cut unless ``network``)."""
         if self.root is None:
             return sandbox.confine(argv, network=network)
-        return wrap(self.root, box, argv, network=network)
+        return wrap(self.root, box, argv, network=network, binds=self.binds)
 
     def environment(self, box: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """The command's environment: home and temporary files in ``box``."""
@@ -171,11 +175,24 @@ def tree_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def index_in(where: Place, box: Path, index_url: str) -> tuple[str, Place]:
+    """The release's index as a command in the tree ``where`` reaches it: an http(s)
+    index at its URL; a local one (file://) bound read-only on /build/index (a mount
+    point made in ``box``), with ``where`` carrying that bind."""
+    if where.root is None or not index_url.startswith("file://"):
+        return index_url, where
+    (box / "index").mkdir()
+    bind = mounts.Bind(Path(urllib.parse.urlparse(index_url).path), str(INSIDE / "index"))
+    return f"file://{INSIDE / 'index'}", dataclasses.replace(where, binds=(*where.binds, bind))
+
+
 def wrap(root: Path, box: Path, argv: Sequence[str | os.PathLike[str]], *,
-         network: bool = False, cwd: str = str(INSIDE)) -> tuple[str, ...]:
-    """``argv`` run in the tree ``root`` as ``BUILDER`` with ``box`` bound on /build;
-    with ``network``, the host's resolver configuration is bound too."""
-    binds = [mounts.Bind(box, str(INSIDE), writable=True)]
+         network: bool = False, cwd: str = str(INSIDE),
+         binds: Sequence[mounts.Bind] = ()) -> tuple[str, ...]:
+    """``argv`` run in the tree ``root`` as ``BUILDER`` with ``box`` bound on /build
+    (then ``binds``, read-only); with ``network``, the host's resolver configuration
+    is bound too."""
+    binds = [mounts.Bind(box, str(INSIDE), writable=True), *binds]
     if network:
         binds += [mounts.Bind(Path(RESOLV_CONF), RESOLV_CONF),
                   mounts.Bind(host_ca_bundle(), CA_BUNDLE)]

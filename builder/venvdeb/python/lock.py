@@ -106,13 +106,14 @@ def plan(config: Config, release: Release, distribution: Distribution, pins: Pin
                     release.index_url)
 
 
-def options(lock_plan: LockPlan, cache_dir: Path) -> list[str]:
-    """pip-compile's options and input, whatever runs it."""
+def options(lock_plan: LockPlan, cache_dir: Path, index_url: str | None = None) -> list[str]:
+    """pip-compile's options and input, whatever runs it (``index_url``: where the
+    release's index is seen from there, if not at its own URL)."""
     return [
         "--generate-hashes", "--allow-unsafe", "--strip-extras",
         "--no-header", "--no-emit-index-url", "--no-emit-trusted-host",
         "--resolver=backtracking", "--newline=LF",
-        "--index-url", lock_plan.index_url,
+        "--index-url", index_url or lock_plan.index_url,
         "--cache-dir", str(cache_dir),
         "--output-file", NEW_LOCK,
         *(("--pip-args=--only-binary=:all:", "--no-emit-options") if lock_plan.only_binary else ()),
@@ -160,7 +161,10 @@ def compile_lock(lock_plan: LockPlan, lock_dir: Path, log: Path, pins: PinSet, *
                                 log=log, cwd=box, env=where.environment(box), check=False,
                                 what="pip-compile", heartbeat=30)
         else:
-            result = locker.compile_in(where, box, options(lock_plan, chroot.INSIDE / "cache"),
+            # a local index (file://) is bound read-only into the scratch directory
+            inside, where = chroot.index_in(where, box, lock_plan.index_url)
+            result = locker.compile_in(where, box,
+                                       options(lock_plan, chroot.INSIDE / "cache", inside),
                                        lock_plan.index_url, log, lock_plan.distribution)
         if result.returncode != 0:
             raise explain_failure(result.output, pins, log, lock_plan.index_url)

@@ -65,6 +65,17 @@ class Step:
     network: bool
 
 
+#: Where pip-tools comes from when the release's index is a local directory: the
+#: index bin/setup installs venvdeb's own dependencies from.
+TOOL_INDEX = "https://pypi.org/simple"
+
+
+def tool_index(index_url: str) -> str:
+    """The index pip-tools is installed from: the release's, unless it is a local
+    directory (a release's own wheels, no pip-tools there): then ``TOOL_INDEX``."""
+    return TOOL_INDEX if index_url.startswith("file://") else index_url
+
+
 def steps(python: str, index_url: str, compile_options: Sequence[str]) -> tuple[Step, ...]:
     """Pure: the commands, as the tree sees them (the scratch directory on /build)."""
     inside = chroot.INSIDE
@@ -73,7 +84,7 @@ def steps(python: str, index_url: str, compile_options: Sequence[str]) -> tuple[
         Step((python, "-m", "venv", "--without-pip", str(inside / VENV)),
              "making the pip-tools venv", False),
         Step((venv_python, str(chroot.PIP_RUNNER), "install", "--only-binary=:all:",
-              "--index-url", index_url, "--cache-dir", str(inside / "cache"),
+              "--index-url", tool_index(index_url), "--cache-dir", str(inside / "cache"),
               "-r", str(inside / REQUIREMENTS)),
              "installing pip-tools into it", True),
         Step((venv_python, str(inside / SCRIPT.name), *compile_options), "pip-compile", True),
