@@ -157,7 +157,7 @@ def _one(outcome: Outcome) -> list[str]:
 def _pipeline(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
     if a.dry_run:
         plans = pipeline.dry_run(c, w, releases=a.release, projects=a.projects,
-                                 promote=a.promote)
+                                 promote=a.promote, distributions=a.dist)
         todo = [p for p in plans if p.run]
         lines = [p.line() for p in todo]
         if not todo:
@@ -166,7 +166,8 @@ def _pipeline(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[s
                         + ", ".join(f"{p.stage} {p.subject}" for p in todo)]
     started = time.monotonic()
     result = pipeline.run(c, w, releases=a.release, projects=a.projects, builder=a.builder,
-                          jobs=a.jobs, promote=a.promote, build_jobs=a.build_jobs)
+                          jobs=a.jobs, promote=a.promote, build_jobs=a.build_jobs,
+                          distributions=a.dist)
     return result.summary() + [f"pipeline: done in {time.monotonic() - started:.0f} s"]
 
 
@@ -414,6 +415,9 @@ COMMANDS: tuple[Command, ...] = (
                  help="projects to build (default: [pipeline] projects)"),
              arg("--release", action="append", metavar="R",
                  help="limit to this release (repeatable)"),
+             arg("--dist", action="append", metavar="D",
+                 help="limit to this distribution (repeatable; default: every distribution "
+                      "of each release, e.g. bookworm and trixie)"),
              arg("--promote", action="store_true",
                  help="also promote to production after publishing to staging"),
              arg("--dry-run", action="store_true",

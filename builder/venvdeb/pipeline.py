@@ -104,6 +104,24 @@ def _names(config: Config, projects: Sequence[str] | None) -> tuple[str, ...]:
     return names
 
 
+def pairs(config: Config, releases: Sequence[str] | None,
+          distributions: Sequence[str] | None) -> list[tuple[str, str]]:
+    """Every (release, distribution) the pipeline builds: each release of ``releases``
+    (default: ``[pipeline] releases``) on each of its distributions, or those of
+    ``distributions`` (each must be configured; a release without any of them is
+    skipped)."""
+    for name in distributions or ():
+        config.distribution(name)
+    out = [(release, dist) for release in releases or config.pipeline_releases
+           for dist in config.release(release).distributions
+           if not distributions or dist in distributions]
+    if not out:
+        raise ConfigError(f"no release of {', '.join(releases or config.pipeline_releases)} "
+                          f"is built for {', '.join(distributions or ())}",
+                          hint="see each release's distributions in the config")
+    return out
+
+
 def tool_for(config: Config, t: Target) -> bool:
     """venvdeb's own package goes with the host's distribution only: it is the build
     host's tool (worker machines run that distribution), made with the host's stdeb."""
@@ -112,62 +130,62 @@ def tool_for(config: Config, t: Target) -> bool:
 
 def run(config: Config, work: Workdir, *, releases: Sequence[str] | None,
         projects: Sequence[str] | None, builder: builders.Builder | None, jobs: int,
-        promote: bool, build_jobs: int = 1) -> PipelineResult:
+        promote: bool, build_jobs: int = 1,
+        distributions: Sequence[str] | None = None) -> PipelineResult:
     names = _names(config, projects)
     results = []
-    for release in releases or config.pipeline_releases:
-        for dist in config.release(release).distributions:
-            outcomes: list[Outcome] = []
+    for release, dist in pairs(config, releases, distributions):
+        outcomes: list[Outcome] = []
 
-            def stage(outcome: Outcome, outcomes: list[Outcome] = outcomes) -> None:
-                say(outcome.line)
-                outcomes.append(outcome)
+        def stage(outcome: Outcome, outcomes: list[Outcome] = outcomes) -> None:
+            say(outcome.line)
+            outcomes.append(outcome)
 
-            if config.release(release).requirements_git:
-                stage(requirements.run_requirements(config, work, release))
-            t = target(config, release, dist, work)
-            built = [p.name for p in config.projects_for(release, dist) if p.name in names]
-            stage(lock.run_lock(config, work, t))
-            stage(wheels_stage.run_wheels(config, work, t, jobs=jobs))
-            stage(reqdeb.run_reqdeb(config, work, t))
+        if config.release(release).requirements_git:
+            stage(requirements.run_requirements(config, work, release))
+        t = target(config, release, dist, work)
+        built = [p.name for p in config.projects_for(release, dist) if p.name in names]
+        stage(lock.run_lock(config, work, t))
+        stage(wheels_stage.run_wheels(config, work, t, jobs=jobs))
+        stage(reqdeb.run_reqdeb(config, work, t))
 
-            def one(name: str, t: Target = t) -> list[Outcome]:
-                done = [build.run_build(config, work, t, name, builder=builder)]
-                say(done[-1].line)
-                done.append(check.run_check(config, work, t, name))
-                say(done[-1].line)
-                return done
+        def one(name: str, t: Target = t) -> list[Outcome]:
+            done = [build.run_build(config, work, t, name, builder=builder)]
+            say(done[-1].line)
+            done.append(check.run_check(config, work, t, name))
+            say(done[-1].line)
+            return done
 
-            # projects are independent: several at once when the cores allow
-            with ThreadPoolExecutor(max(1, min(build_jobs, len(built)))) as pool:
-                for done in [f.result() for f in [pool.submit(one, n) for n in built]]:
-                    outcomes.extend(done)
-            tool = tool_for(config, t)
-            if tool:
-                stage(tooldeb.run_tooldeb(config, work, dist))
-            stage(publish.run_publish(config, work, t, built, tool=tool))
-            if promote:
-                stage(publish.run_promote(config, work, t))
-            stage_name: repository.Stage = "production" if promote else "staging"
-            packages = [name for n in built for name in leaves(config.projects[n])]
-            results.append(TargetResult(
-                release, dist, tuple(outcomes), summary(work, t, built, tool=tool),
-                repository.codename(dist, release, stage_name),
-                tuple(publish.operator_lines(config, work, t, stage_name, packages))))
+        # projects are independent: several at once when the cores allow
+        with ThreadPoolExecutor(max(1, min(build_jobs, len(built)))) as pool:
+            for done in [f.result() for f in [pool.submit(one, n) for n in built]]:
+                outcomes.extend(done)
+        tool = tool_for(config, t)
+        if tool:
+            stage(tooldeb.run_tooldeb(config, work, dist))
+        stage(publish.run_publish(config, work, t, built, tool=tool))
+        if promote:
+            stage(publish.run_promote(config, work, t))
+        stage_name: repository.Stage = "production" if promote else "staging"
+        packages = [name for n in built for name in leaves(config.projects[n])]
+        results.append(TargetResult(
+            release, dist, tuple(outcomes), summary(work, t, built, tool=tool),
+            repository.codename(dist, release, stage_name),
+            tuple(publish.operator_lines(config, work, t, stage_name, packages))))
     return PipelineResult(tuple(results))
 
 
 def dry_run(config: Config, work: Workdir, *, releases: Sequence[str] | None,
-            projects: Sequence[str] | None, promote: bool) -> tuple[Planned, ...]:
+            projects: Sequence[str] | None, promote: bool,
+            distributions: Sequence[str] | None = None) -> tuple[Planned, ...]:
     """What ``run`` would do and why, changing nothing in the workdir: its logs go to
     a temporary directory, fetches to scratch space, versions are looked up, not given."""
     names = _names(config, projects)
     with tempfile.TemporaryDirectory(prefix="venvdeb-dry-run-") as tmp:
         view = Workdir(work.root, logs=Path(tmp))
         out: list[Planned] = []
-        for release in releases or config.pipeline_releases:
-            for dist in config.release(release).distributions:
-                out += _dry_run_target(config, view, release, dist, names, promote)
+        for release, dist in pairs(config, releases, distributions):
+            out += _dry_run_target(config, view, release, dist, names, promote)
         return tuple(out)
 
 

@@ -106,3 +106,12 @@ def test_the_builder_follows_the_distribution(tmp_path: Path,
         builders.choose("local", trixie)
     # the host's lintian for the host's distribution: no tree is made
     assert lintian.tree_for(bookworm, tmp_path / "log") is None
+
+
+def test_the_pipeline_builds_every_release_on_each_of_its_distributions(tmp_path: Path) -> None:
+    from venvdeb import pipeline
+    cfg = _load(tmp_path)
+    assert pipeline.pairs(cfg, ["2026.1"], None) == [("2026.1", "bookworm"), ("2026.1", "trixie")]
+    assert pipeline.pairs(cfg, ["2026.1"], ["trixie"]) == [("2026.1", "trixie")]
+    with pytest.raises(ConfigError, match="unknown distribution 'sid'"):
+        pipeline.pairs(cfg, ["2026.1"], ["sid"])
