@@ -112,6 +112,12 @@ python_version = "3.11"
 architecture = "amd64"
 glibc = "2.36"
 
+[distributions.trixie]
+python = "/usr/bin/python3"
+python_version = "3.13"
+architecture = "amd64"
+glibc = "2.41"
+
 [releases."{RELEASE}"]
 series = "fixture"
 requirements_dir = "requirements/{RELEASE}"

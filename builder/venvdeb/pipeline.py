@@ -230,7 +230,7 @@ def _dry_run_target(config: Config, work: Workdir, release: str, dist: str,
 
 def _project(config: Config, work: Workdir, t: Target, name: str) -> list[Planned]:
     try:
-        v = affected.verdict(config, work, t, name, work.log(t.release.name, "dry-run"))
+        v = affected.verdict(config, work, t, name, work.log(t.logs, "dry-run"))
     except VenvdebError as exc:
         return [Planned("build", name, True, f"cannot be planned yet: {exc.message}"),
                 Planned("check", name, True, "after its build")]

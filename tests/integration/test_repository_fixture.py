@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from debian.deb822 import Deb822
+from debian.debfile import DebFile
 
 from tests.conftest import RELEASE, ROOT, Project, require_tools
 from tests.integration.test_venv_fixture import SERVICE, service_project
@@ -488,3 +489,43 @@ def test_dry_run_after_a_constraint_change_lists_what_the_pipeline_then_does(
     assert "90:1.0.0-0+deb12u2" in run.stdout, run.stdout
     assert _dry_run(project, work, config) == ["dry run: nothing to do: every stage is up to "
                                                "date"]
+
+
+def test_trixie_beside_bookworm(published: tuple[Project, subprocess.CompletedProcess[str]],
+                                tmp_path: Path) -> None:
+    """The release listed for trixie too, in the published workdir: bookworm's stages have
+    nothing to do and its suites stay as they were; trixie gets its own lock (pip-compile
+    in trixie's tree, on Python 3.13), wheels, requirements package, a build by sbuild in
+    a trixie chroot, trixie's lintian, the install test on a booted trixie node, and its
+    own suite, with versions above bookworm's and Depends on Python 3.13."""
+    project, _ = published
+    checkout = tmp_path / "checkout"
+    shutil.copytree(project.root, checkout)
+    work = _copy(project, tmp_path)
+    config = checkout / "pipeline.toml"
+    config.write_text(config.read_text().replace('distributions = ["bookworm"]',
+                                                 'distributions = ["bookworm", "trixie"]'))
+    bookworm = _state(work)
+    run = subprocess.run(
+        [sys.executable, "-m", "venvdeb", "--config", str(config), "--workdir", str(work),
+         "pipeline", "fixture-service", "--release", RELEASE],
+        capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert _state(work)[1:] == bookworm[1:], "bookworm's suites are unchanged"
+    for quiet in (f"lock: {RELEASE}/bookworm: up to date", "build: up to date"):
+        assert quiet in run.stderr, (quiet, run.stderr[-3000:])
+    lock = (work / "releases" / RELEASE / "trixie" / "lock" / "lock.txt").read_text()
+    assert "trixie, Python 3.13" in lock.splitlines()[1], lock[:300]
+    assert "with the sbuild builder" in run.stderr and "install test passed" in run.stderr
+    logs = "".join(p.read_text(errors="replace") for p in (work / "logs").rglob("*.log"))
+    assert "lintian (trixie-amd64-tree-" in logs, "trixie's own lintian, in its tree"
+    trixie = listing(work / "repo", f"trixie-{RELEASE}-staging")
+    assert f"venv-fixture-service-{RELEASE} deb 90:1.0.0-0+deb13u1" in trixie, trixie
+    assert "fixture-service dsc 90:1.0.0-0+deb13u1" in trixie, trixie
+    [deb] = work.glob(f"releases/{RELEASE}/trixie/projects/fixture-service/venv-*.deb")
+    depends = DebFile(str(deb)).debcontrol()["Depends"]
+    assert "python3 (>= 3.13~)" in depends and "python3 (<< 3.14)" in depends, depends
+    members = [m.name for m in DebFile(str(deb)).data.tgz().getmembers()]
+    assert any("/lib/python3.13/site-packages/" in m for m in members)
+    assert not any(m.endswith(f"fixture-service-{RELEASE}/.gitignore") for m in members)
+    assert f"  Suites: trixie-{RELEASE}-staging" in run.stdout.splitlines(), run.stdout

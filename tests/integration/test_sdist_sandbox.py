@@ -80,7 +80,7 @@ def test_hostile_sdist_is_denied_the_key_root_and_the_network_and_still_builds(
 
     wheel_dir = workdir / "releases" / RELEASE / "bookworm" / "wheelhouse"
     assert (wheel_dir / "files" / "fixture_hostile-0.1.0-py3-none-any.whl").is_file()
-    log = (workdir / "logs" / RELEASE / "wheels" / "fixture-hostile.log").read_text()
+    log = (workdir / "logs" / RELEASE / "bookworm" / "wheels" / "fixture-hostile.log").read_text()
     for hook in ("get_requires_for_build_wheel", "build_wheel"):
         assert f"hostile {hook}: write /root: denied EACCES" in log, log
         assert (f"hostile {hook}: read the signing key: denied EACCES" in log

@@ -103,7 +103,7 @@ def test_lock_runs_pip_compile_offline_of_host_settings_then_is_up_to_date(
     assert (checkout / "work" / "releases" / RELEASE / "bookworm" / "lock" / "lock.txt").exists()
     assert env["PIP_CONFIG_FILE"] == "/dev/null" and env["LC_ALL"] == "C.UTF-8"
     assert "PIP_INDEX_URL" not in env and "PYTHONDONTWRITEBYTECODE" not in env
-    log = checkout / "work" / "logs" / RELEASE / "lock.log"
+    log = checkout / "work" / "logs" / RELEASE / "bookworm" / "lock.log"
     assert "venvdeb.python.piptools_compile" in log.read_text(), "the command is logged"
     with runner.using(Recorder()) as again:
         assert _main(checkout, "lock", "--release", RELEASE) == 0

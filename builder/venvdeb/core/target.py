@@ -15,6 +15,11 @@ class Target:
     release: Release
     distribution: Distribution
 
+    @property
+    def logs(self) -> str:
+        """``2026.1/bookworm``: where its stages' logs go (``Workdir.log``)."""
+        return f"{self.release.name}/{self.distribution.name}"
+
 
 def target(config: Config, release: str, distribution: str | None,
            work: Workdir | None = None) -> Target:

@@ -124,7 +124,7 @@ def make_source(config: Config, work: Workdir, t: Target, name: str, *,
                 reason: str = "") -> tuple[ProjectSource, source_package.SourcePlan, Path, bool]:
     """Plan the project's source package, give it its version and write the .dsc (kept
     when it exists): the plan, the .dsc and whether it was made now."""
-    log = work.fresh_log(t.release.name, f"source-{name}")
+    log = work.fresh_log(t.logs, f"source-{name}")
     say(f"source: {name} for {t.release.name}: fetching the upstream source")
     ps = plan(config, work, t, name, log)
     the_plan = assign_version(work, t, ps, reason=reason)

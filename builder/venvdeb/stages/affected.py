@@ -66,7 +66,7 @@ def verdict(config: Config, work: Workdir, t: Target, name: str, log: Path) -> V
 
 
 def run_affected(config: Config, work: Workdir, t: Target, projects: Sequence[str]) -> Outcome:
-    log = work.fresh_log(t.release.name, "affected")
+    log = work.fresh_log(t.logs, "affected")
     verdicts = [verdict(config, work, t, name, log) for name in projects]
     return Outcome("affected", f"{t.release.name}/{t.distribution.name}",
                    "affected: " + " ".join(v.project for v in verdicts if v.rebuild),

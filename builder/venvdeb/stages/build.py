@@ -30,7 +30,7 @@ def run_build(config: Config, work: Workdir, t: Target, name: str, *,
         build_record.write(ps.out_dir, record)
         return Outcome("build", name, f"build: up to date: {', '.join(d.name for d in wanted)} "
                                       f"in {ps.out_dir}", changed=False)
-    log = work.fresh_log(t.release.name, f"build-{name}")
+    log = work.fresh_log(t.logs, f"build-{name}")
     dist = t.distribution
 
     def build_once(work_name: str) -> builders.BuildResult:

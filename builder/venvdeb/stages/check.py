@@ -32,7 +32,7 @@ def run_check(config: Config, work: Workdir, t: Target, name: str, *, force: boo
     rec = build_record.project_record(work, t, name)
     req = build_record.reqdeb_record(work, t)
     release = t.release.name
-    log = work.fresh_log(release, f"check-{name}")
+    log = work.fresh_log(t.logs, f"check-{name}")
     ledger = work.checks
     if only == "install":
         unlinted = [d.name for d in rec.debs

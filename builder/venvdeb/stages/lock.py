@@ -62,7 +62,7 @@ def run_lock(config: Config, work: Workdir, t: Target, *, scope: Scope | None = 
     step = plan_lock(config, work, t, scope=scope)
     pins = step.pins
     lock_dir = work.lock_dir(t.release.name, t.distribution.name)
-    log = work.fresh_log(t.release.name, "lock")
+    log = work.fresh_log(t.logs, "lock")
     say(f"lock: {t.release.name} on {t.distribution.name} (Python "
         f"{t.distribution.python_version}), scope {step.plan.scope}: {len(pins.pins)} pins apply, "
         f"{pins.skipped_by_marker} skipped by marker, {len(pins.denied)} deny-listed")

@@ -63,9 +63,8 @@ def run_parity(config: Config, work: Workdir, t: Target, names: Sequence[str],
     ports = tuple(u.port for p in projects for b in p.packages for u in b.uwsgi)
     documented = parity.read_documented(documented_in.read_text()) \
         if documented_in.is_file() else ()
-    release = t.release.name
     if files:
-        log = work.fresh_log(release, "parity-files")
+        log = work.fresh_log(t.logs, "parity-files")
         say(f"parity: the files of Debian's {', '.join(n for s in scopes for n in s.install)} "
             f"(apt-get download) and of ours (log: {log})")
         rows = parity.compare(parity_files.debian_facts(t.distribution, scopes, log),
@@ -73,7 +72,7 @@ def run_parity(config: Config, work: Workdir, t: Target, names: Sequence[str],
         judged = parity.judge(rows, documented)
         return ParityResult(judged, parity.stale(judged, documented, [p.name for p in projects]),
                             (), documented_in)
-    logs = {side: work.fresh_log(release, f"parity-{side}") for side in SIDES}
+    logs = {side: work.fresh_log(t.logs, f"parity-{side}") for side in SIDES}
     say(f"parity: Debian's {', '.join(n for s in scopes for n in s.install)} on one booted "
         f"node, ours on another (logs: {logs['debian']}, {logs['ours']})")
     with ThreadPoolExecutor(len(SIDES)) as pool:

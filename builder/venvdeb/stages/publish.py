@@ -152,7 +152,7 @@ def _checked_then_key(config: Config, work: Workdir, t: Target, projects: Sequen
 def run_publish(config: Config, work: Workdir, t: Target, projects: Sequence[str], *,
                 stage: Stage = "staging", tool: bool = False,
                 lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> Outcome:
-    log = work.fresh_log(t.release.name, "publish")
+    log = work.fresh_log(t.logs, "publish")
     codename = repository.codename(t.distribution.name, t.release.name, stage)
     paths = repository.Paths(work.repo)
     # the files copied and checked under the lock, so none can change between
@@ -187,7 +187,7 @@ def run_publish(config: Config, work: Workdir, t: Target, projects: Sequence[str
 
 def run_promote(config: Config, work: Workdir, t: Target, *,
                 lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> Outcome:
-    log = work.fresh_log(t.release.name, "promote")
+    log = work.fresh_log(t.logs, "promote")
     source = repository.codename(t.distribution.name, t.release.name, "staging")
     target = repository.codename(t.distribution.name, t.release.name, "production")
     paths = repository.Paths(work.repo)

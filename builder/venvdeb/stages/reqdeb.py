@@ -64,7 +64,7 @@ def run_reqdeb(config: Config, work: Workdir, t: Target, *, force: bool = False,
     say(f"reqdeb: {the_build.package} {the_build.version} ({step.plan.architecture}), "
         f"{len(step.plan.wheels)} wheels")
     deb, built = requirements_package.build(
-        the_build, out_dir, work.fresh_log(t.release.name, "reqdeb"), force=force,
+        the_build, out_dir, work.fresh_log(t.logs, "reqdeb"), force=force,
         lint=_lint(t) if lintian else None)
     [changes] = out_dir.glob(f"{the_build.source}_{the_build.version}_*.changes")
     lock_file = work.lock_file(t.release.name, t.distribution.name)

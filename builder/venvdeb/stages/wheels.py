@@ -84,7 +84,7 @@ def run_wheels(config: Config, work: Workdir, t: Target, *, jobs: int) -> Outcom
     say(f"wheels: {t.release.name}: {the_plan.total} entries: {len(the_plan.cached)} cached, "
         f"{len(the_plan.fetch)} to download, {len(the_plan.build)} to build from sdists")
     wheelhouse.verify_cached(the_plan.cached, entries, files_dir)
-    log_dir = work.log_dir(t.release.name, "wheels")
+    log_dir = work.log_dir(t.logs, "wheels")
     build_env = None
     build_records: tuple[wheelhouse.Record, ...] = ()
     sdists_dir = work.sdists(t.release.name, t.distribution.name)
