@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -16,6 +18,40 @@ from tests.fixtures.make_index import build_index
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI") == "true"
 RELEASE = "2099.1"
+
+
+#: The real-release module's pipeline (tens of minutes, mostly waiting on PyPI, apt,
+#: mmdebstrap, sbuild and booted nodes) starts when collection ends and runs beside
+#: the other tests; the tests that need it run last (``pytest_collection_modifyitems``)
+#: and wait for it (its ``pipeline`` fixture).
+REAL_RELEASE = "tests/integration/test_real_release.py::"
+REAL_PIPELINE = pytest.StashKey[tuple[subprocess.Popen[bytes], Path]]()
+
+
+def _needs_pipeline(item: pytest.Item) -> bool:
+    return item.nodeid.startswith(REAL_RELEASE) and \
+        "pipeline" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    late = [item for item in items if _needs_pipeline(item)]
+    items[:] = [item for item in items if not _needs_pipeline(item)] + late
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if session.config.option.collectonly or not any(_needs_pipeline(i) for i in session.items):
+        return
+    from tests.integration.test_real_release import start_pipeline
+    base = session.config._tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
+    session.config.stash[REAL_PIPELINE] = start_pipeline(Path(base))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    started = session.config.stash.get(REAL_PIPELINE, None)
+    if started is not None and started[0].poll() is None:  # the session ended first
+        os.killpg(started[0].pid, signal.SIGTERM)
+        started[0].wait()
 
 
 def require_tools(*tools: str) -> None:

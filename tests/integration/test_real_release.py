@@ -1,11 +1,14 @@
-"""keystone for real: the 2025.1 and 2026.1 pipelines into one signed
-repository, then what operators do with it on clean bookworm systems.
+"""keystone for real: the 2025.1 (bookworm) and 2026.1 (bookworm and trixie) pipelines
+into one signed repository, then what operators do with it on clean systems.
 
-Reaches PyPI (lock, wheels) and the Debian mirror (chroots). One module-wide
-run of ``venvdeb pipeline keystone --release 2025.1 --release 2026.1
---promote``; then: the requirements package installs keystone offline; the
-venv packages' contents; a node configured with the printed lines; the upgrade
-2025.1 -> 2026.1 keeping a local conffile edit, and the downgrade back, on a booted node;
+Reaches PyPI (lock, wheels) and the Debian mirror (chroots). One run of ``venvdeb
+pipeline keystone --release 2025.1 --release 2026.1 --promote``, started in the
+background when the session's collection ends (tests/conftest.py: it runs beside the
+other modules' tests; the tests that need it run last); then: the requirements package
+installs keystone offline; the venv packages' contents; a node configured with the
+printed lines; the upgrade 2025.1 -> 2026.1 keeping a local conffile edit, and the
+downgrade back, on a booted node; a booted bookworm node dist-upgraded to trixie with
+keystone running;
 an operator's puppet manifest for Debian's keystone applied unchanged on two booted
 nodes, one with Debian's keystone (the control), one with ours; then `venvdeb parity
 keystone cloudkitty` against Debian's own packages, on two booted nodes. Slow; it runs
@@ -27,7 +30,7 @@ import pytest
 from debian.debfile import DebFile
 
 import venvdeb
-from tests.conftest import ROOT, require_tools
+from tests.conftest import REAL_PIPELINE, ROOT, require_tools
 from venvdeb.core import config as config_mod
 from venvdeb.core import images, runner
 from venvdeb.core.target import target
@@ -41,28 +44,42 @@ OLD = "2025.1"
 INSTALLED = Path(f"/usr/share/venvdeb/wheels/{RELEASE}")
 
 
-@pytest.fixture(scope="module")
-def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh workdir; ``VENVDEB_TEST_WORKDIR`` reuses one (the pipeline then reruns in it)."""
+def start_pipeline(base: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    """The whole job for keystone, 2025.1 (bookworm) and 2026.1 (bookworm and trixie), up
+    to production, started in the background when the session's collection ends
+    (tests/conftest.py), in a fresh workdir; ``VENVDEB_TEST_WORKDIR`` reuses one (the
+    pipeline then reruns in it). Its output goes to ``<workdir>.out`` and ``.err``."""
     reuse = os.environ.get("VENVDEB_TEST_WORKDIR")
-    path = Path(reuse) if reuse else tmp_path_factory.mktemp("real")
+    path = Path(reuse) if reuse else base / "real"
+    path.mkdir(parents=True, exist_ok=True)
     # bound into nodes whose root is a mapped id: it reads the repository as anyone
     # may (pytest makes its directories 0700; keys/ inside stays 0700)
     path.chmod(0o755)
-    return path
+    with path.with_suffix(".out").open("wb") as out, path.with_suffix(".err").open("wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "venvdeb", "--config", str(ROOT / "pipeline.toml"),
+             "--workdir", str(path), "pipeline", "keystone", "--release", OLD, "--release",
+             RELEASE, "--promote"], stdout=out, stderr=err, cwd=ROOT, start_new_session=True)
+    return proc, path
 
 
 @pytest.fixture(scope="module")
-def pipeline(work: Path) -> str:
-    """The whole job for keystone, 2025.1 and 2026.1, up to production."""
+def work(request: pytest.FixtureRequest) -> Path:
+    """The workdir of the pipeline started with the session."""
+    started = request.config.stash.get(REAL_PIPELINE, None)
+    assert started is not None, "the session did not start the pipeline (tests/conftest.py)"
+    return started[1]
+
+
+@pytest.fixture(scope="module")
+def pipeline(request: pytest.FixtureRequest, work: Path) -> str:
+    """The pipeline's output, once it has finished."""
     require_tools("dpkg-buildpackage", "dh_virtualenv", "lintian", "unshare", "dpkg",
                   "mmdebstrap", "reprepro", "gpg", "gpgv", "apt-ftparchive")
-    result = subprocess.run(
-        [sys.executable, "-m", "venvdeb", "--config", str(ROOT / "pipeline.toml"), "--workdir",
-         str(work), "pipeline", "keystone", "--release", OLD, "--release", RELEASE,
-         "--promote"], capture_output=True, text=True, cwd=ROOT)
-    assert result.returncode == 0, result.stderr[-4000:]
-    return result.stdout
+    proc, _ = request.config.stash[REAL_PIPELINE]
+    code = proc.wait()
+    assert code == 0, work.with_suffix(".err").read_text(errors="replace")[-4000:]
+    return work.with_suffix(".out").read_text()
 
 
 @pytest.fixture(scope="module")

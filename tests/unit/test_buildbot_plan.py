@@ -17,11 +17,15 @@ def test_one_builder_per_project_release_distribution_and_per_release() -> None:
     site = buildbot_plan.load_settings(ROOT / "buildbot-master" / "settings.toml.example", ROOT)
     plans = buildbot_plan.plan(cfg, site)
     names = sorted(p.name for p in plans)
+    pairs = (("2025.1", "bookworm"), ("2026.1", "bookworm"), ("2026.1", "trixie"))
     assert names == sorted([
-        "requirements-2025.1-bookworm", "requirements-2026.1-bookworm",
-        "promote-2025.1-bookworm", "promote-2026.1-bookworm",
-        *(f"{project}-{release}-bookworm" for project in ("keystone", "cloudkitty", "nova")
-          for release in ("2025.1", "2026.1"))])
+        *(f"{kind}-{release}-{dist}" for kind in ("requirements", "promote")
+          for release, dist in pairs),
+        *(f"{project}-{release}-{dist}" for project in ("keystone", "cloudkitty", "nova")
+          for release, dist in pairs)])
+    trixie = next(p for p in plans if p.name == "keystone-2026.1-trixie")
+    assert trixie.steps[2].argv[7:] == ("build", "keystone", "--release", "2026.1", "--dist",
+                                        "trixie", "--builder", "sbuild", "--no-lintian")
     keystone = next(p for p in plans if p.name == "keystone-2026.1-bookworm")
     assert [s.name for s in keystone.steps] == ["venvdeb version", "source package",
                                                 "build (sbuild)", "lintian", "install test",

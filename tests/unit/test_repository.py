@@ -21,7 +21,8 @@ def test_codenames_and_conf_cover_every_release_and_stage() -> None:
     cfg = config.load(ROOT / "pipeline.toml")
     names = [s.codename for s in repository.suites(cfg)]
     assert names == ["bookworm-2025.1-staging", "bookworm-2025.1",
-                     "bookworm-2026.1-staging", "bookworm-2026.1"]
+                     "bookworm-2026.1-staging", "bookworm-2026.1",
+                     "trixie-2026.1-staging", "trixie-2026.1"]
     text = repository.distributions_conf(cfg, "AB" * 20)
     paragraphs = [Deb822(p) for p in text.split("\n\n") if "Codename" in p]
     assert [p["Codename"] for p in paragraphs] == names
