@@ -442,7 +442,7 @@ def test_a_bookworm_node_with_keystone_dist_upgrades_to_trixie(pipeline: str, wo
             assert booted.run(["systemctl", "is-active", "keystone"], check=False
                               ).output.strip() == "active", log.read_text()[-3000:]
             args = _serving(booted)
-            assert args[0] == "/usr/bin/uwsgi_python313" and f"--virtualenv{VENV}" in \
+            assert args[0] == "/usr/bin/uwsgi_python3" and f"--virtualenv{VENV}" in \
                 "".join(args), args
             assert "status 201 token True" in _token(booted, f"{VENV}/bin/python")
 

@@ -189,12 +189,12 @@ def test_a_local_index_is_bound_into_the_tree_and_pip_tools_comes_from_pypi(
     box = tmp_path / "box"
     box.mkdir()
     in_tree = chroot.Place(tmp_path / "tree", "/usr/bin/python3")
-    url, where = chroot.index_in(in_tree, box, f"file://{tmp_path}/index")
-    assert url == "file:///build/index" and (box / "index").is_dir()
-    assert where.binds == (mounts.Bind(tmp_path / "index", "/build/index"),)
+    url, where = chroot.index_in(in_tree, box, f"file://{tmp_path}/simple")
+    assert url == "file:///build/index/simple" and (box / "index").is_dir()
+    assert where.binds == (mounts.Bind(tmp_path, "/build/index"),), "files/ beside simple/"
     argv = where.confine(box, ["pip-compile"])
     view = json.loads(argv[argv.index("venvdeb.core.mounts") + 1])
-    assert [str(tmp_path / "index"), "/build/index", False] in view["binds"]
+    assert [str(tmp_path), "/build/index", False] in view["binds"]
     assert chroot.index_in(in_tree, box, "https://pypi.org/simple") == \
         ("https://pypi.org/simple", in_tree)
     assert chroot.index_in(chroot.HOST, box, f"file://{tmp_path}/index")[1] is chroot.HOST

@@ -126,6 +126,8 @@ def test_a_trixie_build_sorts_above_every_bookworm_build(cfg: config.Config,
     control = dict(built["trixie"].files)["debian/control"]
     assert "python3 (>= 3.13~)," in control and "python3 (<< 3.14)" in control
     assert "3.11" not in control
+    unit = dict(built["trixie"].files)["debian/keystone.keystone.service"]
+    assert "ExecStart=/usr/bin/uwsgi_python3 --http-socket :5000" in unit, unit
 
 
 def test_maintainer_scripts_and_rules(cfg: config.Config, tmp_path: Path) -> None:

@@ -60,6 +60,14 @@ class Distribution:
         return f"deb{self.debian_version}"
 
     @property
+    def uwsgi_binary(self) -> str:
+        """uWSGI with Debian's python3 plugin (uwsgi-plugin-python3): bookworm's ships
+        ``uwsgi_python311``; from trixie on, only ``uwsgi_python3``."""
+        if self.debian_version >= 13:
+            return "/usr/bin/uwsgi_python3"
+        return f"/usr/bin/uwsgi_python{self.python_version.replace('.', '')}"
+
+    @property
     def python_range(self) -> tuple[str, str]:
         """``(>= 3.11~, << 3.12)``: the interpreter range a venv built here needs."""
         major, minor = self.python_version.split(".")

@@ -100,7 +100,7 @@ def _context(config: Config, project: Project, release: Release, dist: Distribut
         "source": project.name, "maintainer": config.repository.maintainer,
         "pypi_name": project.pypi_name, "upstream_version": upstream.upstream_version,
         "release": release.name, "series": release.series, "distribution": dist.name,
-        "version_tag": dist.version_tag,
+        "version_tag": dist.version_tag, "uwsgi_binary": dist.uwsgi_binary,
         "python_lo": lo, "python_hi": hi, "python": str(dist.python),
         "python_version": dist.python_version,
         "reqdeb_package": reqdeb_package, "reqdeb_version": reqdeb_version,

@@ -177,13 +177,16 @@ def tree_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 def index_in(where: Place, box: Path, index_url: str) -> tuple[str, Place]:
     """The release's index as a command in the tree ``where`` reaches it: an http(s)
-    index at its URL; a local one (file://) bound read-only on /build/index (a mount
-    point made in ``box``), with ``where`` carrying that bind."""
+    index at its URL; a local one (file://) with its parent directory (where a
+    simple/ index's links lead: files/ beside it) bound read-only on /build/index (a
+    mount point made in ``box``), with ``where`` carrying that bind."""
     if where.root is None or not index_url.startswith("file://"):
         return index_url, where
+    path = Path(urllib.parse.urlparse(index_url).path)
     (box / "index").mkdir()
-    bind = mounts.Bind(Path(urllib.parse.urlparse(index_url).path), str(INSIDE / "index"))
-    return f"file://{INSIDE / 'index'}", dataclasses.replace(where, binds=(*where.binds, bind))
+    bind = mounts.Bind(path.parent, str(INSIDE / "index"))
+    return f"file://{INSIDE / 'index' / path.name}", \
+        dataclasses.replace(where, binds=(*where.binds, bind))
 
 
 def wrap(root: Path, box: Path, argv: Sequence[str | os.PathLike[str]], *,

@@ -228,7 +228,7 @@ def stopped_problems(on: node_mod.Node, units: Sequence[str]) -> list[str]:
 
 #: What booting a node changes in its tree (systemd's state, the masks): not the packages'.
 NODE_CHURN = ("etc/systemd/system/", "var/lib/systemd/", "var/lib/dbus/", "etc/machine-id",
-              "var/lib/private/")
+              "var/lib/private/", "etc/.updated", "var/.updated")
 
 
 def run(the_plan: InstallPlan, box: chroot_mod.Chroot) -> list[str]:
@@ -277,7 +277,9 @@ def run(the_plan: InstallPlan, box: chroot_mod.Chroot) -> list[str]:
                 problems.append(f"unit {unit}.service is missing or has no ExecStart")
         for unit, ini, script in the_plan.uwsgi:
             problems += _uwsgi_problems(root, unit, ini, script, the_plan.venv_path)
-        unit_problems = units_mod.verify(root, all_units, box.log)
+        unit_problems = units_mod.verify(
+            lambda argv: on.run(list(argv), check=False, what="systemd-analyze verify"),
+            root, all_units)
         unit_problems += running_problems(on, all_units)
         problems.extend(unit_problems)
         if all_units and not unit_problems:

@@ -32,7 +32,10 @@ from venvdeb.core.errors import InstallTestFailed
 from venvdeb.qa import chroot
 
 #: What a node's tree holds beyond ``minbase``.
-NODE_PACKAGES = ("systemd", "systemd-sysv", "dbus", "iproute2")
+#: adduser: every standard Debian system has it (priority important); on trixie, dbus
+#: depends on "adduser | systemd-sysusers", so an adduser that our packages pulled in
+#: would satisfy it and stay after their purge
+NODE_PACKAGES = ("systemd", "systemd-sysv", "dbus", "iproute2", "adduser")
 #: Units that cannot work in a container: masked, as systemd-nspawn users do.
 MASKED = ("sys-kernel-debug.mount", "sys-kernel-tracing.mount", "sys-kernel-config.mount",
           "e2scrub_reap.service", "systemd-logind.service", "getty@.service",
