@@ -32,10 +32,11 @@ from venvdeb.core.errors import InstallTestFailed
 from venvdeb.qa import chroot
 
 #: What a node's tree holds beyond ``minbase``.
-#: adduser: every standard Debian system has it (priority important); on trixie, dbus
-#: depends on "adduser | systemd-sysusers", so an adduser that our packages pulled in
-#: would satisfy it and stay after their purge
-NODE_PACKAGES = ("systemd", "systemd-sysv", "dbus", "iproute2", "adduser")
+#: adduser and netbase: every standard Debian system has them (priority important);
+#: pulled in by our packages, neither leaves cleanly on trixie: dbus depends on "adduser
+#: | systemd-sysusers" and keeps an adduser that came later; netbase's postinst writes
+#: /etc/hosts, which its postrm removes only when it is the default of one hostname
+NODE_PACKAGES = ("systemd", "systemd-sysv", "dbus", "iproute2", "adduser", "netbase")
 #: Units that cannot work in a container: masked, as systemd-nspawn users do.
 MASKED = ("sys-kernel-debug.mount", "sys-kernel-tracing.mount", "sys-kernel-config.mount",
           "e2scrub_reap.service", "systemd-logind.service", "getty@.service",
