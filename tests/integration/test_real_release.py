@@ -372,12 +372,24 @@ def test_a_bookworm_node_with_keystone_dist_upgrades_to_trixie(pipeline: str, wo
     --without-new-pkgs`, `apt full-upgrade`. keystone ends on our trixie package, its venv
     on Python 3.13, 29.0.2, the operator's keystone.conf kept, nothing of ours broken or
     held, and keystone.service active on the new venv, issuing tokens. The node has no
-    network once booted: trixie's packages are fetched before (the apt cache is shared)."""
+    network once booted: what the upgrade needs is fetched before, by the same install
+    and upgrade rehearsed in a throwaway chroot up to apt's download (the apt cache is
+    shared)."""
     log = tmp_path / "node.log"
     image = images.tarball("minbase", "bookworm", "amd64", MIRROR, shared_cache() / "chroot",
                            log, packages=node.NODE_PACKAGES, what="mmdebstrap (node)")
     lines = _node_lines(work, RELEASE, "bookworm")
     trixie_lines = _node_lines(work, RELEASE, TRIXIE)
+    configure = [line for line in lines if not line.startswith("apt-get update &&")]
+    # what the upgrade will fetch, exactly: the same upgrade in a throwaway chroot of the
+    # same image, with the network, up to apt's download (into the shared apt cache)
+    with chroot.session(image, log, [chroot.Bind(work, str(work))],
+                        apt_cache=shared_cache() / "apt-archives") as rehearsal:
+        _sh(rehearsal, "\n".join([
+            *configure, "apt-get update", "apt-get install -y keystone",
+            "sed -i 's/bookworm/trixie/g' /etc/apt/sources.list "
+            "/etc/apt/sources.list.d/venvdeb.sources",
+            "apt-get update", "apt-get full-upgrade -y --download-only"]))
     with chroot.session(image, log, [chroot.Bind(work, str(work))],
                         apt_cache=shared_cache() / "apt-archives") as box:
         box.put("/etc/apt/sources.list.d/debian-trixie.sources",
@@ -385,15 +397,10 @@ def test_a_bookworm_node_with_keystone_dist_upgrades_to_trixie(pipeline: str, wo
                 "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n")
         box.put("/etc/apt/sources.list.d/venvdeb-trixie.sources", _stanza(trixie_lines))
         box.put("/etc/apt/preferences.d/not-yet", NOT_YET)
-        # what the bookworm install needs, then (trixie no longer pinned away) what the
-        # upgraded node holds: trixie's keystone with its closure, and the base upgraded
-        _sh(box, "\n".join([
-            *(line for line in lines if not line.startswith("apt-get update &&")),
-            "apt-get update", "apt-get install -y --download-only keystone",
-            "mv /etc/apt/preferences.d/not-yet /root/not-yet",
-            "apt-get install -y --download-only keystone",
-            "apt-get full-upgrade -y --download-only",
-            "mv /root/not-yet /etc/apt/preferences.d/not-yet"]))
+        # trixie's lists beside bookworm's (pinned away until the switch), and the
+        # bookworm install's packages; the upgrade's came with the apt cache
+        _sh(box, "\n".join([*configure, "apt-get update",
+                            "apt-get install -y --download-only keystone"]))
         with node.booted(box, log) as booted:
             installed = booted.sh("apt-get install -y keystone", what="install", check=False)
             assert installed.returncode == 0, installed.output[-3000:]

@@ -74,3 +74,25 @@ def test_records_round_trip(tmp_path: Path) -> None:
     loaded = wheelhouse.load_records(tmp_path / "m.json")
     assert list(loaded) == [("a", "2"), ("b", "1")]
     assert loaded[("b", "1")] == records[0]
+
+
+def test_a_pin_with_no_file_for_the_distribution_names_it(tmp_path: Path) -> None:
+    """Only a cp311 wheel and an sdist that does not support Python 3.13: for trixie the
+    pin has nothing usable, and the error names the distribution, its Python and glibc."""
+    from tests.conftest import ROOT
+    from venvdeb.core.errors import IndexError_
+    cfg = config.load(ROOT / "pipeline.toml")
+    files = [_f("pkg-1.0-cp311-cp311-manylinux_2_17_x86_64.whl"),
+             _f("pkg-1.0.tar.gz", "h2", requires="&lt;3.13")]
+    try:
+        wheelhouse.plan([_entry()], cfg.release("2026.1"), cfg.distribution("trixie"), cfg,
+                        tmp_path, {}, lister=lambda url, name: files)
+    except IndexError_ as exc:
+        text = f"{exc} {exc.hint}"
+    else:
+        raise AssertionError("no error")
+    assert "no wheel for trixie (Python 3.13, glibc 2.41, amd64) nor an sdist" in text, text
+    assert "pkg==1.0" in text and "exclude_distributions" in text
+    plan = wheelhouse.plan([_entry()], cfg.release("2026.1"), cfg.distribution("bookworm"), cfg,
+                           tmp_path, {}, lister=lambda url, name: files)
+    assert [f.file.filename for f in plan.fetch] == [files[0].filename]
