@@ -151,3 +151,17 @@ def test_pinned_inputs_and_the_pins_a_new_plan_changes(tmp_path: Path) -> None:
     assert lock_stage.changed_pins(step, work, t) == {
         "keystone": "29.0.2 -> 29.0.3", "six": "1.17.0 -> 1.18.0",
         "pyyaml": "6.0.3 -> unpinned"}, "pbr was never pinned: not a change"
+
+
+def test_a_project_for_another_python_names_the_distribution() -> None:
+    """pip's words when every version's Requires-Python excludes the target interpreter."""
+    output = ("ERROR: Ignored the following versions that require a different python version: "
+              "29.0.2 Requires-Python >=3.10,<3.13\n"
+              "ERROR: Could not find a version that satisfies the requirement keystone==29.0.2 "
+              "(from versions: none)\n")
+    error = lock.explain_failure(output, _pinset(), Path("/l"), "file:///i", _lister,
+                                 target="trixie (Python 3.13)")
+    assert str(error) == ("keystone==29.0.2 does not support the Python of trixie (Python "
+                          "3.13): the index has it only for other Pythons (29.0.2 "
+                          "Requires-Python >=3.10,<3.13)")
+    assert "exclude_distributions" in (error.hint or "")

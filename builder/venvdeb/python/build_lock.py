@@ -168,4 +168,5 @@ def plan(release: Release, distribution: Distribution, systems: Mapping[str, Bui
     requirements_in = header + "-c constraints.txt\n" + body
     constraints = "".join(f"{p}\n" for p in release.extra_pins)
     return LockPlan(release.name, distribution.name, "build", requirements_in, constraints,
-                    release.index_url, only_binary=True)
+                    release.index_url, only_binary=True,
+                    target=f"{distribution.name} (Python {distribution.python_version})")

@@ -63,6 +63,8 @@ class LockPlan:
     index_url: str
     #: wheels only (the build lock: a build requirement is never built from source)
     only_binary: bool = False
+    #: for messages: ``trixie (Python 3.13)``
+    target: str = ""
 
     @property
     def digest(self) -> str:
@@ -103,7 +105,8 @@ def plan(config: Config, release: Release, distribution: Distribution, pins: Pin
         requirements_in = header + "-c constraints.txt\n" + body
         constraints = pins.as_constraints()
     return LockPlan(release.name, distribution.name, scope, requirements_in, constraints,
-                    release.index_url)
+                    release.index_url,
+                    target=f"{distribution.name} (Python {distribution.python_version})")
 
 
 def options(lock_plan: LockPlan, cache_dir: Path, index_url: str | None = None) -> list[str]:
@@ -167,7 +170,8 @@ def compile_lock(lock_plan: LockPlan, lock_dir: Path, log: Path, pins: PinSet, *
                                        options(lock_plan, chroot.INSIDE / "cache", inside),
                                        lock_plan.index_url, log, lock_plan.distribution)
         if result.returncode != 0:
-            raise explain_failure(result.output, pins, log, lock_plan.index_url)
+            raise explain_failure(result.output, pins, log, lock_plan.index_url,
+                                  target=lock_plan.target)
         write_atomic(new, sandbox.read_output(box / NEW_LOCK, "pip-compile"))
     header = f"# {LOCK_FORMAT} {lock_plan.digest}\n{lock_plan.requirements_in.splitlines()[0]}\n"
     write_atomic(new, header + new.read_text())
@@ -197,11 +201,14 @@ _UNREACHABLE = re.compile(r"[^\n]*(?:CERTIFICATE_VERIFY_FAILED|Max retries excee
                           r"URL|Temporary failure in name resolution|Network is unreachable)"
                           r"[^\n]*")
 _CONFLICT = re.compile(r"The conflict is caused by:(.*?)(?:\n\n|To fix)", re.S)
+#: pip's words for versions whose Requires-Python excludes the interpreter
+_OTHER_PYTHON = re.compile(r"Ignored the following versions that require a different python "
+                           r"version: ([^\n]+)")
 
 
 def explain_failure(output: str, pins: PinSet, log: Path, index_url: str,
-                    lister: Callable[[str, str], Sequence[IndexFile]] = index.project_files
-                    ) -> ResolutionError:
+                    lister: Callable[[str, str], Sequence[IndexFile]] = index.project_files,
+                    *, target: str = "") -> ResolutionError:
     """Turn pip-compile's output into one line naming the culprit.
 
     pip-tools hides pip's explanation of a ResolutionImpossible, so the names
@@ -216,6 +223,13 @@ def explain_failure(output: str, pins: PinSet, log: Path, index_url: str,
             hint="check the network, proxy variables and CA certificates (SSL_CERT_FILE; "
                  "pip's own configuration is ignored)", log=log)
     wanted = [m.group(1) for m in _NO_VERSION.finditer(output)]
+    other_python = _OTHER_PYTHON.search(output)
+    if other_python and wanted:
+        return ResolutionError(
+            f"{wanted[0]} does not support the Python of {target or 'the target'}: the index "
+            f"has it only for other Pythons ({other_python.group(1).strip()[:200]})",
+            hint="exclude the project from that distribution (exclude_distributions, with the "
+                 "reason), or pin a version that supports its Python", log=log)
     causes = [(m.group(1), m.group(2)) for m in _CAUSE.finditer(output)]
     names: list[NormalizedName] = []
     for text in [*wanted, *(c for c, _ in causes)]:
