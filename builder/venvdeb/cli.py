@@ -83,12 +83,14 @@ examples:
   venvdeb reqdeb --release 2026.1 && dpkg -i build/releases/2026.1/bookworm/reqdeb/*.deb
   venvdeb build keystone --release 2026.1  # venv-keystone-2026.1 and keystone
   venvdeb build keystone --release 2026.1 --builder sbuild --check-reproducible
+  venvdeb build keystone --release 2026.1 --dist trixie  # sbuild in a trixie chroot
   venvdeb check keystone --release 2026.1  # lintian + install test in a chroot
   venvdeb publish --release 2026.1         # into bookworm-2026.1-staging
   venvdeb promote --release 2026.1         # staging -> bookworm-2026.1
   venvdeb pipeline                         # what [pipeline] in pipeline.toml says
   venvdeb pipeline --promote keystone      # ... only keystone, up to production
   venvdeb pipeline --dry-run               # what would run, and why; changes nothing
+  venvdeb pipeline --dist trixie           # only the releases' trixie builds
   venvdeb parity keystone cloudkitty --release 2026.1  # ours next to Debian's
 """
 
