@@ -119,7 +119,7 @@ def test_a_trixie_build_sorts_above_every_bookworm_build(cfg: config.Config,
         draft = source_package.plan(
             cfg, cfg.projects["keystone"], cfg.release("2026.1"), cfg.distribution(dist),
             upstream=src, requirements="--require-hashes\n",
-            reqdeb_package="openstack-wheels-2026.1", reqdeb_version="2026.1+deb12u1+68f42221")
+            reqdeb_package="openstack-wheels-2026.1", reqdeb_version="2026.1+deb12u1.68f42221")
         built[dist] = _versioned(draft, tmp_path)
     assert built["trixie"].version == "90:29.0.2-0+deb13u1"
     assert Version(built["trixie"].version) > Version("90:29.0.2-0+deb12u99")

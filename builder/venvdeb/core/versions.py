@@ -44,8 +44,10 @@ class Assigned:
 
 
 def format_version(base: str, serial: int, digest: str, tag: str) -> str:
-    """``2026.1+deb12u3+1a2b3c4d``; ``tag`` is the distribution's (``deb12``)."""
-    return f"{base}+{tag}u{serial}+{digest[:8]}"
+    """``2026.1+deb12u3.1a2b3c4d``; ``tag`` is the distribution's (``deb12``). One '+'
+    only: venvdeb's own package carries it as its Python version too (PEP 440's local
+    version is ``+`` and dot-separated parts)."""
+    return f"{base}+{tag}u{serial}.{digest[:8]}"
 
 
 def _decide(entries: list[dict[str, Any]], base: str, digest: str, tag: str, now: float | None,
