@@ -345,6 +345,24 @@ def test_pipeline_printed_the_node_lines(pipeline: str, work: Path) -> None:
 
 
 TRIXIE = "trixie"
+
+
+def test_a_clean_trixie_node_installs_keystone_from_the_printed_lines(
+        pipeline: str, work: Path, tmp_path: Path) -> None:
+    """The lines the pipeline printed for trixie, as an operator runs them on a clean
+    trixie system: keystone 2026.1 from trixie-2026.1, its venv on Python 3.13."""
+    log = tmp_path / "node.log"
+    image = images.tarball("minbase", TRIXIE, "amd64", MIRROR, shared_cache() / "chroot",
+                           log, packages=node.NODE_PACKAGES, what="mmdebstrap (trixie node)")
+    lines = _node_lines(work, RELEASE, TRIXIE)
+    with chroot.session(image, log, [chroot.Bind(work, str(work))],
+                        apt_cache=shared_cache() / "apt-archives") as box:
+        _sh(box, "\n".join([*lines[:-1], f"{lines[-1]} -y"]))
+        assert box.run(["keystone-manage", "--version"]).output.strip() == "29.0.2"
+        assert box.run([f"{VENV}/bin/python", "-c", "import sys; print('%d.%d' % "
+                        "sys.version_info[:2])"]).output.strip() == "3.13"
+        version = box.run(["dpkg-query", "-W", "-f", "${Version}", "keystone"]).output
+        assert version.startswith("90:29.0.2-0+deb13u"), version
 #: apt on the node while it is still bookworm: trixie's suites are known (fetched before
 #: it boots, offline after) but never chosen until the operator switches
 NOT_YET = f"""Package: *
