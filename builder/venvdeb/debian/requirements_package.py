@@ -153,7 +153,11 @@ def plan(config: Config, release: Release, distribution: Distribution, *, lock_f
     changes = (f"Wheel repository for OpenStack {release.name} ({release.series}) on "
                f"{distribution.name}: {len(records)} wheels "
                f"({context['downloaded']} downloaded, {context['built']} built).",
-               f"Inputs digest {digest}.")
+               f"Inputs digest {digest}.",
+               f"Versions carry the distribution before the serial (+{distribution.version_tag}"
+               f"u<serial>, as Debian's stable updates); builds before that scheme were "
+               f"{release.name}.<serial>+<digest>, which sorts above: a node holding one takes "
+               f"this one once with apt-get install --allow-downgrades.")
     shipped = [(f"files/{r.file}", files_dir / r.file) for r in records + build_records]
     shipped += [(f"simple/{rel}", wheel_dir / "simple" / rel)
                 for rel in wheelhouse.simple_index(records)]

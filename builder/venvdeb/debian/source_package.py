@@ -181,7 +181,11 @@ def plan(config: Config, project: Project, release: Release, dist: Distribution,
     changes = (f"{project.pypi_name} {upstream.upstream_version} for OpenStack {release.name} "
                f"({release.series}) in {context['venv_path']}, from {upstream.origin}.",
                f"Built from {reqdeb_package}: each wheel's hash in debian/venvdeb/requirements.txt; "
-               f"inputs digest {digest}.")
+               f"inputs digest {digest}.",
+               f"Versions carry the distribution before the serial (+{dist.version_tag}u<serial>, "
+               f"as Debian's stable updates); builds before that scheme were "
+               f"{upstream.upstream_version}-<serial>, which sorts above: a node holding one "
+               f"takes this one once with apt-get install --allow-downgrades.")
     packages = (context["venv_package"], *(p.name for p in project.packages))
     return SourceDraft(project.name, upstream.upstream_version, digest, context["venv_package"],
                        packages, tuple(sorted(files.items())), upstream.tarball, changes,
