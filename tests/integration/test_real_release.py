@@ -477,7 +477,7 @@ def test_a_worker_installs_venvdeb_with_apt_and_locks_like_the_checkout(pipeline
                                                                         tmp_path: Path) -> None:
     """The venvdeb package (stdeb) from the signed repository: its vendored pip-tools locks
     2026.1 to the same pins as the checkout's .venv did."""
-    assert re.search(rf"^venvdeb +{re.escape(venvdeb.__version__)}\.\d+\+[0-9a-f]{{8}}-1 "
+    assert re.search(rf"^venvdeb +{re.escape(venvdeb.__version__)}\+deb12u\d+\.[0-9a-f]{{8}}-1 "
                      r".*passed +passed$", pipeline, re.M), \
         "the pipeline's table lists the venvdeb package, checked"
     log = tmp_path / "worker.log"
