@@ -191,6 +191,20 @@ OLD_VENV = f"/opt/venvs/keystone-{OLD}"
 CONFOLD = "-o Dpkg::Options::=--force-confold"
 
 
+#: what an operator does after installing keystone (puppet's keystone::db::sync and
+#: ::bootstrap do it): a database, keys, the admin, a restart
+KEYSTONE_SETUP = "\n".join([
+    "sed -i 's|^#connection = <None>|connection = sqlite:////var/lib/keystone/"
+    "keystone.db|' /etc/keystone/keystone.conf",
+    "su -s /bin/sh keystone -c 'keystone-manage db_sync'",
+    "keystone-manage fernet_setup --keystone-user keystone --keystone-group keystone",
+    "keystone-manage credential_setup --keystone-user keystone --keystone-group keystone",
+    "su -s /bin/sh keystone -c 'keystone-manage bootstrap --bootstrap-password "
+    "admin-secret --bootstrap-public-url http://127.0.0.1:5000/v3'",
+    "systemctl restart keystone",
+])
+
+
 def _token(booted: node.Node, python: str) -> str:
     """A token request until uWSGI's workers have loaded the application (30 s)."""
     answer = ""
@@ -247,19 +261,7 @@ def test_keystone_service_on_a_booted_node_through_a_release_upgrade(
             args = _serving(booted)
             assert args[0] == "/usr/bin/uwsgi_python311" and f"--virtualenv{OLD_VENV}" in \
                 "".join(args), args
-            # what an operator does next (puppet's keystone::db::sync and ::bootstrap do it)
-            script = "\n".join([
-                "sed -i 's|^#connection = <None>|connection = sqlite:////var/lib/keystone/"
-                "keystone.db|' /etc/keystone/keystone.conf",
-                "su -s /bin/sh keystone -c 'keystone-manage db_sync'",
-                "keystone-manage fernet_setup --keystone-user keystone --keystone-group keystone",
-                "keystone-manage credential_setup --keystone-user keystone "
-                "--keystone-group keystone",
-                "su -s /bin/sh keystone -c 'keystone-manage bootstrap --bootstrap-password "
-                "admin-secret --bootstrap-public-url http://127.0.0.1:5000/v3'",
-                "systemctl restart keystone",
-            ])
-            done = booted.sh(script, what="db_sync, bootstrap, restart", check=False)
+            done = booted.sh(KEYSTONE_SETUP, what="db_sync, bootstrap, restart", check=False)
             assert done.returncode == 0, done.output[-3000:]
             assert "status 201 token True" in _token(booted, f"{OLD_VENV}/bin/python")
             old_version = booted.run(["dpkg-query", "-W", "-f", "${Version}", "keystone"]
@@ -425,16 +427,7 @@ def test_a_bookworm_node_with_keystone_dist_upgrades_to_trixie(pipeline: str, wo
             before = booted.run(["dpkg-query", "-W", "-f", "${Version}", "keystone"]
                                 ).output.strip()
             assert "+deb12u" in before, before
-            done = booted.sh("\n".join([
-                "sed -i 's|^#connection = <None>|connection = sqlite:////var/lib/keystone/"
-                "keystone.db|' /etc/keystone/keystone.conf",
-                "su -s /bin/sh keystone -c 'keystone-manage db_sync'",
-                "keystone-manage fernet_setup --keystone-user keystone --keystone-group keystone",
-                "keystone-manage credential_setup --keystone-user keystone "
-                "--keystone-group keystone",
-                "su -s /bin/sh keystone -c 'keystone-manage bootstrap --bootstrap-password "
-                "admin-secret --bootstrap-public-url http://127.0.0.1:5000/v3'",
-                "systemctl restart keystone"]), what="db_sync, bootstrap", check=False)
+            done = booted.sh(KEYSTONE_SETUP, what="db_sync, bootstrap, restart", check=False)
             assert done.returncode == 0, done.output[-3000:]
             assert "status 201 token True" in _token(booted, f"{VENV}/bin/python")
 
