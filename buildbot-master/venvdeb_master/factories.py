@@ -4,9 +4,22 @@ from __future__ import annotations
 from buildbot.plugins import steps, util
 from buildbot.process import buildstep, logobserver
 from buildbot.process.results import FAILURE, SUCCESS
-from twisted.internet import defer
+from twisted.internet import defer, threads
 
-from venvdeb.buildbot.plan import PATH_POSITIONS, REASON, BuilderPlan, SameVenvdeb
+from venvdeb.buildbot import publisher
+from venvdeb.buildbot.plan import (
+    ASSIGNED,
+    INCOMING,
+    NOTE,
+    PATH_POSITIONS,
+    REASON,
+    UPLOAD_DIR,
+    WORKER,
+    Assignment,
+    BuilderPlan,
+    SameVenvdeb,
+)
+from venvdeb.core.errors import VenvdebError
 
 ENV = {"PIP_CONFIG_FILE": "/dev/null", "LC_ALL": "C.UTF-8"}
 #: the rebuild reason written into the changelog of a new version
@@ -26,13 +39,30 @@ def _wanted(project: str):  # type: ignore[no-untyped-def]
     return check
 
 
-def _command(argv: tuple[str, ...]) -> list[object]:
-    """The step's argv; the venvdeb, config and workdir paths as the worker says, if it does."""
+def _incoming(workdir: str) -> util.Interpolate:
+    """Where the build's upload lands on the master (the publisher's workdir)."""
+    return util.Interpolate(f"{workdir}/incoming/%(prop:buildername)s-%(prop:buildnumber)s")
+
+
+PLACEHOLDERS = {
+    REASON: WHY,
+    NOTE: util.Interpolate("%(prop:venvdeb_note)s"),
+    ASSIGNED: util.Interpolate("%(prop:venvdeb_serial)s:%(prop:venvdeb_epoch)s"),
+    WORKER: util.Interpolate("%(prop:workername)s"),
+}
+
+
+def _command(argv: tuple[str, ...], master: bool = False,
+             incoming: util.Interpolate | None = None) -> list[object]:
+    """The step's argv; the venvdeb, config and workdir paths as the worker says, if it
+    does (a step on the master: its own)."""
     out: list[object] = []
     for i, a in enumerate(argv):
-        if a == REASON:
-            out.append(WHY)
-        elif i in PATH_POSITIONS:
+        if a in PLACEHOLDERS:
+            out.append(PLACEHOLDERS[a])
+        elif a == INCOMING and incoming is not None:
+            out.append(incoming)
+        elif i in PATH_POSITIONS and not master:
             out.append(util.Interpolate(f"%(prop:{PATH_POSITIONS[i]}:-{a})s"))
         else:
             out.append(a)
@@ -69,14 +99,66 @@ class VenvdebVersion(buildstep.ShellMixin, buildstep.BuildStep):  # type: ignore
         return FAILURE
 
 
+class PublisherVersion(buildstep.BuildStep):  # type: ignore[misc]
+    """On the master: the version of the inputs the worker reported, from the
+    publisher's ledger (venvdeb.buildbot.publisher), as build properties."""
+
+    def __init__(self, assignment: Assignment, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.assignment = assignment
+
+    @defer.inlineCallbacks
+    def run(self):  # type: ignore[no-untyped-def]
+        a = self.assignment
+        log = yield self.addLog("stdio")
+        why = yield self.build.render(WHY)
+        try:
+            reported = publisher.check(a.project, a.release, a.distribution,
+                                       self.getProperty("ledger_key"),
+                                       self.getProperty("inputs_digest"))
+            got = yield threads.deferToThread(publisher.assign, a.ledger, a.release, a.tag,
+                                              reported, str(why))
+        except VenvdebError as exc:
+            line = exc.message + (f"; {exc.hint}" if exc.hint else "")
+            yield log.addStderr(line + "\n")
+            yield log.finish()
+            self.descriptionDone = [line]
+            return FAILURE
+        for name, value in (("venvdeb_serial", got.serial), ("venvdeb_epoch", got.epoch),
+                            ("venvdeb_note", got.note)):
+            self.setProperty(name, value, "publisher")
+        yield log.addStdout(f"{reported.key} {reported.digest}: serial {got.serial}, "
+                            f"date {got.date}, from the publisher's ledger {a.ledger}\n"
+                            f"reason: {got.note}\n")
+        yield log.finish()
+        self.descriptionDone = [f"serial {got.serial}"]
+        return SUCCESS
+
+
 def make(plan: BuilderPlan) -> util.BuildFactory:
     factory = util.BuildFactory()
+    incoming = _incoming(str(plan.publisher)) if plan.publisher else None
     for step in plan.steps:
         if step.kind == "version":
             assert step.expect is not None
             factory.addStep(VenvdebVersion(
                 step.expect, name=step.name, command=_command(step.argv), env=ENV,
                 haltOnFailure=True, timeout=120, description=step.name))
+            continue
+        if step.kind == "inputs":
+            factory.addStep(steps.SetPropertyFromCommand(
+                name=step.name, command=_command(step.argv), env=ENV,
+                extract_fn=lambda rc, out, err: publisher.inputs(out), haltOnFailure=True,
+                timeout=3600))
+            continue
+        if step.kind == "assign":
+            assert step.assign is not None
+            factory.addStep(PublisherVersion(step.assign, name=step.name, haltOnFailure=True))
+            continue
+        if step.kind == "accept":
+            factory.addStep(steps.MasterShellCommand(
+                name=step.name, command=_command(step.argv, True, incoming), env=ENV,
+                haltOnFailure=True, description=step.name, descriptionDone=step.name))
             continue
         if step.kind == "affected":
             factory.addStep(steps.SetPropertyFromCommand(
@@ -91,4 +173,8 @@ def make(plan: BuilderPlan) -> util.BuildFactory:
             name=step.name, command=_command(step.argv), env=ENV,
             haltOnFailure=True,
             timeout=3600, description=step.name, descriptionDone=step.name))
+        if step.kind == "upload":  # to the master, over the worker's own connection
+            factory.addStep(steps.DirectoryUpload(
+                name="upload to the publisher", workersrc=UPLOAD_DIR,
+                masterdest=incoming, haltOnFailure=True))
     return factory

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -37,6 +38,7 @@ from venvdeb.stages import (
     requirements,
     source,
     tooldeb,
+    upload,
     wheels,
 )
 
@@ -182,6 +184,32 @@ def _publish(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[st
     return _one(publish.run_publish(c, w, t, names, lock_timeout=a.lock_timeout, tool=a.tool))
 
 
+def _source(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
+    t = _t(a, c, w)
+    if a.inputs:
+        return _one(source.run_inputs(c, w, t, a.project))
+    assigned = None
+    if a.assigned:
+        serial, _, epoch = a.assigned.partition(":")
+        if not (serial.isdigit() and epoch.isdigit() and int(serial) > 0):
+            raise VenvdebError(f"--assigned {a.assigned!r}: expected SERIAL:EPOCH, two "
+                               f"integers (the publisher's ledger gives them)")
+        assigned = (int(serial), int(epoch))
+    return _one(source.run_source(c, w, t, a.project, reason=a.reason, assigned=assigned))
+
+
+def _accept(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
+    if not buildbot_users.NAME_RE.fullmatch(a.uploader):
+        raise VenvdebError(f"--uploader {a.uploader!r}: expected a worker name matching "
+                           f"{buildbot_users.NAME_RE.pattern}")
+    outcome = publish.run_accept(c, w, _t(a, c, w), a.upload, uploader=a.uploader,
+                                 lock_timeout=a.lock_timeout)
+    incoming = (w.root / "incoming").resolve()
+    if a.upload.resolve().parent == incoming:  # processed: gone, as processincoming does
+        shutil.rmtree(a.upload)
+    return _one(outcome)
+
+
 def _affected(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
     t = _t(a, c, w)
     names = a.projects or [p.name for p in c.projects_for(a.release, t.distribution.name)]
@@ -283,9 +311,14 @@ COMMANDS: tuple[Command, ...] = (
             (PROJECT, *RELEASE,
              arg("--reason", default="", metavar="TEXT",
                  help="why (e.g. the upstream commit); written into the changelog of a new "
-                      "version, recorded with it in the version ledger")),
-            lambda a, c, w: _one(source.run_source(c, w, _t(a, c, w), a.project,
-                                                   reason=a.reason))),
+                      "version, recorded with it in the version ledger"),
+             arg("--inputs", action="store_true",
+                 help="only print what the version ledger knows these inputs by, 'inputs: "
+                      "KEY DIGEST' (for a publisher that assigns versions: buildbot)"),
+             arg("--assigned", default=None, metavar="SERIAL:EPOCH",
+                 help="the serial and date the publisher's ledger gave these inputs, used "
+                      "and recorded here instead of this workdir's own (buildbot)")),
+            _source),
     Command("affected", "which projects a new requirements package rebuilds",
             "For each project of the release (or those named), plan its source package against "
             "the current lock and wheels and compare it with its last build: rebuild when its "
@@ -336,6 +369,32 @@ COMMANDS: tuple[Command, ...] = (
                  help="also publish the venvdeb package ('venvdeb tooldeb' made and checked it)"),
              LOCK_TIMEOUT),
             _publish),
+    Command("upload", "a project's checked build, as one upload for the publisher",
+            "Copy the project's last build into one directory (default WORKDIR/releases/"
+            "<release>/<dist>/uploads/<project>/, emptied first): its .changes and .dsc with "
+            "every file they list, the release's requirements package likewise, and "
+            "venvdeb-checks.json, the lintian and install-test results of each .deb. Refused "
+            "unless every .deb passed both. A build machine without the signing key hands "
+            "this to the publisher (buildbot uploads it to the master), whose 'venvdeb "
+            "accept' verifies and publishes it.",
+            (PROJECT, *RELEASE,
+             arg("--to", type=Path, default=None, metavar="DIR",
+                 help="where to put the upload (emptied first)")),
+            lambda a, c, w: _one(upload.run_upload(c, w, _t(a, c, w), a.project, a.to))),
+    Command("accept", "verify an upload and publish it into staging (the publisher)",
+            "The publisher's side of 'venvdeb upload': verify the upload in DIR whole (every "
+            "file its .changes and .dsc files list, with their sizes and sha256, nothing "
+            "else; every .deb of the version its .changes says and passed lintian and the "
+            "install test on the worker; the .changes for this distribution), then publish "
+            "it into <dist>-<release>-staging all or nothing, as 'venvdeb publish' does, and "
+            "record the check results in this workdir. A rejected upload changes nothing and "
+            "says why in one line; an upload under WORKDIR/incoming/ is removed once "
+            "published.",
+            (arg("upload", type=Path, metavar="DIR", help="the upload directory"), *RELEASE,
+             arg("--uploader", required=True, metavar="NAME",
+                 help="who uploaded it (the buildbot worker), for the repository's history"),
+             LOCK_TIMEOUT),
+            _accept),
     Command("promote", "copy a release from staging to production",
             "Copy what <dist>-<release>-staging holds (it all passed the checks) into "
             "<dist>-<release>, and record what was promoted, when, and from which publication "

@@ -117,8 +117,13 @@ def running(project: Project, tmp_path: Path) -> Iterator[tuple[Project, Path, s
                      "--release", RELEASE)
         assert r.returncode == 0, r.stderr[-2000:]
     settings = _settings(tmp_path, project)
-    # a second worker takes builds too; it runs venvdeb from its own path, as a machine
-    # set up by apt would (/usr/bin/venvdeb): a wrapper that leaves a mark
+    # a second worker takes builds too, in a workdir of its own without the publisher's
+    # key, repository or ledger (its release's lock, wheels and requirements package as
+    # the first's); it runs venvdeb from its own path, as a machine set up by apt would
+    # (/usr/bin/venvdeb): a wrapper that leaves a mark
+    shutil.copytree(project.workdir, _second_workdir(tmp_path), symlinks=True,
+                    ignore=shutil.ignore_patterns("keys", "repo", "repo.*", "versions.json*",
+                                                  "checks.json*"))
     wrapper = tmp_path / "second-worker-bin" / "venvdeb"
     wrapper.parent.mkdir()
     wrapper.write_text(f"#!/bin/sh\ntouch {wrapper}.used\nexec {VENVDEB} \"$@\"\n")
@@ -126,7 +131,7 @@ def running(project: Project, tmp_path: Path) -> Iterator[tuple[Project, Path, s
     with settings.open("a") as handle:
         handle.write('[[workers]]\nname = "local"\npassword = "p1"\n'
                      '[[workers]]\nname = "second"\npassword = "p2"\n'
-                     f'venvdeb = "{wrapper}"\n')
+                     f'venvdeb = "{wrapper}"\nworkdir = "{_second_workdir(tmp_path)}"\n')
     start = _venvdeb("buildbot", "start", "--settings", str(settings))
     try:
         assert start.returncode == 0, start.stderr[-3000:]
@@ -135,6 +140,10 @@ def running(project: Project, tmp_path: Path) -> Iterator[tuple[Project, Path, s
         yield project, settings, url, f"http://127.0.0.1:{port}/api/v2/"
     finally:
         _venvdeb("buildbot", "stop", "--settings", str(settings))
+
+
+def _second_workdir(tmp_path: Path) -> Path:
+    return tmp_path / "second-work"
 
 
 def _get(api: str, path: str) -> dict[str, list[dict[str, object]]]:
@@ -181,8 +190,9 @@ def test_a_stable_commit_becomes_a_package_in_staging(
     steps = _get(api, f"builds/{build['buildid']}/steps")["steps"]
     summary = [(s["name"], s["results"]) for s in steps]
     assert build["results"] == 0, summary
-    assert [name for name, _ in summary][-5:] == ["source package", "build (local)", "lintian",
-                                                   "install test", "publish to staging"]
+    assert [name for name, _ in summary][-9:] == [
+        "inputs", "version (publisher)", "source package", "build (local)", "lintian",
+        "install test", "upload", "upload to the publisher", "accept into staging"]
     held = listing(project.workdir / "repo", STAGING)
     assert any(line.startswith("fixture-service deb 90:1.0.0.post2-") for line in held), held
     [debian_tar] = project.workdir.glob(
@@ -219,6 +229,22 @@ def test_a_second_worker_takes_builds(running: tuple[Project, Path, str, str]) -
     assert len({b["workerid"] for b in builds}) == 2, "each worker ran a build"
     assert (settings.parent / "second-worker-bin" / "venvdeb.used").exists(), \
         "the second worker's builds ran venvdeb from the path its settings give"
+    # one publisher: both builds' packages are in its one staging codename, with the
+    # versions its ledger assigned; the second worker's workdir has no repository or key
+    project = next(p for p in _projects_of(settings))
+    held = listing(project / "repo", STAGING)
+    for package in ("fixture-service", "fixture-other"):
+        assert any(line.startswith(f"{package} deb 90:1.0.0") and "-0+deb12u1" in line
+                   for line in held), held
+    second = _second_workdir(settings.parent)
+    assert not (second / "repo").exists() and not (second / "keys").exists()
+    assert list((project / "incoming").iterdir()) == [], "uploads accepted and removed"
+
+
+def _projects_of(settings: Path) -> list[Path]:
+    """The publisher's workdir, as the settings name it."""
+    return [Path(line.split("= ")[1].strip('"')) for line in settings.read_text().splitlines()
+            if line.startswith("workdir = ") and "second-work" not in line]
 
 
 OTHER = f"""

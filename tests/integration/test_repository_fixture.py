@@ -533,3 +533,96 @@ def test_trixie_beside_bookworm(published: tuple[Project, subprocess.CompletedPr
     assert any("/lib/python3.13/site-packages/" in m for m in members)
     assert not any(m.endswith(f"fixture-service-{RELEASE}/.gitignore") for m in members)
     assert f"  Suites: trixie-{RELEASE}-staging" in run.stdout.splitlines(), run.stdout
+
+
+def test_an_upload_is_verified_whole_before_anything_is_published(
+        published: tuple[Project, subprocess.CompletedProcess[str]], tmp_path: Path) -> None:
+    """A worker's 'venvdeb upload' and the publisher's 'venvdeb accept', on copies of the
+    published workdir: the publisher's without a repository. Each fault rejects the whole
+    upload with one line naming the file, and leaves no repository; then the good upload
+    is published (and removed from incoming/), a second time it is up to date, and the
+    same version with other content is refused, the repository unchanged."""
+    project, _ = published
+    worker = _copy(project, tmp_path / "w")
+    publisher = _copy(project, tmp_path / "p", repository=False)  # (short: gpg's socket path)
+    good = tmp_path / "upload"
+    made = venvdeb(project, "upload", "fixture-service", "--release", RELEASE, "--to",
+                   str(good), workdir=worker, check=True)
+    assert f"upload: fixture-service 90:1.0.0-0+deb12u1, openstack-wheels-{RELEASE}" \
+           in made.stdout, made.stdout
+    names = sorted(p.name for p in good.iterdir())
+    assert "venvdeb-checks.json" in names and any(n.endswith(".buildinfo") for n in names)
+    [changes] = good.glob("fixture-service_*.changes")
+    [venv] = good.glob("venv-fixture-service-*.deb")
+
+    def accept(upload: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+        return venvdeb(project, "accept", str(upload), "--release", RELEASE, "--uploader",
+                       "worker1", *extra, workdir=publisher)
+
+    def fault(name: str) -> Path:
+        copy = tmp_path / name
+        shutil.copytree(good, copy)
+        return copy
+
+    def truncate(p: Path) -> None:
+        p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])
+
+    faults = {
+        "missing": (lambda u: (u / venv.name).unlink(),
+                    f"{venv.name}, listed in {changes.name}, is missing from the upload"),
+        "cut-short": (lambda u: truncate(u / venv.name),  # a worker killed mid-upload
+                      f"{venv.name} is not the file {changes.name} lists"),
+        "unlisted": (lambda u: (u / "extra.sh").write_text("#!/bin/sh\n"),
+                     "extra.sh is in the upload but in no .changes or .dsc"),
+        "failed-check": (lambda u: (u / "venvdeb-checks.json").write_text(
+            (u / "venvdeb-checks.json").read_text().replace('"install": "passed"',
+                                                           '"install": "failed"')),
+                         "has failed install on the worker: refusing the upload"),
+        "no-checks": (lambda u: (u / "venvdeb-checks.json").unlink(),
+                      "the upload has no venvdeb-checks.json"),
+        "other-distribution": (lambda u: (u / changes.name).write_text(
+            (u / changes.name).read_text().replace("Distribution: bookworm",
+                                                   "Distribution: trixie")),
+                               f"{changes.name} is for distribution 'trixie', not bookworm"),
+    }
+    for name, (damage, said) in faults.items():
+        upload = fault(name)
+        damage(upload)
+        result = accept(upload)
+        assert result.returncode != 0 and said in result.stderr, (name, result.stderr[-2000:])
+        assert not (publisher / "repo").exists(), f"{name}: nothing was published"
+    bad_name = accept(fault("bad-uploader"), "--uploader", "w;rm -rf /")
+    assert bad_name.returncode != 0 and "--uploader 'w;rm -rf /'" in bad_name.stderr
+    incoming = publisher / "incoming" / "fixture-service-1"
+    incoming.parent.mkdir()
+    shutil.copytree(good, incoming)
+    done = accept(incoming)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert not incoming.exists(), "a published upload leaves incoming/"
+    after = _state(publisher)
+    assert f"venv-fixture-service-{RELEASE} deb 90:1.0.0-0+deb12u1" in after[1], after
+    assert "fixture-service dsc 90:1.0.0-0+deb12u1" in after[1], after
+    assert any(line.startswith(f"openstack-wheels-{RELEASE} deb") for line in after[1])
+    history = repository.read_history(publisher / "repo")[-1]
+    assert history["Action"] == "accept" and history["Uploader"] == "worker1", history
+    assert "up to date" in accept(fault("again")).stdout, "a second time: nothing to do"
+    # the same version, other content, consistent with its own .changes and checks
+    other = fault("other-content")
+    tree = tmp_path / "tree"
+    subprocess.run(["dpkg-deb", "-R", str(other / venv.name), str(tree)], check=True)
+    (tree / "opt" / "venvs" / f"fixture-service-{RELEASE}" / "EXTRA").write_text("changed\n")
+    old_sum, old_size = hashlib.sha256(venv.read_bytes()).hexdigest(), venv.stat().st_size
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-b", str(tree), str(other / venv.name)],
+                   check=True, capture_output=True)
+    new = other / venv.name
+    new_sum, new_size = hashlib.sha256(new.read_bytes()).hexdigest(), new.stat().st_size
+    for name in (changes.name, "venvdeb-checks.json"):
+        text = (other / name).read_text().replace(f"{old_sum} {old_size} ",
+                                                  f"{new_sum} {new_size} ")
+        (other / name).write_text(text.replace(old_sum, new_sum))
+    result = accept(other)
+    assert result.returncode != 0 and \
+        f"is already in {STAGING} with different content ({venv.name})" in result.stderr, \
+        result.stderr[-2000:]
+    assert _state(publisher) == after, "the repository is unchanged"
+    assert check_records.result(publisher / "state" / "checks.json", new, "install") is None

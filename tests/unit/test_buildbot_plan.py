@@ -24,13 +24,30 @@ def test_one_builder_per_project_release_distribution_and_per_release() -> None:
         *(f"{project}-{release}-{dist}" for project in ("keystone", "cloudkitty", "nova")
           for release, dist in pairs)])
     trixie = next(p for p in plans if p.name == "keystone-2026.1-trixie")
-    assert trixie.steps[2].argv[7:] == ("build", "keystone", "--release", "2026.1", "--dist",
+    assert trixie.steps[4].argv[7:] == ("build", "keystone", "--release", "2026.1", "--dist",
                                         "trixie", "--builder", "sbuild", "--no-lintian")
     keystone = next(p for p in plans if p.name == "keystone-2026.1-bookworm")
-    assert [s.name for s in keystone.steps] == ["venvdeb version", "source package",
-                                                "build (sbuild)", "lintian", "install test",
-                                                "publish to staging"]
-    build = keystone.steps[2].argv
+    assert [s.name for s in keystone.steps] == [
+        "venvdeb version", "inputs", "version (publisher)", "source package", "build (sbuild)",
+        "lintian", "install test", "upload", "accept into staging"]
+    assert [s.kind for s in keystone.steps] == ["version", "inputs", "assign", "command",
+                                                "command", "command", "command", "upload",
+                                                "accept"]
+    source = keystone.steps[3].argv[7:]
+    assert source == ("source", "keystone", "--release", "2026.1", "--dist", "bookworm",
+                      "--reason", buildbot_plan.NOTE, "--assigned", buildbot_plan.ASSIGNED)
+    version = keystone.steps[2].assign
+    assert version is not None and version.ledger == site.workdir / "state" / "versions.json"
+    assert (version.project, version.release, version.distribution, version.tag) == \
+        ("keystone", "2026.1", "bookworm", "deb12")
+    # the publisher runs no upstream code: accept takes the master's own venvdeb and workdir
+    accept = keystone.steps[-1].argv
+    assert accept[:5] == (str(site.venvdeb), "--config", str(site.config), "--workdir",
+                          str(site.workdir)) and "--require-code" not in accept
+    assert accept[5:] == ("accept", buildbot_plan.INCOMING, "--release", "2026.1", "--dist",
+                          "bookworm", "--uploader", buildbot_plan.WORKER)
+    assert keystone.publisher == site.workdir
+    build = keystone.steps[4].argv
     assert build[0] == str(ROOT / ".venv" / "bin" / "venvdeb")
     assert build[5:7] == ("--require-code", venvdeb.code_digest()), "the master's own code"
     assert build[7:] == ("build", "keystone", "--release", "2026.1", "--dist", "bookworm", "--builder",
@@ -68,6 +85,8 @@ def test_every_step_starts_with_the_paths_a_worker_may_override() -> None:
     site = buildbot_plan.load_settings(ROOT / "buildbot-master" / "settings.toml.example", ROOT)
     for p in buildbot_plan.plan(cfg, site):
         for step in p.steps[1:]:
+            if step.kind in ("assign", "accept"):  # on the master
+                continue
             assert step.argv[:5] == (str(site.venvdeb), "--config", str(site.config),
                                      "--workdir", str(site.workdir)), (p.name, step.name)
     assert set(buildbot_plan.PATH_POSITIONS.values()) == set(buildbot_plan.PATH_PROPERTIES.values())
@@ -130,3 +149,40 @@ def test_the_version_step_refuses_another_venvdeb_with_one_clear_line() -> None:
     assert same.refusal("far", "/nowhere/venvdeb", 127, "", "") == (
         "worker far cannot answer '/nowhere/venvdeb --version' (exit 127); the master runs "
         f"venvdeb 0.2.0 (code abcdef012345): {advice}")
+
+
+def test_the_publisher_checks_what_a_worker_reports_before_its_ledger_sees_it(
+        tmp_path: Path) -> None:
+    from venvdeb.buildbot import publisher
+    from venvdeb.core.errors import PublishError
+    digest = "a" * 64
+    assert publisher.inputs(f"source: planning\ninputs: keystone/2026.1/bookworm/29.0.2 "
+                            f"{digest}\n") == {"ledger_key": "keystone/2026.1/bookworm/29.0.2",
+                                               "inputs_digest": digest}
+    assert publisher.inputs("inputs: keystone/2026.1/bookworm/29.0.2 nothex\n") == {}
+    ok = publisher.check("keystone", "2026.1", "bookworm", "keystone/2026.1/bookworm/29.0.2",
+                         digest)
+    for key in ("nova/2026.1/bookworm/29.0.2", "keystone/2026.1/trixie/29.0.2",
+                "keystone/2026.1/bookworm/29.0.2;rm -rf /", "keystone/2026.1/bookworm/", None):
+        with pytest.raises(PublishError, match="not of keystone/2026.1/bookworm/<version>"):
+            publisher.check("keystone", "2026.1", "bookworm", key, digest)
+    with pytest.raises(PublishError, match="no inputs digest"):
+        publisher.check("keystone", "2026.1", "bookworm", ok.key, "abc")
+    ledger = tmp_path / "versions.json"
+    first = publisher.assign(ledger, "2026.1", "deb12", ok, "commit 1")
+    other = publisher.assign(ledger, "2026.1", "deb12",
+                             publisher.Inputs(ok.key, "b" * 64), "commit 2")
+    again = publisher.assign(ledger, "2026.1", "deb12", ok, "commit 3")
+    assert (first.serial, other.serial, again.serial) == (1, 2, 1)
+    assert again.note == "commit 1" and again.epoch == first.epoch, "assigned once"
+
+
+def test_a_worker_adopts_the_publishers_serial(tmp_path: Path) -> None:
+    from venvdeb.core import versions
+    ledger = tmp_path / "versions.json"
+    local = versions.assign(ledger, "k/r/d/1", "r", "a" * 64, tag="deb12")
+    assert local.serial == 1
+    versions.adopt(ledger, "k/r/d/1", "a" * 64, 7, 1_700_000_000, note="from the publisher")
+    got = versions.assign(ledger, "k/r/d/1", "r", "a" * 64, tag="deb12")
+    assert (got.serial, got.epoch, got.note) == (7, 1_700_000_000, "from the publisher")
+    assert versions.assign(ledger, "k/r/d/1", "r", "b" * 64, tag="deb12").serial == 8

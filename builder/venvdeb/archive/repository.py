@@ -142,7 +142,7 @@ def stage(path: Path, into: Path) -> Item:
     and hashed from the copy: what is checked is what reprepro then imports, whatever
     happens to ``path`` afterwards. Call it under the lock."""
     copy = into / path.name
-    _copy_regular(path, copy)
+    copy_regular(path, copy)
     it = _read(copy, path)
     if it.kind == "dsc":
         with copy.open(encoding="utf-8") as handle:
@@ -151,11 +151,11 @@ def stage(path: Path, into: Path) -> Item:
             if name != Path(name).name or name in ("", ".", ".."):
                 raise PublishError(f"{path} lists a file outside its directory: {name!r}",
                                    hint="rebuild it (venvdeb build --force)")
-            _copy_regular(path.parent / name, into / name)
+            copy_regular(path.parent / name, into / name)
     return it
 
 
-def _copy_regular(source: Path, dest: Path) -> None:
+def copy_regular(source: Path, dest: Path) -> None:
     """Copy a regular file, never through a symbolic link, into a new file."""
     try:
         fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)

@@ -20,10 +20,19 @@ from venvdeb.core import runner
 from venvdeb.core.config import Config
 from venvdeb.core.errors import ConfigError
 from venvdeb.core.table import Table
+from venvdeb.core.workdir import Workdir
 
 Kind = Literal["requirements", "project", "promote"]
-#: placeholder in a step's argv for the build's reason (factories fill it in)
+#: placeholders in a step's argv that factories fill in: the build's reason; the
+#: rebuild reason, serial and date the publisher's ledger gave the build's inputs
+#: (venvdeb.buildbot.publisher); the build's upload directory on the master; the worker
 REASON = "@reason@"
+NOTE = "@note@"
+ASSIGNED = "@assigned@"
+INCOMING = "@incoming@"
+WORKER = "@worker@"
+#: a project build's upload, relative to its worker's build directory
+UPLOAD_DIR = "upload"
 SETTINGS_ENV = "VENVDEB_BUILDBOT_SETTINGS"
 #: the password of the default worker: good on 127.0.0.1 only
 DEFAULT_WORKER_PASSWORD = "venvdeb-local"
@@ -247,13 +256,28 @@ class SameVenvdeb:
 
 
 @dataclass(frozen=True)
+class Assignment:
+    """What the master's version step needs: whose inputs, and the publisher's ledger."""
+    ledger: Path
+    project: str
+    release: str
+    distribution: str
+    tag: str
+
+
+@dataclass(frozen=True)
 class Step:
     name: str
     argv: tuple[str, ...]
     #: "affected": its last output line, ``affected: P1 P2``, names the projects to rebuild;
-    #: "version": ``venvdeb --version`` on the worker, which must answer ``expect``
-    kind: Literal["command", "affected", "version"] = "command"
+    #: "version": ``venvdeb --version`` on the worker, which must answer ``expect``;
+    #: "inputs": ``venvdeb source --inputs``, its line a build property; "assign": on the
+    #: master, the version from the publisher's ledger (``assign``); "upload": the command
+    #: makes the upload, which then goes to the master (INCOMING); "accept": on the master
+    kind: Literal["command", "affected", "version", "inputs", "assign", "upload",
+                  "accept"] = "command"
     expect: SameVenvdeb | None = None
+    assign: Assignment | None = None
 
 
 def version_step(settings: Settings) -> Step:
@@ -280,6 +304,8 @@ class BuilderPlan:
     poller: Poller | None = None
     #: (project, builder) pairs a requirements build may trigger
     triggers: tuple[tuple[str, str], ...] = ()
+    #: the publisher's workdir (the master's): uploads land in its incoming/
+    publisher: Path | None = None
 
     @property
     def change_project(self) -> str:
@@ -302,6 +328,8 @@ def plan(config: Config, settings: Settings) -> tuple[BuilderPlan, ...]:
     # ... and every build first asks the worker's venvdeb for its version, so an
     # older one (without --require-code) is refused with a clear line too
     first = version_step(settings)
+    publisher = (str(settings.venvdeb), "--config", str(settings.config), "--workdir",
+                 str(settings.workdir))
     out = []
     for release_name, release in sorted(config.releases.items()):
         for dist in release.distributions:
@@ -330,20 +358,29 @@ def plan(config: Config, settings: Settings) -> tuple[BuilderPlan, ...]:
                 ref = project.upstream.ref_for(release_name)
                 poller = Poller(project.upstream.git, ref) if project.upstream.git and ref \
                     else None
+                assignment = Assignment(Workdir(settings.workdir).versions, name,
+                                        release_name, dist,
+                                        config.distribution(dist).version_tag)
                 out.append(BuilderPlan(
                     builder_name("project", release_name, dist, name), "project",
                     release_name, dist, name, (
                         first,
+                        Step("inputs", (*base, "source", name, *target, "--inputs"),
+                             kind="inputs"),
+                        Step("version (publisher)", (), kind="assign", assign=assignment),
                         Step("source package", (*base, "source", name, *target,
-                                                "--reason", REASON)),
+                                                "--reason", NOTE, "--assigned", ASSIGNED)),
                         Step(f"build ({settings.builder})",
                              (*base, "build", name, *target, "--builder", settings.builder,
                               "--no-lintian")),
                         Step("lintian", (*base, "check", name, *target, "--only", "lintian")),
                         Step("install test", (*base, "check", name, *target, "--only",
                                               "install")),
-                        Step("publish to staging", (*base, "publish", *target, name)),
-                    ), poller))
+                        Step("upload", (*base, "upload", name, *target, "--to", UPLOAD_DIR),
+                             kind="upload"),
+                        Step("accept into staging", (*publisher, "accept", INCOMING, *target,
+                                                     "--uploader", WORKER), kind="accept"),
+                    ), poller, publisher=settings.workdir))
             out.append(BuilderPlan(
                 builder_name("promote", release_name, dist, None), "promote", release_name,
                 dist, None, (first, Step("promote to production", (*base, "promote", *target)))))

@@ -85,3 +85,13 @@ def assign(ledger: Path, key: str, base: str, digest: str, *, tag: str,
             entries.append({"digest": digest, "serial": decided.serial, "epoch": decided.epoch,
                             **({"note": note} if note else {})})
     return dataclasses.replace(decided, new=False)
+
+
+def adopt(ledger: Path, key: str, digest: str, serial: int, epoch: int, note: str = "") -> None:
+    """Record the serial and date another ledger gave ``digest`` (the publisher's, on a
+    worker: versions are assigned once, there), replacing what this one had for it."""
+    with ledger_mod.change(ledger) as data:
+        entries = [e for e in data.setdefault(key, []) if e["digest"] != digest]
+        entries.append({"digest": digest, "serial": serial, "epoch": epoch,
+                        **({"note": note} if note else {})})
+        data[key] = entries

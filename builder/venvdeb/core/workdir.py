@@ -98,5 +98,9 @@ class Workdir:
         """The GnuPG home of the managed signing key."""
         return self.root / "keys" / "gnupg"
 
+    def upload(self, release: str, distribution: str, name: str) -> Path:
+        """A project's last upload for the publisher (venvdeb.archive.upload)."""
+        return self.target(release, distribution) / "uploads" / name
+
     def project(self, release: str, distribution: str, name: str) -> Path:
         return self.target(release, distribution) / "projects" / name

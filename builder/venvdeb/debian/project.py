@@ -112,22 +112,29 @@ def peek_version(work: Workdir, t: Target, ps: ProjectSource) -> versions.Assign
 
 
 def assign_version(work: Workdir, t: Target, ps: ProjectSource, *,
-                   reason: str = "") -> source_package.SourcePlan:
+                   reason: str = "", assigned: tuple[int, int] | None = None,
+                   ) -> source_package.SourcePlan:
     """The act step: record the version in the ledger (a new digest gets the next
-    serial, with ``reason`` for its changelog) and complete the plan with it."""
-    assigned = versions.assign(work.versions, ps.draft.ledger_key, t.release.name,
-                               ps.draft.digest, tag=t.distribution.version_tag, note=reason)
-    return source_package.versioned(ps.draft, assigned)
+    serial, with ``reason`` for its changelog) and complete the plan with it.
+    ``assigned``: the (serial, epoch) the publisher's ledger gave these inputs
+    (buildbot), adopted here instead."""
+    if assigned is not None:
+        versions.adopt(work.versions, ps.draft.ledger_key, ps.draft.digest, *assigned,
+                       note=reason)
+    given = versions.assign(work.versions, ps.draft.ledger_key, t.release.name,
+                            ps.draft.digest, tag=t.distribution.version_tag, note=reason)
+    return source_package.versioned(ps.draft, given)
 
 
 def make_source(config: Config, work: Workdir, t: Target, name: str, *,
-                reason: str = "") -> tuple[ProjectSource, source_package.SourcePlan, Path, bool]:
+                reason: str = "", assigned: tuple[int, int] | None = None,
+                ) -> tuple[ProjectSource, source_package.SourcePlan, Path, bool]:
     """Plan the project's source package, give it its version and write the .dsc (kept
     when it exists): the plan, the .dsc and whether it was made now."""
     log = work.fresh_log(t.logs, f"source-{name}")
     say(f"source: {name} for {t.release.name}: fetching the upstream source")
     ps = plan(config, work, t, name, log)
-    the_plan = assign_version(work, t, ps, reason=reason)
+    the_plan = assign_version(work, t, ps, reason=reason, assigned=assigned)
     say(f"source: {the_plan.source} {the_plan.version}: {ps.dependencies} dependencies, "
         f"packages {', '.join(the_plan.packages)}")
     existed = (ps.out_dir / the_plan.dsc_name).exists()

@@ -13,9 +13,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from debian import deb822
 from debian.debian_support import Version
 
-from venvdeb.archive import repository, signing
+from venvdeb.archive import repository, signing, upload
 from venvdeb.archive.repository import Stage
 from venvdeb.core import check_records
 from venvdeb.core.build_record import TOOL_PACKAGE, project_record, reqdeb_record, tool_record
@@ -183,6 +184,61 @@ def run_publish(config: Config, work: Workdir, t: Target, projects: Sequence[str
             "Signed-By": key.fingerprint})
     return Outcome("publish", codename,
                    f"publish: {len(todo)} files into {codename} (generation {generation})")
+
+
+def run_accept(config: Config, work: Workdir, t: Target, directory: Path, *,
+               uploader: str, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> Outcome:
+    """An upload (venvdeb.archive.upload) into the staging codename: verified whole
+    before the lock and the key are taken, its files copied and published all or
+    nothing like ``run_publish``'s, its .debs' check results then recorded here (the
+    promotion asks for them). A rejected upload changes nothing."""
+    log = work.fresh_log(t.logs, "accept")
+    codename = repository.codename(t.distribution.name, t.release.name, "staging")
+    the_upload = upload.verify(directory)
+    for path in the_upload.changes:
+        with path.open(encoding="utf-8") as handle:
+            said = str(deb822.Changes(handle).get("Distribution", ""))
+        if said != t.distribution.name:
+            raise upload.UploadRejected(
+                f"{path.name} is for distribution {said!r}, not {t.distribution.name}: "
+                f"refusing it for {codename}", hint="upload it for its own distribution")
+    paths = repository.Paths(work.repo)
+    with repository.locked(paths, lock_timeout), repository.incoming(paths) as into:
+        items = [repository.stage(path, into) for path in the_upload.files]
+        for it in items:  # the copies are what was verified, whatever happens to the upload
+            if it.kind == "deb" and it.sha256 not in the_upload.results:
+                raise upload.UploadRejected(f"{it.path.name} changed while it was verified",
+                                            hint="upload again")
+        with signing_key(config, work, log) as key:
+            current = paths.current()
+            held = repository.listing(current, codename, log) if current else {}
+            steps = repository.plan(items, held, current or work.repo, codename)
+            todo = [s for s in steps if s.action == "include"]
+            said_sources = ", ".join(f"{s} {v}" for s, v in the_upload.sources)
+            if todo:
+                say(f"accept: {len(todo)} of {len(items)} files from {uploader} into "
+                    f"{codename}")
+
+                def act(base: Path) -> None:
+                    repository.include(base, codename, todo, key, log)
+                    _expected(base, codename, items, log)
+
+                generation = _change(config, work, key, log, codename, act, {
+                    "Action": "accept", "Codename": codename, "Uploader": uploader,
+                    "Upload": said_sources,
+                    "Packages": "\n " + "\n ".join(
+                        f"{s.item.package} {s.item.kind} {s.item.version}"
+                        + (f" (was {s.replaces})" if s.replaces else "") for s in todo),
+                    "Signed-By": key.fingerprint})
+    for check in check_records.CHECKS:
+        check_records.record(work.checks, the_upload.debs, check, passed=True,
+                             detail=f"on worker {uploader}")
+    if not todo:
+        return Outcome("accept", codename, f"accept: up to date: {codename} holds all "
+                                           f"{len(items)} files of {said_sources}",
+                       changed=False)
+    return Outcome("accept", codename, f"accept: {said_sources} from {uploader}: {len(todo)} "
+                                       f"files into {codename} (generation {generation})")
 
 
 def run_promote(config: Config, work: Workdir, t: Target, *,
