@@ -214,6 +214,28 @@ def test_a_second_worker_takes_builds(running: tuple[Project, Path, str, str]) -
             break
         time.sleep(1)
     assert len(connected) == 2, "both workers connected"
+    # an upload travels over the worker's own authenticated connection: a process with the
+    # second worker's name and a wrong password is refused, so can take no build
+    from venvdeb.buildbot import plan as buildbot_plan
+    from venvdeb.buildbot import service
+    site = buildbot_plan.load_settings(settings, ROOT)
+    intruder = settings.parent / "intruder"
+    intruder.mkdir()
+    (intruder / "buildbot.tac").write_text(service.worker_tac(
+        site.pb_address, site.pb_port, buildbot_plan.Worker("second", "not-its-password")))
+    # (its start exits 1: it waits for a login that does not come)
+    subprocess.run([str(VENVDEB.parent / "buildbot-worker"), "start", str(intruder)],
+                   capture_output=True)
+    try:
+        deadline = time.monotonic() + 30
+        log = intruder / "twistd.log"
+        while time.monotonic() < deadline and "unauthorized login" not in \
+                (log.read_text() if log.exists() else ""):
+            time.sleep(1)
+        assert "unauthorized login" in log.read_text(), log.read_text()[-2000:]
+    finally:
+        subprocess.run([str(VENVDEB.parent / "buildbot-worker"), "stop", str(intruder)],
+                       capture_output=True)
     ids = {str(b["name"]): b["builderid"] for b in _get(api, "builders")["builders"]}
     assert BUILDER in ids
     for name in (BUILDER, f"fixture-other-{RELEASE}-bookworm"):
