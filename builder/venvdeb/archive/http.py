@@ -166,8 +166,9 @@ def server(repo: Path, at: Listen, access_log: str) -> str:
     root {root};
     access_log {access_log};
     autoindex on;
-    # no symbolic link inside the repository is followed unless its owner owns the target
-    disable_symlinks if_not_owner from=$document_root;
+    # reprepro makes no symbolic link in a generation: one there is not followed (the
+    # root, <workdir>/repo, is one: followed, as the part before $document_root's end)
+    disable_symlinks on from=$document_root;
     if ($request_method !~ ^(GET|HEAD)$) {{
         return 405;
     }}
