@@ -61,10 +61,15 @@ class Listen:
             host = "127.0.0.1" if address.version == 4 else "::1"
         return f"http://{self._bracketed(host)}:{self.port}"
 
+    @property
+    def every_address(self) -> bool:
+        """0.0.0.0 or ::"""
+        return ipaddress.ip_address(self.host).is_unspecified
+
     def node_url(self, hostname: str) -> str:
         """The URL nodes use (``[repository] url``): the address listened on, or, for
         every address (0.0.0.0, ::), this machine's ``hostname``."""
-        if ipaddress.ip_address(self.host).is_unspecified:
+        if self.every_address:
             return f"http://{hostname}:{self.port}"
         return f"http://{self._bracketed(self.host)}:{self.port}"
 
@@ -224,6 +229,15 @@ def site_conf(repo: Path, at: Listen) -> str:
             f"# enable: ln -s {SITE_FILE} /etc/nginx/sites-enabled/ && nginx -t && "
             f"systemctl reload nginx\n"
             + server(repo, at, "/var/log/nginx/venvdeb.access.log"))
+
+
+def keyring_command(url: str, dest: str) -> str:
+    """The line a node runs to fetch the archive keyring from the repository at ``url``
+    into ``dest``: over HTTP with apt's own helper, which every Debian system has
+    (curl is not in a minimal one) and which honours apt's proxy settings."""
+    if url.startswith("file://"):
+        return f"install -D -m 644 {url[len('file://'):]}/{signing.KEYRING} {dest}"
+    return f"/usr/lib/apt/apt-helper download-file {url}/{signing.KEYRING} {dest}"
 
 
 def _indent(text: str) -> str:

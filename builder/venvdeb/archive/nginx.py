@@ -104,13 +104,14 @@ def probe(url: str, timeout: float = 2.0) -> int | str:
 
 def _lines(instance: http.Instance, at: http.Listen, state: str,
            configured: str | None) -> list[str]:
-    url = at.node_url(socket.getfqdn())
+    url = at.node_url(socket.getfqdn() if at.every_address else "")
     lines = [f"serve: {state}: nginx serving {instance.repo} at {url}/ "
              f"(logs: {instance.error_log}, {instance.access_log})"]
     if configured != url:
         lines.append(f"serve: nodes use {url}: set url = \"{url}\" under [repository] in "
-                     f"pipeline.toml (now: {configured or 'unset, so file://'}); the next "
-                     f"publish writes it into sources/*.sources and the node lines")
+                     f"pipeline.toml (now: {configured or 'unset, so file://'}): the node lines "
+                     f"then name it, and sources/*.sources from the next publish that "
+                     f"changes the repository")
     return lines
 
 
