@@ -169,3 +169,16 @@ def test_an_unreadable_file_at_the_top_says_what_to_chmod() -> None:
     assert refusal.hint.startswith("chmod -R o+rX /w/repo.d/000002/venvdeb-archive-keyring.gpg")
     unlistable = http.refused([], [_dir("/w/repo.d/000002/pool", 0o711)], WWW)
     assert unlistable is not None and unlistable.need == "read", "autoindex lists it"
+
+
+@pytest.mark.parametrize(("url", "line"), [
+    ("http://192.0.2.7:8080", "/usr/lib/apt/apt-helper download-file "
+     "http://192.0.2.7:8080/venvdeb-archive-keyring.gpg /etc/apt/keyrings/k.gpg"),
+    ("file:///srv/venvdeb/repo", "install -D -m 644 /srv/venvdeb/repo/venvdeb-archive-"
+     "keyring.gpg /etc/apt/keyrings/k.gpg"),
+])
+def test_a_node_fetches_the_keyring_with_what_every_debian_system_has(url: str,
+                                                                       line: str) -> None:
+    command = http.keyring_command(url, "/etc/apt/keyrings/k.gpg")
+    assert command == line
+    assert subprocess.run(["sh", "-n", "-c", command]).returncode == 0
