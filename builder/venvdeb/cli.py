@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from venvdeb import __version__, code_digest, pipeline
+from venvdeb.archive import http, nginx
 from venvdeb.buildbot import plan as buildbot_plan
 from venvdeb.buildbot import service as buildbot_service
 from venvdeb.buildbot import users as buildbot_users
@@ -253,6 +254,19 @@ def _buildbot(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[s
     return buildbot_service.status(site)
 
 
+def _serve(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
+    instance = http.Instance(w.root)
+    at = http.listen(a.listen) if a.listen else \
+        nginx.last_listen(instance) or http.listen(http.DEFAULT_LISTEN)
+    if a.action == "config":
+        return [http.site_conf(instance.repo, at)]
+    if a.action == "start":
+        return nginx.start(instance, at, c.repository.url)
+    if a.action == "stop":
+        return nginx.stop(instance)
+    return nginx.status(instance, at, c.repository.url)
+
+
 def _passwd(path: Path, name: str | None, admin: bool) -> str:
     """Add or change a web UI user; the password comes from stdin (a terminal: asked
     twice), never from the command line, which every user of the machine can read."""
@@ -465,6 +479,23 @@ COMMANDS: tuple[Command, ...] = (
              arg("--admin", action="store_true",
                  help="passwd: give the admin role (promote, stop, cancel)")),
             _buildbot),
+    Command("serve", "serve the repository to nodes over HTTP (nginx)",
+            "start: run venvdeb's own nginx (Debian's nginx package; config, pid and logs in "
+            "WORKDIR/http/, workers as www-data) serving WORKDIR/repo read-only: dists/, pool/, "
+            "sources/ and the keyring, GET and HEAD only, never conf/, db/ or venvdeb/. Nodes "
+            "then use http://ADDRESS:PORT: set that as url under [repository] in pipeline.toml, "
+            "and the node lines the pipeline prints and WORKDIR/repo/sources/*.sources (from "
+            "the next publish) use it. Every directory above the repository must let www-data "
+            "pass (start says what to chmod). Starting again is harmless (a changed --listen "
+            "reloads). stop: stop that nginx only. status: its URL and whether it answers. "
+            "config: print the same server as a site for a system-wide nginx "
+            "(/etc/nginx/sites-available/venvdeb).",
+            (arg("action", choices=("start", "stop", "status", "config")),
+             arg("--listen", default=None, metavar="IP:PORT",
+                 help=f"address and port to listen on (default: the last start's, else "
+                      f"{http.DEFAULT_LISTEN}: this machine only; nodes elsewhere need "
+                      f"0.0.0.0:PORT or this machine's address)")),
+            _serve),
     Command("pipeline", "every stage, from requirements to the repository",
             "Run every stage for the given releases (default: [pipeline] releases in the "
             "config): lock, wheels, reqdeb, then build and check of each project, publish to "

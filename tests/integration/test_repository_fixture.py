@@ -13,18 +13,22 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from debian.deb822 import Deb822
 from debian.debfile import DebFile
 
-from tests.conftest import RELEASE, ROOT, Project, require_tools
+from tests.conftest import RELEASE, ROOT, Project, readable_dir, require_tools
 from tests.integration.test_venv_fixture import SERVICE, service_project
-from venvdeb.archive import repository
+from venvdeb.archive import http, repository
 from venvdeb.core import check_records, images
 from venvdeb.core.workdir import shared_cache
 from venvdeb.qa import chroot
@@ -52,16 +56,33 @@ def listing(repo: Path, codename: str) -> list[str]:
     return sorted(out.splitlines())
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @pytest.fixture(scope="module")
-def published(tmp_path_factory: pytest.TempPathFactory, fixture_index: Path) -> tuple[
-        Project, subprocess.CompletedProcess[str]]:
+def published(fixture_index: Path) -> Iterator[tuple[Project, subprocess.CompletedProcess[str]]]:
+    """The fixture service published and promoted, served by ``venvdeb serve`` on
+    127.0.0.1 (its url in the config: the node lines and .sources use it)."""
     require_tools("dpkg-buildpackage", "dh_virtualenv", "lintian", "unshare", "mmdebstrap",
-                  "reprepro", "gpg", "gpgv", "apt-ftparchive")
-    base = tmp_path_factory.mktemp("repo")
+                  "reprepro", "gpg", "gpgv", "apt-ftparchive", "nginx")
+    base = readable_dir("repo")
+    base.chmod(0o711)  # nginx's workers (www-data) pass to the repository, list nothing
     project = service_project(Project(base / "checkout", fixture_index, base / "work"))
-    run = venvdeb(project, "pipeline", "fixture-service", "--release", RELEASE, "--promote",
-                  check=True)
-    return project, run
+    port = free_port()
+    project.config.write_text(project.config.read_text().replace(
+        "[repository]\n", f'[repository]\nurl = "http://127.0.0.1:{port}"\n', 1))
+    venvdeb(project, "serve", "start", "--listen", f"127.0.0.1:{port}", check=True)
+    try:
+        run = venvdeb(project, "pipeline", "fixture-service", "--release", RELEASE,
+                      "--promote", check=True)
+        again = venvdeb(project, "serve", "start", check=True)  # now with a generation
+        assert again.stdout.startswith("serve: already running"), again.stdout
+        yield project, run
+    finally:
+        venvdeb(project, "serve", "stop")
 
 
 def test_pipeline_summary_and_node_lines(published: tuple[Project, subprocess.CompletedProcess[str]]
@@ -125,24 +146,49 @@ def test_history_records_publish_and_promotion(
 
 def test_a_node_installs_from_the_printed_lines(
         published: tuple[Project, subprocess.CompletedProcess[str]], tmp_path: Path) -> None:
-    """A clean chroot configured with exactly the lines the pipeline printed."""
+    """A clean chroot configured with exactly the lines the pipeline printed, installing
+    over HTTP from venvdeb serve's nginx (the chroot shares the host's network)."""
     project, run = published
     lines = run.stdout.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("On a bookworm node"))
     script = "\n".join(line[2:] for line in lines[start + 1:] if line.startswith("  "))
     assert "apt-get install python3-fixture-service" in script, "the leaf package"
+    url = next(line.split()[1] for line in script.splitlines() if line.startswith("URIs: "))
+    assert url.startswith("http://127.0.0.1:"), script
+    sources = project.workdir / "repo" / "sources" / f"{PRODUCTION}.sources"
+    assert Deb822(sources.read_text())["URIs"] == url
+    status = venvdeb(project, "serve", "status", check=True).stdout
+    assert f"answering: nginx serving {project.workdir / 'repo'} at {url}/" in status, status
+    for hidden in ("db/packages.db", "conf/distributions", "venvdeb/history"):
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(f"{url}/{hidden}", timeout=10)
+        assert caught.value.code == 404, hidden
     log = tmp_path / "node.log"
     image = images.tarball("minbase", "bookworm", "amd64", "http://deb.debian.org/debian",
                            shared_cache() / "chroot", log)
-    work = project.workdir
-    with chroot.session(image, log, [chroot.Bind(work, str(work))]) as box:
+    access_log = project.workdir / "http" / "access.log"
+    served_before = access_log.read_text()
+    with chroot.session(image, log) as box:  # no bind of the workdir: HTTP only
         box.put("/etc/apt/apt.conf.d/90yes", 'APT::Get::Assume-Yes "true";\n')
+        # the printed lines fetch the keyring with curl, which minbase lacks
+        result = box.sh("apt-get update && apt-get install --no-install-recommends curl",
+                        what="curl", check=False, network=True)
+        assert result.returncode == 0, result.output[-3000:]
         result = box.sh(script, what="the printed lines", check=False, network=True)
+        assert result.returncode == 0, result.output[-3000:]
+        served = access_log.read_text()[len(served_before):]
+        for path in ("/venvdeb-archive-keyring.gpg", f"/dists/{PRODUCTION}/InRelease",
+                     "/pool/main/f/fixture-service/python3-fixture-service_"):
+            assert f'"GET {path}' in served, (path, served[-3000:])
+        # the keyring over apt's own HTTP (no curl): the line http.keyring_command gives
+        result = box.sh(http.keyring_command(url, "/tmp/keyring.gpg") + " && cmp /tmp/keyring.gpg "
+                        "/etc/apt/keyrings/venvdeb-archive-keyring.gpg", what="apt-helper",
+                        check=False, network=True)
         assert result.returncode == 0, result.output[-3000:]
         out = box.run(["fixture-manage", "--version"], check=False).output
         assert "1.0.0" in out
         policy = box.run(["apt-cache", "policy", "fixture-service"]).output
-        assert PRODUCTION in policy
+        assert f"{url} {PRODUCTION}/main" in policy, policy
         # hardening: the config directory is root's, the sudo rule pins the config file
         assert box.run(["stat", "-c", "%U:%G %a", "/etc/fixture",
                         "/etc/fixture/fixture.conf"]).output.split("\n")[:2] == [

@@ -68,6 +68,11 @@ class PublishError(VenvdebError):
     with other content, corrupt); the repository is left as it was."""
 
 
+class ServeError(VenvdebError):
+    """The web server cannot serve the repository (its user cannot read it, the
+    address is in use, nginx is missing or refuses its configuration)."""
+
+
 class RepositoryLocked(VenvdebError):
     """Another run holds the repository for longer than the wait allows."""
 
