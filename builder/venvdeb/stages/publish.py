@@ -16,7 +16,7 @@ from pathlib import Path
 from debian import deb822
 from debian.debian_support import Version
 
-from venvdeb.archive import repository, signing, upload
+from venvdeb.archive import http, repository, signing, upload
 from venvdeb.archive.repository import Stage
 from venvdeb.core import check_records
 from venvdeb.core.build_record import TOOL_PACKAGE, project_record, reqdeb_record, tool_record
@@ -130,14 +130,31 @@ def _change(config: Config, work: Workdir, key: signing.SigningKey, log: Path,
             signing.verify(new / "dists" / suite.codename / "InRelease", keyring, log)
             sources = new / "sources" / f"{suite.codename}.sources"
             sources.parent.mkdir(exist_ok=True)
-            sources.write_text(repository.sources_entry(url(config, work), suite.codename,
-                                                        NODE_KEYRING))
+            sources.write_text(_sources(config, work, suite.codename))
         repository.history(new, {**record, "Generation": generation})
         repository.commit(paths, new, generation)
         return generation
     except BaseException:
         shutil.rmtree(new, ignore_errors=True)
         raise
+
+
+def _sources(config: Config, work: Workdir, suite: str) -> str:
+    return repository.sources_entry(url(config, work), suite, NODE_KEYRING)
+
+
+def _same_config(config: Config, work: Workdir, current: Path,
+                 key: signing.SigningKey) -> bool:
+    """The repository's reprepro config and nodes' ``.sources`` (its URL: ``[repository]
+    url``, e.g. venvdeb serve's) are what the config makes now."""
+    if (current / "conf" / "distributions").read_text() != \
+            repository.distributions_conf(config, key.fingerprint):
+        return False
+    for suite in repository.suites(config):
+        path = current / "sources" / f"{suite.codename}.sources"
+        if not path.exists() or path.read_text() != _sources(config, work, suite.codename):
+            return False
+    return True
 
 
 @contextmanager
@@ -164,9 +181,7 @@ def run_publish(config: Config, work: Workdir, t: Target, projects: Sequence[str
         held = repository.listing(current, codename, log) if current else {}
         steps = repository.plan(items, held, current or work.repo, codename)
         todo = [s for s in steps if s.action == "include"]
-        conf_same = current is not None and (current / "conf" / "distributions").read_text() \
-            == repository.distributions_conf(config, key.fingerprint)
-        if not todo and conf_same:
+        if not todo and current is not None and _same_config(config, work, current, key):
             return Outcome("publish", codename,
                            f"publish: up to date: {codename} holds all {len(items)} files",
                            changed=False)
@@ -293,10 +308,7 @@ def operator_lines(config: Config, work: Workdir, t: Target, stage: Stage,
     """What an operator runs on a node to install from the repository."""
     base = url(config, work)
     codename = repository.codename(t.distribution.name, t.release.name, stage)
-    if base.startswith("file://"):
-        fetch = f"install -D -m 644 {base[len('file://'):]}/{signing.KEYRING} {NODE_KEYRING}"
-    else:
-        fetch = f"curl -fsSL -o {NODE_KEYRING} --create-dirs {base}/{signing.KEYRING}"
+    fetch = http.keyring_command(base, NODE_KEYRING)
     stanza = repository.sources_entry(base, codename, NODE_KEYRING)
     return [fetch, "cat > /etc/apt/sources.list.d/venvdeb.sources <<'EOF'",
             *stanza.rstrip("\n").splitlines(), "EOF",
