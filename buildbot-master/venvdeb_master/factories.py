@@ -13,6 +13,8 @@ from venvdeb.buildbot.plan import (
     NOTE,
     PATH_POSITIONS,
     REASON,
+    REQUIREMENTS,
+    REQUIREMENTS_ASSIGNED,
     UPLOAD_DIR,
     WORKER,
     Assignment,
@@ -33,6 +35,12 @@ def _affected(rc: int, stdout: str, stderr: str) -> dict[str, list[str]]:
     return {"affected": last[-1].split()[1:] if last else []}
 
 
+def _inputs(prefix: str):  # type: ignore[no-untyped-def]
+    def extract(rc: int, stdout: str, stderr: str) -> dict[str, str]:
+        return publisher.inputs(stdout, prefix)
+    return extract
+
+
 def _wanted(project: str):  # type: ignore[no-untyped-def]
     def check(step) -> bool:  # type: ignore[no-untyped-def]
         return project in (step.getProperty("affected") or [])
@@ -48,6 +56,8 @@ PLACEHOLDERS = {
     REASON: WHY,
     NOTE: util.Interpolate("%(prop:venvdeb_note)s"),
     ASSIGNED: util.Interpolate("%(prop:venvdeb_serial)s:%(prop:venvdeb_epoch)s"),
+    REQUIREMENTS_ASSIGNED: util.Interpolate(f"%(prop:{REQUIREMENTS}venvdeb_serial)s:"
+                                            f"%(prop:{REQUIREMENTS}venvdeb_epoch)s"),
     WORKER: util.Interpolate("%(prop:workername)s"),
 }
 
@@ -113,9 +123,9 @@ class PublisherVersion(buildstep.BuildStep):  # type: ignore[misc]
         log = yield self.addLog("stdio")
         why = yield self.build.render(WHY)
         try:
-            reported = publisher.check(a.project, a.release, a.distribution,
-                                       self.getProperty("ledger_key"),
-                                       self.getProperty("inputs_digest"))
+            reported = publisher.check(a.key, a.versioned,
+                                       self.getProperty(f"{a.prefix}ledger_key"),
+                                       self.getProperty(f"{a.prefix}inputs_digest"))
             got = yield threads.deferToThread(publisher.assign, a.ledger, a.release, a.tag,
                                               reported, str(why))
         except VenvdebError as exc:
@@ -126,7 +136,7 @@ class PublisherVersion(buildstep.BuildStep):  # type: ignore[misc]
             return FAILURE
         for name, value in (("venvdeb_serial", got.serial), ("venvdeb_epoch", got.epoch),
                             ("venvdeb_note", got.note)):
-            self.setProperty(name, value, "publisher")
+            self.setProperty(f"{a.prefix}{name}", value, "publisher")
         yield log.addStdout(f"{reported.key} {reported.digest}: serial {got.serial}, "
                             f"date {got.date}, from the publisher's ledger {a.ledger}\n"
                             f"reason: {got.note}\n")
@@ -148,7 +158,7 @@ def make(plan: BuilderPlan) -> util.BuildFactory:
         if step.kind == "inputs":
             factory.addStep(steps.SetPropertyFromCommand(
                 name=step.name, command=_command(step.argv), env=ENV,
-                extract_fn=lambda rc, out, err: publisher.inputs(out), haltOnFailure=True,
+                extract_fn=_inputs(step.prefix), haltOnFailure=True,
                 timeout=3600))
             continue
         if step.kind == "assign":

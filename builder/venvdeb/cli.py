@@ -144,6 +144,13 @@ RELEASE = (arg("--release", required=True, metavar="R",
 PROJECT = arg("project", metavar="PROJECT", help="a project of the config, e.g. keystone")
 LOCK_TIMEOUT = arg("--lock-timeout", type=float, default=300.0, metavar="SECONDS",
                    help="how long to wait for another run holding the repository (default: 300)")
+ASSIGNMENT = (
+    arg("--inputs", action="store_true",
+        help="only print what the version ledger knows these inputs by, 'inputs: KEY "
+             "DIGEST' (for a publisher that assigns versions: buildbot)"),
+    arg("--assigned", default=None, metavar="SERIAL:EPOCH",
+        help="the serial and date the publisher's ledger gave these inputs, used and "
+             "recorded here instead of this workdir's own (buildbot)"))
 BUILDER = arg("--builder", choices=builders.BUILDERS, default=None,
               help="local: dpkg-buildpackage on this host as the sandbox user, offline, "
                    "seeing the requirements package's wheels read-only (installs nothing); "
@@ -189,14 +196,26 @@ def _source(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str
     t = _t(a, c, w)
     if a.inputs:
         return _one(source.run_inputs(c, w, t, a.project))
-    assigned = None
-    if a.assigned:
-        serial, _, epoch = a.assigned.partition(":")
-        if not (serial.isdigit() and epoch.isdigit() and int(serial) > 0):
-            raise VenvdebError(f"--assigned {a.assigned!r}: expected SERIAL:EPOCH, two "
-                               f"integers (the publisher's ledger gives them)")
-        assigned = (int(serial), int(epoch))
-    return _one(source.run_source(c, w, t, a.project, reason=a.reason, assigned=assigned))
+    return _one(source.run_source(c, w, t, a.project, reason=a.reason,
+                                  assigned=_assigned(a.assigned)))
+
+
+def _assigned(value: str | None) -> tuple[int, int] | None:
+    if not value:
+        return None
+    serial, _, epoch = value.partition(":")
+    if not (serial.isdigit() and epoch.isdigit() and int(serial) > 0):
+        raise VenvdebError(f"--assigned {value!r}: expected SERIAL:EPOCH, two integers (the "
+                           f"publisher's ledger gives them)")
+    return int(serial), int(epoch)
+
+
+def _reqdeb(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
+    t = _t(a, c, w)
+    if a.inputs:
+        return _one(reqdeb.run_inputs(c, w, t))
+    return _one(reqdeb.run_reqdeb(c, w, t, force=a.force, lintian=not a.no_lintian,
+                                  assigned=_assigned(a.assigned)))
 
 
 def _accept(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
@@ -315,9 +334,9 @@ COMMANDS: tuple[Command, ...] = (
             "Render debian/ from debian-templates/requirements/ and build "
             "openstack-wheels-<release> offline, then lintian it.",
             (*RELEASE, arg("--force", action="store_true", help="rebuild even if the .deb exists"),
-             arg("--no-lintian", action="store_true", help="skip lintian (not for publishing)")),
-            lambda a, c, w: _one(reqdeb.run_reqdeb(c, w, _t(a, c, w), force=a.force,
-                                                   lintian=not a.no_lintian))),
+             arg("--no-lintian", action="store_true", help="skip lintian (not for publishing)"),
+             *ASSIGNMENT),
+            _reqdeb),
     Command("source", "make a project's Debian source package (.dsc)",
             "Fetch the project's upstream (the index's sdist at the pinned version, or git), "
             "resolve its closure in the release's wheel repository, render debian/ from "
@@ -326,12 +345,7 @@ COMMANDS: tuple[Command, ...] = (
              arg("--reason", default="", metavar="TEXT",
                  help="why (e.g. the upstream commit); written into the changelog of a new "
                       "version, recorded with it in the version ledger"),
-             arg("--inputs", action="store_true",
-                 help="only print what the version ledger knows these inputs by, 'inputs: "
-                      "KEY DIGEST' (for a publisher that assigns versions: buildbot)"),
-             arg("--assigned", default=None, metavar="SERIAL:EPOCH",
-                 help="the serial and date the publisher's ledger gave these inputs, used "
-                      "and recorded here instead of this workdir's own (buildbot)")),
+             *ASSIGNMENT),
             _source),
     Command("affected", "which projects a new requirements package rebuilds",
             "For each project of the release (or those named), plan its source package against "

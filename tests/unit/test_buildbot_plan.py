@@ -24,22 +24,34 @@ def test_one_builder_per_project_release_distribution_and_per_release() -> None:
         *(f"{project}-{release}-{dist}" for project in ("keystone", "cloudkitty", "nova")
           for release, dist in pairs)])
     trixie = next(p for p in plans if p.name == "keystone-2026.1-trixie")
-    assert trixie.steps[4].argv[7:] == ("build", "keystone", "--release", "2026.1", "--dist",
+    assert trixie.steps[9].argv[7:] == ("build", "keystone", "--release", "2026.1", "--dist",
                                         "trixie", "--builder", "sbuild", "--no-lintian")
     keystone = next(p for p in plans if p.name == "keystone-2026.1-bookworm")
     assert [s.name for s in keystone.steps] == [
-        "venvdeb version", "inputs", "version (publisher)", "source package", "build (sbuild)",
-        "lintian", "install test", "upload", "accept into staging"]
-    assert [s.kind for s in keystone.steps] == ["version", "inputs", "assign", "command",
-                                                "command", "command", "command", "upload",
-                                                "accept"]
-    source = keystone.steps[3].argv[7:]
+        "venvdeb version", "lock", "wheels", "requirements inputs",
+        "requirements version (publisher)", "requirements package", "inputs",
+        "version (publisher)", "source package", "build (sbuild)", "lintian", "install test",
+        "upload", "accept into staging"]
+    assert [s.kind for s in keystone.steps] == [
+        "version", "command", "command", "inputs", "assign", "command", "inputs", "assign",
+        "command", "command", "command", "command", "upload", "accept"]
+    source = keystone.steps[8].argv[7:]
     assert source == ("source", "keystone", "--release", "2026.1", "--dist", "bookworm",
                       "--reason", buildbot_plan.NOTE, "--assigned", buildbot_plan.ASSIGNED)
-    version = keystone.steps[2].assign
+    assert keystone.steps[5].argv[7:] == ("reqdeb", "--release", "2026.1", "--dist", "bookworm",
+                                          "--assigned", buildbot_plan.REQUIREMENTS_ASSIGNED)
+    version = keystone.steps[7].assign
     assert version is not None and version.ledger == site.workdir / "state" / "versions.json"
-    assert (version.project, version.release, version.distribution, version.tag) == \
-        ("keystone", "2026.1", "bookworm", "deb12")
+    assert (version.key, version.versioned, version.release, version.tag, version.prefix) == \
+        ("keystone/2026.1/bookworm/", True, "2026.1", "deb12", "")
+    wheels = keystone.steps[4].assign
+    assert wheels is not None and (wheels.key, wheels.versioned, wheels.prefix) == \
+        ("openstack-wheels-2026.1/bookworm", False, buildbot_plan.REQUIREMENTS)
+    assert keystone.steps[3].prefix == buildbot_plan.REQUIREMENTS
+    requirements = next(p for p in plans if p.name == "requirements-2026.1-bookworm")
+    assert [s.name for s in requirements.steps] == [
+        "venvdeb version", "lock", "wheels", "requirements inputs",
+        "requirements version (publisher)", "requirements package", "affected projects"]
     # the publisher runs no upstream code: accept takes the master's own venvdeb and workdir
     accept = keystone.steps[-1].argv
     assert accept[:5] == (str(site.venvdeb), "--config", str(site.config), "--workdir",
@@ -47,7 +59,7 @@ def test_one_builder_per_project_release_distribution_and_per_release() -> None:
     assert accept[5:] == ("accept", buildbot_plan.INCOMING, "--release", "2026.1", "--dist",
                           "bookworm", "--uploader", buildbot_plan.WORKER)
     assert keystone.publisher == site.workdir
-    build = keystone.steps[4].argv
+    build = keystone.steps[9].argv
     assert build[0] == str(ROOT / ".venv" / "bin" / "venvdeb")
     assert build[5:7] == ("--require-code", venvdeb.code_digest()), "the master's own code"
     assert build[7:] == ("build", "keystone", "--release", "2026.1", "--dist", "bookworm", "--builder",
@@ -160,14 +172,20 @@ def test_the_publisher_checks_what_a_worker_reports_before_its_ledger_sees_it(
                             f"{digest}\n") == {"ledger_key": "keystone/2026.1/bookworm/29.0.2",
                                                "inputs_digest": digest}
     assert publisher.inputs("inputs: keystone/2026.1/bookworm/29.0.2 nothex\n") == {}
-    ok = publisher.check("keystone", "2026.1", "bookworm", "keystone/2026.1/bookworm/29.0.2",
+    ok = publisher.check("keystone/2026.1/bookworm/", True, "keystone/2026.1/bookworm/29.0.2",
                          digest)
     for key in ("nova/2026.1/bookworm/29.0.2", "keystone/2026.1/trixie/29.0.2",
                 "keystone/2026.1/bookworm/29.0.2;rm -rf /", "keystone/2026.1/bookworm/", None):
         with pytest.raises(PublishError, match="not of keystone/2026.1/bookworm/<version>"):
-            publisher.check("keystone", "2026.1", "bookworm", key, digest)
+            publisher.check("keystone/2026.1/bookworm/", True, key, digest)
     with pytest.raises(PublishError, match="no inputs digest"):
-        publisher.check("keystone", "2026.1", "bookworm", ok.key, "abc")
+        publisher.check("keystone/2026.1/bookworm/", True, ok.key, "abc")
+    wheels = "openstack-wheels-2026.1/bookworm"
+    assert publisher.check(wheels, False, wheels, digest).key == wheels
+    with pytest.raises(PublishError, match="not of openstack-wheels-2026.1/bookworm$"):
+        publisher.check(wheels, False, wheels + "/1", digest)
+    assert publisher.inputs(f"inputs: {wheels} {digest}", "requirements_") == {
+        "requirements_ledger_key": wheels, "requirements_inputs_digest": digest}
     ledger = tmp_path / "versions.json"
     first = publisher.assign(ledger, "2026.1", "deb12", ok, "commit 1")
     other = publisher.assign(ledger, "2026.1", "deb12",

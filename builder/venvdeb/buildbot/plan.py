@@ -21,6 +21,7 @@ from venvdeb.core.config import Config
 from venvdeb.core.errors import ConfigError
 from venvdeb.core.table import Table
 from venvdeb.core.workdir import Workdir
+from venvdeb.debian import requirements_package
 
 Kind = Literal["requirements", "project", "promote"]
 #: placeholders in a step's argv that factories fill in: the build's reason; the
@@ -29,6 +30,8 @@ Kind = Literal["requirements", "project", "promote"]
 REASON = "@reason@"
 NOTE = "@note@"
 ASSIGNED = "@assigned@"
+REQUIREMENTS_ASSIGNED = "@requirements-assigned@"
+REQUIREMENTS = "requirements_"  # the prefix of the requirements package's properties
 INCOMING = "@incoming@"
 WORKER = "@worker@"
 #: a project build's upload, relative to its worker's build directory
@@ -259,10 +262,14 @@ class SameVenvdeb:
 class Assignment:
     """What the master's version step needs: whose inputs, and the publisher's ledger."""
     ledger: Path
-    project: str
     release: str
-    distribution: str
     tag: str
+    #: the ledger key the worker must report: exactly this, or (``versioned``) this
+    #: followed by an upstream version (a project's ``<project>/<release>/<dist>/<version>``)
+    key: str
+    versioned: bool
+    #: the build properties it reads and sets are named with this prefix
+    prefix: str = ""
 
 
 @dataclass(frozen=True)
@@ -278,6 +285,8 @@ class Step:
                   "accept"] = "command"
     expect: SameVenvdeb | None = None
     assign: Assignment | None = None
+    #: "inputs": the build properties it sets are named with this prefix
+    prefix: str = ""
 
 
 def version_step(settings: Settings) -> Step:
@@ -334,6 +343,22 @@ def plan(config: Config, settings: Settings) -> tuple[BuilderPlan, ...]:
     for release_name, release in sorted(config.releases.items()):
         for dist in release.distributions:
             target = ("--release", release_name, "--dist", dist)
+            ledger, tag = Workdir(settings.workdir).versions, config.distribution(dist).version_tag
+            # the release's lock, wheels and requirements package, in the worker's workdir,
+            # the package's version from the publisher's ledger: every worker builds the
+            # same bytes (a step with nothing to do says so in a second)
+            requirements = (
+                Step("lock", (*base, "lock", *target)),
+                Step("wheels", (*base, "wheels", *target)),
+                Step("requirements inputs", (*base, "reqdeb", *target, "--inputs"),
+                     kind="inputs", prefix=REQUIREMENTS),
+                Step("requirements version (publisher)", (), kind="assign", assign=Assignment(
+                    ledger, release_name, tag,
+                    f"{requirements_package.package_name(release_name)}/{dist}",
+                    versioned=False, prefix=REQUIREMENTS)),
+                Step("requirements package", (*base, "reqdeb", *target, "--assigned",
+                                              REQUIREMENTS_ASSIGNED)),
+            )
             projects = [p.name for p in config.projects_for(release_name)]
             fetch: tuple[Step, ...] = ()
             req_poller = None
@@ -346,9 +371,7 @@ def plan(config: Config, settings: Settings) -> tuple[BuilderPlan, ...]:
                 release_name, dist, None, (
                     first,
                     *fetch,
-                    Step("lock", (*base, "lock", *target)),
-                    Step("wheels", (*base, "wheels", *target)),
-                    Step("requirements package", (*base, "reqdeb", *target)),
+                    *requirements,
                     Step("affected projects", (*base, "affected", *target), kind="affected"),
                 ), poller=req_poller,
                 triggers=tuple((p, builder_name("project", release_name, dist, p))
@@ -358,13 +381,14 @@ def plan(config: Config, settings: Settings) -> tuple[BuilderPlan, ...]:
                 ref = project.upstream.ref_for(release_name)
                 poller = Poller(project.upstream.git, ref) if project.upstream.git and ref \
                     else None
-                assignment = Assignment(Workdir(settings.workdir).versions, name,
-                                        release_name, dist,
-                                        config.distribution(dist).version_tag)
+                assignment = Assignment(ledger, release_name, tag,
+                                        f"{name}/{release_name}/{dist}/", versioned=True)
                 out.append(BuilderPlan(
                     builder_name("project", release_name, dist, name), "project",
                     release_name, dist, name, (
                         first,
+                        *fetch,
+                        *requirements,
                         Step("inputs", (*base, "source", name, *target, "--inputs"),
                              kind="inputs"),
                         Step("version (publisher)", (), kind="assign", assign=assignment),

@@ -29,25 +29,29 @@ class Inputs:
     digest: str
 
 
-def inputs(stdout: str) -> dict[str, str]:
-    """The last ``inputs:`` line of a worker's ``venvdeb source --inputs`` as build
-    properties (none when it printed none: the next step then says so)."""
+def inputs(stdout: str, prefix: str = "") -> dict[str, str]:
+    """The last ``inputs:`` line of a worker's ``venvdeb source|reqdeb --inputs`` as build
+    properties named with ``prefix`` (none when it printed none: the next step says so)."""
     found = [m for m in map(INPUTS.fullmatch, stdout.splitlines()) if m]
     if not found:
         return {}
-    return {"ledger_key": found[-1]["key"], "inputs_digest": found[-1]["digest"]}
+    return {f"{prefix}ledger_key": found[-1]["key"],
+            f"{prefix}inputs_digest": found[-1]["digest"]}
 
 
-def check(project: str, release: str, distribution: str, key: object,
-          digest: object) -> Inputs:
-    """A worker's report, allowlisted before it reaches the ledger: the key of this
-    builder's project, release and distribution, and a sha256."""
-    prefix = f"{project}/{release}/{distribution}/"
-    if not isinstance(key, str) or not key.startswith(prefix) \
-            or not UPSTREAM.fullmatch(key[len(prefix):]):
-        raise PublishError(f"the worker reported inputs {key!r}, not of {prefix}<version>",
-                           hint="the worker's 'venvdeb source --inputs' must run the "
+def check(expected: str, versioned: bool, key: object, digest: object) -> Inputs:
+    """A worker's report, allowlisted before it reaches the ledger: the key this builder
+    expects (``versioned``: followed by an upstream version, a project's
+    ``<project>/<release>/<distribution>/<version>``) and a sha256."""
+    shown = f"{expected}<version>" if versioned else expected
+    good = isinstance(key, str) and (
+        UPSTREAM.fullmatch(key[len(expected):]) is not None and key.startswith(expected)
+        if versioned else key == expected)
+    if not good:
+        raise PublishError(f"the worker reported inputs {key!r}, not of {shown}",
+                           hint="the worker's 'venvdeb ... --inputs' must run the "
                                 "master's venvdeb on the same config")
+    assert isinstance(key, str)
     if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
         raise PublishError(f"the worker reported no inputs digest for {key}",
                            hint="see the inputs step's log")

@@ -54,12 +54,24 @@ def _lint(t: Target) -> Callable[[Path, Path], None]:
     return lint
 
 
-def run_reqdeb(config: Config, work: Workdir, t: Target, *, force: bool = False,
-               lintian: bool = True) -> Outcome:
+def run_inputs(config: Config, work: Workdir, t: Target) -> Outcome:
+    """What the version ledger knows the package's inputs by (key and digest), for a
+    publisher that assigns the version (buildbot); assigns and writes nothing."""
     step = plan_reqdeb(config, work, t)
-    assigned = versions.assign(work.versions, step.plan.ledger_key, t.release.name,
-                               step.plan.digest, tag=t.distribution.version_tag)
-    the_build = requirements_package.versioned(step.plan, assigned)
+    return Outcome("reqdeb", f"{t.release.name}/{t.distribution.name}",
+                   f"inputs: {step.plan.ledger_key} {step.plan.digest}", changed=False)
+
+
+def run_reqdeb(config: Config, work: Workdir, t: Target, *, force: bool = False,
+               lintian: bool = True, assigned: tuple[int, int] | None = None) -> Outcome:
+    """``assigned``: the (serial, epoch) the publisher's ledger gave these inputs,
+    adopted here: every worker then builds the same bytes under the same version."""
+    step = plan_reqdeb(config, work, t)
+    if assigned is not None:
+        versions.adopt(work.versions, step.plan.ledger_key, step.plan.digest, *assigned)
+    given = versions.assign(work.versions, step.plan.ledger_key, t.release.name,
+                            step.plan.digest, tag=t.distribution.version_tag)
+    the_build = requirements_package.versioned(step.plan, given)
     out_dir = work.reqdeb(t.release.name, t.distribution.name)
     say(f"reqdeb: {the_build.package} {the_build.version} ({step.plan.architecture}), "
         f"{len(step.plan.wheels)} wheels")
