@@ -195,8 +195,9 @@ def test_a_stable_commit_becomes_a_package_in_staging(
         "install test", "upload", "upload to the publisher", "accept into staging"]
     held = listing(project.workdir / "repo", STAGING)
     assert any(line.startswith("fixture-service deb 90:1.0.0.post2-") for line in held), held
-    [debian_tar] = project.workdir.glob(
-        f"releases/{RELEASE}/bookworm/projects/fixture-service/*1.0.0.post2-*.debian.tar.xz")
+    # whichever worker built it, its source package is in the publisher's pool
+    [debian_tar] = (project.workdir / "repo").glob(
+        "pool/main/f/fixture-service/*1.0.0.post2-*.debian.tar.xz")
     changelog = subprocess.run(["tar", "-xJOf", str(debian_tar), "debian/changelog"],
                                capture_output=True, text=True, check=True).stdout
     assert f"Rebuild reason: buildbot {BUILDER} build " in changelog
