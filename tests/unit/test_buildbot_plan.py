@@ -204,3 +204,13 @@ def test_a_worker_adopts_the_publishers_serial(tmp_path: Path) -> None:
     got = versions.assign(ledger, "k/r/d/1", "r", "a" * 64, tag="deb12")
     assert (got.serial, got.epoch, got.note) == (7, 1_700_000_000, "from the publisher")
     assert versions.assign(ledger, "k/r/d/1", "r", "b" * 64, tag="deb12").serial == 8
+
+
+def test_a_starting_master_clears_the_uploads_nobody_will_accept(tmp_path: Path) -> None:
+    from venvdeb.buildbot import service
+    incoming = tmp_path / "incoming"
+    (incoming / "keystone-2026.1-bookworm-7").mkdir(parents=True)
+    (incoming / "keystone-2026.1-bookworm-7" / "x.changes").write_text("partial")
+    (incoming / "stray").write_text("")
+    assert service.clear_incoming(tmp_path) == 2 and list(incoming.iterdir()) == []
+    assert service.clear_incoming(tmp_path / "none") == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 import urllib.error
@@ -49,8 +50,23 @@ def checkconfig(site: Settings) -> str:
     return f"buildbot: {MASTER_CFG} is good"
 
 
+def clear_incoming(workdir: Path) -> int:
+    """Remove the uploads in the publisher's ``incoming/``: with the master stopped, no
+    build of theirs is left to accept them (an interrupted build runs again, into a
+    directory of its own). The number removed."""
+    incoming = workdir / "incoming"
+    stale = sorted(incoming.iterdir()) if incoming.is_dir() else []
+    for upload in stale:
+        if upload.is_dir() and not upload.is_symlink():
+            shutil.rmtree(upload)
+        else:
+            upload.unlink()
+    return len(stale)
+
+
 def start(site: Settings) -> list[str]:
     checkconfig(site)
+    lines_before: list[str] = []
     log = log_path(site)
     env = _env(site)
     if not (site.basedir / "buildbot.tac").exists():
@@ -64,9 +80,14 @@ def start(site: Settings) -> list[str]:
     # reads it can make one that says "admin"
     site.basedir.chmod(0o700)
     if not _running(site.basedir):
+        cleared = clear_incoming(site.workdir)
         runner.run([_bin("buildbot"), "start", site.basedir], log=log, env=env,
                     what="buildbot start")
-    lines = [f"master: running, web UI {site.url} (log: {site.basedir / 'twistd.log'})",
+        if cleared:
+            lines_before.append(f"incoming: removed {cleared} uploads of builds a stopped "
+                                f"master did not accept (their builds run again)")
+    lines = [*lines_before,
+             f"master: running, web UI {site.url} (log: {site.basedir / 'twistd.log'})",
              who_may_log_in(site)]
     for w in site.workers:
         wdir = site.worker_dir(w.name)
