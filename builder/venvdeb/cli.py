@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -222,12 +221,8 @@ def _accept(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str
     if not buildbot_users.NAME_RE.fullmatch(a.uploader):
         raise VenvdebError(f"--uploader {a.uploader!r}: expected a worker name matching "
                            f"{buildbot_users.NAME_RE.pattern}")
-    outcome = publish.run_accept(c, w, _t(a, c, w), a.upload, uploader=a.uploader,
-                                 lock_timeout=a.lock_timeout)
-    incoming = (w.root / "incoming").resolve()
-    if a.upload.resolve().parent == incoming:  # processed: gone, as processincoming does
-        shutil.rmtree(a.upload)
-    return _one(outcome)
+    return _one(publish.run_accept(c, w, _t(a, c, w), a.upload, uploader=a.uploader,
+                                   lock_timeout=a.lock_timeout))
 
 
 def _affected(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:

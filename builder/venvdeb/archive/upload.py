@@ -56,6 +56,8 @@ class Upload:
     results: Mapping[str, Mapping[str, str]]
     #: (source, version) of each .changes
     sources: tuple[tuple[str, str], ...]
+    #: the Distribution of each .changes, in the order of ``changes``
+    distributions: tuple[str, ...]
 
     @property
     def files(self) -> tuple[Path, ...]:
@@ -121,6 +123,7 @@ def verify(directory: Path) -> Upload:
     debs: list[Path] = []
     dscs: list[Path] = []
     sources = []
+    distributions = []
     for path in changes:
         para = _parse(path, deb822.Changes)
         source, version = str(para.get("Source", "")), str(para.get("Version", ""))
@@ -128,6 +131,7 @@ def verify(directory: Path) -> Upload:
             raise UploadRejected(f"{path.name} has no Source or Version",
                                  hint="rebuild and upload again")
         sources.append((source.split()[0], version))
+        distributions.append(str(para.get("Distribution", "")))
         for listed in _listed(para, path):
             found = _verify_file(directory, listed, path.name)
             accounted.add(listed.name)
@@ -156,7 +160,8 @@ def verify(directory: Path) -> Upload:
                 state = "failed" if got == "failed" else "not passed"
                 raise UploadRejected(f"{deb.name} has {state} {check} on the worker: refusing "
                                      f"the upload", hint="fix it, check it and upload again")
-    return Upload(directory, changes, tuple(dscs), tuple(debs), results, tuple(sources))
+    return Upload(directory, changes, tuple(dscs), tuple(debs), results, tuple(sources),
+                  tuple(distributions))
 
 
 def _same_version(deb: Path, version: str, changes: str) -> None:

@@ -16,6 +16,7 @@ from venvdeb.buildbot.plan import SETTINGS_ENV, Settings, Worker
 from venvdeb.core import layout, runner
 from venvdeb.core.errors import CommandFailed, ConfigError
 from venvdeb.core.files import write_private
+from venvdeb.core.workdir import Workdir
 
 MASTER_CFG = layout.data_root() / "buildbot-master" / "master.cfg"
 
@@ -54,7 +55,7 @@ def clear_incoming(workdir: Path) -> int:
     """Remove the uploads in the publisher's ``incoming/``: with the master stopped, no
     build of theirs is left to accept them (an interrupted build runs again, into a
     directory of its own). The number removed."""
-    incoming = workdir / "incoming"
+    incoming = Workdir(workdir).incoming
     stale = sorted(incoming.iterdir()) if incoming.is_dir() else []
     for upload in stale:
         if upload.is_dir() and not upload.is_symlink():

@@ -98,6 +98,11 @@ class Workdir:
         """The GnuPG home of the managed signing key."""
         return self.root / "keys" / "gnupg"
 
+    @property
+    def incoming(self) -> Path:
+        """The publisher's: uploads of builds in flight, one directory each (buildbot)."""
+        return self.root / "incoming"
+
     def upload(self, release: str, distribution: str, name: str) -> Path:
         """A project's last upload for the publisher (venvdeb.archive.upload)."""
         return self.target(release, distribution) / "uploads" / name

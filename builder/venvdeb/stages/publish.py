@@ -13,7 +13,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from debian import deb822
 from debian.debian_support import Version
 
 from venvdeb.archive import http, repository, signing, upload
@@ -206,13 +205,12 @@ def run_accept(config: Config, work: Workdir, t: Target, directory: Path, *,
     """An upload (venvdeb.archive.upload) into the staging codename: verified whole
     before the lock and the key are taken, its files copied and published all or
     nothing like ``run_publish``'s, its .debs' check results then recorded here (the
-    promotion asks for them). A rejected upload changes nothing."""
+    promotion asks for them), an upload in the workdir's ``incoming/`` then removed. A
+    rejected upload changes nothing."""
     log = work.fresh_log(t.logs, "accept")
     codename = repository.codename(t.distribution.name, t.release.name, "staging")
     the_upload = upload.verify(directory)
-    for path in the_upload.changes:
-        with path.open(encoding="utf-8") as handle:
-            said = str(deb822.Changes(handle).get("Distribution", ""))
+    for path, said in zip(the_upload.changes, the_upload.distributions, strict=True):
         if said != t.distribution.name:
             raise upload.UploadRejected(
                 f"{path.name} is for distribution {said!r}, not {t.distribution.name}: "
@@ -248,6 +246,8 @@ def run_accept(config: Config, work: Workdir, t: Target, directory: Path, *,
     for check in check_records.CHECKS:
         check_records.record(work.checks, the_upload.debs, check, passed=True,
                              detail=f"on worker {uploader}")
+    if directory.resolve().parent == work.incoming.resolve():  # processed: gone, as
+        shutil.rmtree(directory)                                # processincoming does
     if not todo:
         return Outcome("accept", codename, f"accept: up to date: {codename} holds all "
                                            f"{len(items)} files of {said_sources}",
