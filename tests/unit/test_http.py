@@ -176,9 +176,32 @@ def test_an_unreadable_file_at_the_top_says_what_to_chmod() -> None:
      "http://192.0.2.7:8080/venvdeb-archive-keyring.gpg /etc/apt/keyrings/k.gpg"),
     ("file:///srv/venvdeb/repo", "install -D -m 644 /srv/venvdeb/repo/venvdeb-archive-"
      "keyring.gpg /etc/apt/keyrings/k.gpg"),
+    # an IPv6 host's brackets are a shell pattern: quoted
+    ("http://[2001:db8::7]:8080", "/usr/lib/apt/apt-helper download-file "
+     "'http://[2001:db8::7]:8080/venvdeb-archive-keyring.gpg' /etc/apt/keyrings/k.gpg"),
 ])
 def test_a_node_fetches_the_keyring_with_what_every_debian_system_has(url: str,
                                                                        line: str) -> None:
     command = http.keyring_command(url, "/etc/apt/keyrings/k.gpg")
     assert command == line
     assert subprocess.run(["sh", "-n", "-c", command]).returncode == 0
+
+
+@pytest.mark.parametrize("url", ["http://[2001:db8::7]:8080", "http://[::1]:8099/repo",
+                                 "http://[::ffff:192.0.2.7]"])
+def test_the_url_nodes_use_may_be_an_ipv6_address_as_serve_prints_it(url: str) -> None:
+    from venvdeb.core import allowlist
+    assert allowlist.URL.problem(url) is None
+
+
+@pytest.mark.parametrize("url", ["http://[2001:db8::7];id", "http://[x]:80", "http://[::1]x",
+                                 "http://[::1] --trusted-host y"])
+def test_brackets_only_around_an_ipv6_host(url: str) -> None:
+    from venvdeb.core import allowlist
+    assert allowlist.URL.problem(url) is not None
+
+
+@pytest.mark.parametrize(("host", "connect"), [("0.0.0.0", "127.0.0.1"), ("::", "::1"),
+                                                ("192.0.2.7", "192.0.2.7"), ("::1", "::1")])
+def test_a_wildcard_listener_is_reached_on_loopback(host: str, connect: str) -> None:
+    assert http.connect_host(host) == connect

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import shlex
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,6 +41,15 @@ _LISTEN_HINT = ("give --listen IP:PORT, e.g. 127.0.0.1:8080 (this machine only),
 _SAFE_PATH = re.compile(r"/[A-Za-z0-9._/+@%=,~-]*")
 
 
+def connect_host(host: str) -> str:
+    """The address a client on this machine connects to for a server listening on the IP
+    ``host``: loopback for a wildcard (0.0.0.0, ::), else ``host`` itself."""
+    address = ipaddress.ip_address(host)
+    if address.is_unspecified:
+        return "127.0.0.1" if address.version == 4 else "::1"
+    return host
+
+
 @dataclass(frozen=True)
 class Listen:
     """An IP address and a TCP port nginx listens on."""
@@ -55,11 +65,7 @@ class Listen:
     @property
     def local_url(self) -> str:
         """Where this machine reaches the server (status, tests)."""
-        address = ipaddress.ip_address(self.host)
-        host = self.host
-        if address.is_unspecified:
-            host = "127.0.0.1" if address.version == 4 else "::1"
-        return f"http://{self._bracketed(host)}:{self.port}"
+        return f"http://{self._bracketed(connect_host(self.host))}:{self.port}"
 
     @property
     def every_address(self) -> bool:
@@ -236,8 +242,10 @@ def keyring_command(url: str, dest: str) -> str:
     into ``dest``: over HTTP with apt's own helper, which every Debian system has
     (curl is not in a minimal one) and which honours apt's proxy settings."""
     if url.startswith("file://"):
-        return f"install -D -m 644 {url[len('file://'):]}/{signing.KEYRING} {dest}"
-    return f"/usr/lib/apt/apt-helper download-file {url}/{signing.KEYRING} {dest}"
+        return shlex.join(["install", "-D", "-m", "644",
+                           f"{url[len('file://'):]}/{signing.KEYRING}", dest])
+    return shlex.join(["/usr/lib/apt/apt-helper", "download-file", f"{url}/{signing.KEYRING}",
+                       dest])
 
 
 def _indent(text: str) -> str:

@@ -110,8 +110,8 @@ def _lines(instance: http.Instance, at: http.Listen, state: str,
     if configured != url:
         lines.append(f"serve: nodes use {url}: set url = \"{url}\" under [repository] in "
                      f"pipeline.toml (now: {configured or 'unset, so file://'}): the node lines "
-                     f"then name it, and sources/*.sources from the next publish that "
-                     f"changes the repository")
+                     f"then name it, and the next 'venvdeb publish' writes it into "
+                     f"sources/*.sources (nothing else need change)")
     return lines
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from venvdeb import __version__, code_digest
+from venvdeb.archive import http
 from venvdeb.buildbot import users
 from venvdeb.core import runner
 from venvdeb.core.config import Config
@@ -90,13 +91,13 @@ class Settings:
     @property
     def local_url(self) -> str:
         """Where this machine reaches the UI (venvdeb buildbot status, the tests)."""
-        host = _connect(self.web_host)
+        host = http.connect_host(self.web_host)
         return f"http://{f'[{host}]' if ':' in host else host}:{self.web_port}/"
 
     @property
     def pb_address(self) -> str:
         """Where a worker on this machine connects."""
-        return _connect(self.pb_host)
+        return http.connect_host(self.pb_host)
 
     @property
     def web_endpoint(self) -> str:
@@ -114,13 +115,6 @@ def _endpoint(host: str, port: int) -> str:
     """A twisted server endpoint listening on ``host`` only (colons escaped)."""
     escaped = host.replace(":", "\\:")
     return f"tcp:{port}:interface={escaped}"
-
-
-def _connect(host: str) -> str:
-    """The address to connect to for a server listening on ``host``."""
-    if ipaddress.ip_address(host).is_unspecified:
-        return "127.0.0.1" if ipaddress.ip_address(host).version == 4 else "::1"
-    return host
 
 
 def is_loopback(host: str) -> bool:

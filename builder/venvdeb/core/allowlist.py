@@ -53,8 +53,10 @@ ARGUMENT = _kind("a command-line argument of letters, digits and _ . / = : , @ +
                  "--config-file=/etc/nova/nova.conf", r"[A-Za-z0-9_./=:,@+-]+")
 SUDO_ARGUMENT = _kind("a sudoers argument of letters, digits and _ . / + - (or a final '*')",
                       "/etc/nova/rootwrap.conf", r"[A-Za-z0-9_./+-]+|\*")
-URL = _kind("an http(s):// or file:// URL of letters, digits and . _ ~ : / @ % + = -",
-            "https://pypi.org/simple", r"(https?|file)://[A-Za-z0-9._~:/@%+=-]+")
+URL = _kind("an http(s):// or file:// URL of letters, digits and . _ ~ : / @ % + = - (an IPv6 "
+            "host in [ ])", "https://pypi.org/simple",
+            r"(https?|file)://(\[[0-9A-Fa-f:.]+\](:[0-9]+)?(/[A-Za-z0-9._~:/@%+=-]*)?"
+            r"|[A-Za-z0-9._~:/@%+=-]+)")
 GIT_URL = _kind("a git URL (https://, http://, git://, ssh:// or file://) of letters, digits "
                 "and . _ ~ : / @ % + = -", "https://opendev.org/openstack/requirements",
                 r"(https?|git|ssh|file)://[A-Za-z0-9._~:/@%+=-]+")
