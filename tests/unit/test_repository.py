@@ -182,3 +182,26 @@ def test_node_installs_the_leaf_packages_of_each_project() -> None:
     cfg = config.load(ROOT / "pipeline.toml")
     assert pipeline.leaves(cfg.projects["keystone"]) == ("keystone",)
     assert pipeline.leaves(cfg.projects["cloudkitty"]) == ("cloudkitty-api", "cloudkitty-processor")
+
+
+def test_a_generation_written_under_a_private_umask_is_committed_readable(
+        tmp_path: Path) -> None:
+    """The buildbot master accepts uploads with umask 077: the generation it commits is
+    still readable by nginx's workers (dirs 0755, files 0644), links left alone."""
+    import os
+    paths = repository.Paths(tmp_path / "repo")
+    old = os.umask(0o077)
+    try:
+        new = repository.begin(paths, tmp_path / "log")
+        (new / "dists" / "x").mkdir(parents=True)
+        (new / "dists" / "x" / "InRelease").write_text("signed")
+        (new / "dists" / "x" / "link").symlink_to("InRelease")
+        final = repository.commit(paths, new, repository.next_generation(paths))
+    finally:
+        os.umask(old)
+    modes = {str(p.relative_to(tmp_path)): p.lstat().st_mode & 0o7777
+             for p in (paths.generations, final, final / "dists", final / "dists" / "x",
+                       final / "dists" / "x" / "InRelease")}
+    assert modes == {"repo.d": 0o755, "repo.d/000001": 0o755, "repo.d/000001/dists": 0o755,
+                     "repo.d/000001/dists/x": 0o755, "repo.d/000001/dists/x/InRelease": 0o644}
+    assert (final / "dists" / "x" / "link").is_symlink()

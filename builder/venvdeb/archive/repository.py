@@ -335,8 +335,27 @@ def next_generation(paths: Paths) -> str:
     return f"{max(numbers, default=0) + 1:06d}"
 
 
+def readable(tree: Path) -> None:
+    """Every directory of ``tree`` 0755 and every regular file 0644, whatever the umask of
+    the process that wrote them (a buildbot master's is 077): a web server's workers
+    read the repository (what they serve is venvdeb serve's choice, not the modes')."""
+    tree.chmod(0o755)
+    for top, dirs, files in os.walk(tree):
+        for name in dirs:
+            path = os.path.join(top, name)
+            if not os.path.islink(path):
+                os.chmod(path, 0o755)
+        for name in files:
+            path = os.path.join(top, name)
+            if stat.S_ISREG(os.lstat(path).st_mode):
+                os.chmod(path, 0o644)
+
+
 def commit(paths: Paths, new: Path, generation: str) -> Path:
-    """Make ``new`` the repository: one rename of the symlink."""
+    """Make ``new`` the repository (readable by anyone, as served): one rename of the
+    symlink."""
+    readable(new)
+    paths.generations.chmod(0o755)
     previous = paths.current()
     final = paths.generations / generation
     new.rename(final)
