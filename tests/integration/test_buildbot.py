@@ -5,6 +5,7 @@ becoming a new package in the staging codename. Results read over the REST API.
 from __future__ import annotations
 
 import base64
+import fcntl
 import http.cookiejar
 import json
 import shutil
@@ -23,10 +24,13 @@ from tests.conftest import RELEASE, ROOT, Project, require_tools
 from tests.integration.test_repository_fixture import STAGING, listing
 from tests.integration.test_venv_bad_input import git_upstream, with_git
 from tests.integration.test_venv_fixture import service_project
+from venvdeb.archive import repository
 
 pytestmark = pytest.mark.integration
 VENVDEB = Path(sys.executable).parent / "venvdeb"
 BUILDER = f"fixture-service-{RELEASE}-bookworm"
+OTHER_BUILDER = f"fixture-other-{RELEASE}-bookworm"
+OTHER_VENV = f"venv-fixture-other-{RELEASE}"
 PROMOTE = f"promote-{RELEASE}-bookworm"
 #: the web UI's users (_settings writes them): an admin, and a user who may only force
 ADMIN = ("admin", "admin-password-of-the-test")
@@ -107,11 +111,18 @@ def test_web_ui_lists_every_builder(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def running(project: Project, tmp_path: Path) -> Iterator[tuple[Project, Path, str, str]]:
+def running(project: Project,
+            tmp_path: Path) -> Iterator[tuple[Project, Path, tuple[str, str], str]]:
+    """The master and two workers; fixture-service and fixture-other each follow the
+    stable branch of an upstream of their own."""
     require_tools("git", "dpkg-buildpackage", "dh_virtualenv", "lintian", "unshare",
                   "mmdebstrap", "reprepro", "gpg")
     url = git_upstream(tmp_path)
-    service_project(project, with_git(url) + OTHER)
+    (tmp_path / "other").mkdir()
+    other_url = git_upstream(tmp_path / "other")
+    service_project(project, with_git(url) + OTHER.replace(
+        'user = "fixture"', f'user = "fixture"\nupstream = {{ git = "{other_url}", '
+                            f'refs = {{ "{RELEASE}" = "stable/{RELEASE}" }} }}'))
     for stage in ("lock", "wheels", "reqdeb"):
         r = _venvdeb("--config", str(project.config), "--workdir", str(project.workdir), stage,
                      "--release", RELEASE)
@@ -137,7 +148,7 @@ def running(project: Project, tmp_path: Path) -> Iterator[tuple[Project, Path, s
         assert start.returncode == 0, start.stderr[-3000:]
         port = next(line.split("= ")[1] for line in settings.read_text().splitlines()
                     if line.startswith("web_port"))
-        yield project, settings, url, f"http://127.0.0.1:{port}/api/v2/"
+        yield project, settings, (url, other_url), f"http://127.0.0.1:{port}/api/v2/"
     finally:
         _venvdeb("buildbot", "stop", "--settings", str(settings))
 
@@ -152,11 +163,10 @@ def _get(api: str, path: str) -> dict[str, list[dict[str, object]]]:
         return data
 
 
-def _push_fix(url: str, tmp_path: Path) -> None:
+def _push_fix(url: str, clone: Path) -> None:
     env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid",
-           "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    clone = tmp_path / "upstream-clone"
+           "PATH": "/usr/bin:/bin", "HOME": str(clone.parent)}
     subprocess.run(["git", "clone", "-q", "--branch", f"stable/{RELEASE}", url, str(clone)],
                    check=True, env=env)
     readme = clone / "README.md"
@@ -165,58 +175,105 @@ def _push_fix(url: str, tmp_path: Path) -> None:
         subprocess.run(["git", *args], cwd=clone, check=True, env=env, capture_output=True)
 
 
-def test_a_stable_commit_becomes_a_package_in_staging(
-        running: tuple[Project, Path, str, str], tmp_path: Path) -> None:
-    project, _, url, api = running
+def test_stable_pushes_build_on_two_workers_at_once_into_one_staging(
+        running: tuple[Project, Path, tuple[str, str], str], tmp_path: Path) -> None:
+    """A push to the stable branch of each of two projects: one build on each worker, at
+    the same time. Their uploads wait in incoming/ for the publisher (its repository held
+    by another run), which is restarted: the uploads are dropped, nothing is published,
+    the builds run again and then land in the publisher's one staging codename with the
+    versions its ledger assigned; a clean chroot installs both over HTTP from venvdeb
+    serve's nginx. A process with the second worker's name and a wrong password is
+    refused."""
+    project, settings, urls, api = running
     names = {str(b["name"]) for b in _get(api, "builders")["builders"]}
-    assert {BUILDER, f"requirements-{RELEASE}-bookworm", f"promote-{RELEASE}-bookworm"} <= names
-    workers = _get(api, "workers")["workers"]
-    deadline = time.monotonic() + 60
-    while not any(w.get("connected_to") for w in workers) and time.monotonic() < deadline:
-        time.sleep(1)
-        workers = _get(api, "workers")["workers"]
-    assert any(w.get("connected_to") for w in workers), "the local worker connected"
-    time.sleep(5)  # the poller's first poll records the branch as it is
-    _push_fix(url, tmp_path)
+    assert {BUILDER, OTHER_BUILDER, f"requirements-{RELEASE}-bookworm", PROMOTE} <= names
+    _both_connected(api)
+    _refused_intruder(settings)
+    incoming = project.workdir / "incoming"
+    lock = repository.Paths(project.workdir / "repo").lock_file
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("a+") as held_lock:
+        fcntl.flock(held_lock, fcntl.LOCK_EX)  # another run publishing, for a while
+        time.sleep(5)  # the pollers' first poll records the branches as they are
+        for url, clone in zip(urls, ("service-clone", "other-clone"), strict=True):
+            _push_fix(url, tmp_path / clone)
+        deadline = time.monotonic() + 900
+        while not (incoming.is_dir() and len(list(incoming.iterdir())) == 2):
+            assert time.monotonic() < deadline, "both uploads reached incoming/"
+            time.sleep(2)
+        first = {name: _get(api, f"builders/{name}/builds")["builds"][-1]
+                 for name in (BUILDER, OTHER_BUILDER)}
+        time.sleep(3)  # both accept steps wait for the repository
+        master = tmp_path / "bb" / "master"
+        stopped = subprocess.run([str(VENVDEB.parent / "buildbot"), "stop", str(master)],
+                                 capture_output=True, text=True)
+        assert stopped.returncode == 0, stopped.stderr
+        start = _venvdeb("buildbot", "start", "--settings", str(settings))
+        assert start.returncode == 0, start.stderr[-3000:]
+        assert "incoming: removed 2 uploads of builds a stopped master did not accept" \
+            in start.stdout, start.stdout
+        assert list(incoming.iterdir()) == []
+    time.sleep(5)  # an accept left running would now take the repository
+    assert not (project.workdir / "repo").exists(), "nothing of the dropped uploads published"
+    _both_connected(api)
+    builds: dict[str, dict[str, object]] = {}
     deadline = time.monotonic() + 900
-    build: dict[str, object] = {}
-    while time.monotonic() < deadline:
-        builds = _get(api, f"builders/{BUILDER}/builds")["builds"]
-        if builds and builds[-1].get("complete"):
-            build = builds[-1]
-            break
+    while time.monotonic() < deadline and len(builds) < 2:
+        for name in (BUILDER, OTHER_BUILDER):
+            done = [b for b in _get(api, f"builders/{name}/builds")["builds"]
+                    if b.get("complete") and b["buildid"] != first[name]["buildid"]]
+            if done:
+                builds[name] = done[-1]
         time.sleep(3)
-    assert build, "a build ran within 15 minutes of the push"
-    steps = _get(api, f"builds/{build['buildid']}/steps")["steps"]
-    summary = [(s["name"], s["results"]) for s in steps]
-    assert build["results"] == 0, summary
-    assert [name for name, _ in summary][-9:] == [
-        "inputs", "version (publisher)", "source package", "build (local)", "lintian",
-        "install test", "upload", "upload to the publisher", "accept into staging"]
-    held = listing(project.workdir / "repo", STAGING)
-    assert any(line.startswith("fixture-service deb 90:1.0.0.post2-") for line in held), held
+    assert len(builds) == 2, f"both builds ran again within 15 minutes: {sorted(builds)}"
+    # the interrupted builds ran on one worker each, at once (both uploads waited together)
+    assert first[BUILDER]["workerid"] != first[OTHER_BUILDER]["workerid"], first
+    for build in first.values():
+        again = _get(api, f"builds/{build['buildid']}")["builds"][0]
+        assert again["complete"] and again["results"] in (4, 5, 6), again  # not a success
+    for name, build in builds.items():
+        steps = _get(api, f"builds/{build['buildid']}/steps")["steps"]
+        summary = [(s["name"], s["results"]) for s in steps]
+        assert build["results"] == 0, (name, summary)
+        assert [step for step, _ in summary][-9:] == [
+            "inputs", "version (publisher)", "source package", "build (local)", "lintian",
+            "install test", "upload", "upload to the publisher", "accept into staging"]
+    one, other = builds[BUILDER], builds[OTHER_BUILDER]
+    assert one["workerid"] != other["workerid"], "each worker ran one build again"
+    assert (settings.parent / "second-worker-bin" / "venvdeb.used").exists(), \
+        "the second worker's build ran venvdeb from the path its settings give"
+    # one publisher: both packages in its one staging codename, each with the first
+    # version its ledger assigned for the stable commit; the second worker's workdir has
+    # no repository or key, and incoming/ is empty (uploads accepted, then removed)
+    repo = project.workdir / "repo"
+    held = listing(repo, STAGING)
+    for package in ("fixture-service", "fixture-other"):
+        assert f"{package} deb 90:1.0.0.post2-0+deb12u1" in held, held
+    second = _second_workdir(tmp_path)
+    assert not (second / "repo").exists() and not (second / "keys").exists()
+    assert list((project.workdir / "incoming").iterdir()) == []
     # whichever worker built it, its source package is in the publisher's pool
-    [debian_tar] = (project.workdir / "repo").glob(
-        "pool/main/f/fixture-service/*1.0.0.post2-*.debian.tar.xz")
+    [debian_tar] = repo.glob("pool/main/f/fixture-service/*1.0.0.post2-*.debian.tar.xz")
     changelog = subprocess.run(["tar", "-xJOf", str(debian_tar), "debian/changelog"],
                                capture_output=True, text=True, check=True).stdout
     assert f"Rebuild reason: buildbot {BUILDER} build " in changelog
     assert f"stable/{RELEASE} at " in changelog, changelog
+    _both_install_over_http(project, tmp_path)
 
 
-def test_a_second_worker_takes_builds(running: tuple[Project, Path, str, str]) -> None:
-    """Two project builds forced at once run on the two workers (one build each at a
-    time; builds of one builder never overlap, they share the workdir)."""
-    _, settings, _, api = running
+def _both_connected(api: str) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         connected = [w for w in _get(api, "workers")["workers"] if w.get("connected_to")]
         if len(connected) == 2:
-            break
+            return
         time.sleep(1)
-    assert len(connected) == 2, "both workers connected"
-    # an upload travels over the worker's own authenticated connection: a process with the
-    # second worker's name and a wrong password is refused, so can take no build
+    raise AssertionError("both workers connected")
+
+
+def _refused_intruder(settings: Path) -> None:
+    """An upload travels over the worker's own authenticated connection: a process with
+    the second worker's name and a wrong password is refused, so it can take no build."""
     from venvdeb.buildbot import plan as buildbot_plan
     from venvdeb.buildbot import service
     site = buildbot_plan.load_settings(settings, ROOT)
@@ -237,37 +294,60 @@ def test_a_second_worker_takes_builds(running: tuple[Project, Path, str, str]) -
     finally:
         subprocess.run([str(VENVDEB.parent / "buildbot-worker"), "stop", str(intruder)],
                        capture_output=True)
-    ids = {str(b["name"]): b["builderid"] for b in _get(api, "builders")["builders"]}
-    assert BUILDER in ids
-    for name in (BUILDER, f"fixture-other-{RELEASE}-bookworm"):
-        _force(api, name)
-    deadline = time.monotonic() + 900
-    builds: list[dict[str, object]] = []
-    while time.monotonic() < deadline:
-        builds = _get(api, "builds")["builds"]
-        if len(builds) >= 2 and all(b.get("complete") for b in builds):
-            break
-        time.sleep(3)
-    assert len(builds) >= 2 and all(b["results"] == 0 for b in builds), builds
-    assert len({b["workerid"] for b in builds}) == 2, "each worker ran a build"
-    assert (settings.parent / "second-worker-bin" / "venvdeb.used").exists(), \
-        "the second worker's builds ran venvdeb from the path its settings give"
-    # one publisher: both builds' packages are in its one staging codename, with the
-    # versions its ledger assigned; the second worker's workdir has no repository or key
-    project = next(p for p in _projects_of(settings))
-    held = listing(project / "repo", STAGING)
-    for package in ("fixture-service", "fixture-other"):
-        assert any(line.startswith(f"{package} deb 90:1.0.0") and "-0+deb12u1" in line
-                   for line in held), held
-    second = _second_workdir(settings.parent)
-    assert not (second / "repo").exists() and not (second / "keys").exists()
-    assert list((project / "incoming").iterdir()) == [], "uploads accepted and removed"
 
 
-def _projects_of(settings: Path) -> list[Path]:
-    """The publisher's workdir, as the settings name it."""
-    return [Path(line.split("= ")[1].strip('"')) for line in settings.read_text().splitlines()
-            if line.startswith("workdir = ") and "second-work" not in line]
+def _both_install_over_http(project: Project, tmp_path: Path) -> None:
+    """The publisher's repository served by venvdeb serve; a clean chroot, sharing the
+    host's network, fetches the keyring and both packages from staging over HTTP."""
+    # nginx's workers (www-data) pass through pytest's private (0700) directories to the
+    # publisher's repository for this check, listing nothing
+    private = [d for d in (tmp_path, *tmp_path.parents) if not d.stat().st_mode & 0o001]
+    for directory in private:
+        directory.chmod(directory.stat().st_mode | 0o001)
+    try:
+        _install_over_http(project, tmp_path)
+    finally:
+        for directory in private:
+            directory.chmod(directory.stat().st_mode & ~0o001)
+
+
+def _install_over_http(project: Project, tmp_path: Path) -> None:
+    from venvdeb.archive import http
+    from venvdeb.core import images
+    from venvdeb.core.workdir import shared_cache
+    from venvdeb.qa import chroot
+    url = f"http://127.0.0.1:{_free_port()}"
+    served = _venvdeb("--config", str(project.config), "--workdir", str(project.workdir),
+                      "serve", "start", "--listen", url.removeprefix("http://"))
+    assert served.returncode == 0, served.stderr[-2000:]
+    try:
+        keyring = "/etc/apt/keyrings/venvdeb-archive-keyring.gpg"
+        script = "\n".join([
+            http.keyring_command(url, keyring),
+            "cat > /etc/apt/sources.list.d/venvdeb.sources <<'EOF'",
+            *repository.sources_entry(url, STAGING, keyring).rstrip("\n").splitlines(), "EOF",
+            # fixture-other's command package ships /usr/bin/fixture-manage as
+            # fixture-service's does: beside it, its venv package
+            "apt-get update", f"apt-get install -y fixture-service {OTHER_VENV}"])
+        log = tmp_path / "node.log"
+        image = images.tarball("minbase", "bookworm", "amd64", "http://deb.debian.org/debian",
+                               shared_cache() / "chroot", log)
+        with chroot.session(image, log) as box:  # no bind of the workdir: HTTP only
+            result = box.sh(script, what="install from staging over HTTP", check=False,
+                            network=True)
+            assert result.returncode == 0, result.output[-3000:]
+            versions = box.run(["dpkg-query", "-W", "-f", "${Package} ${Version}\n",
+                                "fixture-service", OTHER_VENV]).output
+            assert versions.split("\n")[:2] == ["fixture-service 90:1.0.0.post2-0+deb12u1",
+                                                 f"{OTHER_VENV} 90:1.0.0.post2-0+deb12u1"]
+            for command in ("fixture-manage", f"/opt/venvs/fixture-other-{RELEASE}/bin/fixture-manage"):
+                assert "1.0.0" in box.run([command, "--version"], check=False).output, command
+        access = (project.workdir / "http" / "access.log").read_text()
+        for pool in ("f/fixture-service/fixture-service_", f"f/fixture-other/{OTHER_VENV}_"):
+            assert f'"GET /pool/main/{pool}' in access, access[-3000:]
+    finally:
+        _venvdeb("--config", str(project.config), "--workdir", str(project.workdir),
+                 "serve", "stop")
 
 
 OTHER = f"""
@@ -376,8 +456,10 @@ def test_a_constraint_change_rebuilds_only_the_affected_project(project: Project
     project.write(projects=SERVICE + OTHER, extra_pins=BUILD_PINS,
                   release_extra=f'requirements_git = "{url}"\n'
                                 f'requirements_branch = "stable/{RELEASE}"')
-    for args in (["requirements"], ["lock"], ["wheels"], ["reqdeb"], ["build", "fixture-service"],
-                 ["build", "fixture-other"]):
+    # (the first builds need no lintian: only the rebuild is uploaded)
+    for args in (["requirements"], ["lock"], ["wheels"], ["reqdeb"],
+                 ["build", "fixture-service", "--no-lintian"],
+                 ["build", "fixture-other", "--no-lintian"]):
         r = _venvdeb("--config", str(project.config), "--workdir", str(project.workdir), *args,
                      "--release", RELEASE)
         assert r.returncode == 0, r.stderr[-2000:]
@@ -422,7 +504,7 @@ def test_checkconfig_rejects_an_unknown_project(project: Project, tmp_path: Path
     assert "pipeline.projects: unknown project 'glance'" in result.stdout + result.stderr
 
 
-def test_a_worker_lost_mid_build_publishes_nothing(running: tuple[Project, Path, str, str],
+def test_a_worker_lost_mid_build_publishes_nothing(running: tuple[Project, Path, tuple[str, str], str],
                                                     tmp_path: Path) -> None:
     """Kill the worker while the package builds: the build ends as retried (or failed), the
     repository is untouched."""
