@@ -3,6 +3,7 @@ and what real root may write into a test chroot."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,25 @@ def test_root_writes_into_a_test_chroot_never_through_a_link_out(tmp_path: Path)
     assert (st.st_uid, st.st_gid) == mounts.subordinate()
     assert oct(st.st_mode & 0o777) == "0o600"
     assert box.uid(st.st_uid) == 0 and box.gid(st.st_gid) == 0
+
+
+def test_an_unprivileged_caller_binds_in_a_user_namespace_of_its_own(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not root (an unprivileged worker): the local builder's binds are made as root of a
+    user namespace that maps the caller alone; as root, no user namespace."""
+    view = mounts.View((mounts.Bind(Path("/w/depends/wheels"), "/usr/share/venvdeb/wheels"),))
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    argv = view.wrap(["dpkg-buildpackage"])
+    assert argv[:6] == ("unshare", "--user", "--map-root-user", "--mount", "--net", "--fork")
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    assert view.wrap(["dpkg-buildpackage"])[:3] == ("unshare", "--mount", "--net")
+
+
+def test_an_unprivileged_caller_is_told_to_have_root_make_a_missing_mount_point(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from venvdeb.debian import builders
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    with pytest.raises(builders.BuildFailed, match="only root may make it") as caught:
+        builders._mountpoint(tmp_path / "usr" / "share" / "venvdeb" / "wheels")
+    assert caught.value.hint.startswith(f"as root, once: install -d -m 755 {tmp_path}/usr")
+    assert not (tmp_path / "usr").exists()

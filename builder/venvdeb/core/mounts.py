@@ -122,7 +122,11 @@ class View:
                      *helper, json.dumps({**spec, "root": ".", "binds": [], "read_only": False}),
                      "--", *command)
             return ("unshare", "--mount", "--", *helper, json.dumps(binds), "--", *inner)
-        return ("unshare", *spaces, "--fork", "--kill-child", "--",
+        # not root (a developer's account, an unprivileged worker): binds need a user
+        # namespace of the caller's own, its root being the caller and nobody else
+        # (--map-root-user maps that one id; no subordinate ids are involved)
+        user = () if os.geteuid() == 0 else ("--user", "--map-root-user")
+        return ("unshare", *user, *spaces, "--fork", "--kill-child", "--",
                 *helper, json.dumps(spec), "--", *command)
 
 

@@ -84,15 +84,11 @@ OUTPUTS = (".deb", ".ddeb", ".changes", ".buildinfo")
 def dependency_view(depends: Sequence[BuildDependency], into: Path, log: Path) -> mounts.View:
     """What a build that needs ``depends`` sees: each unpacked (``dpkg-deb -x``) into
     ``into`` and bound read-only at its ``shows`` path, and a copy of dpkg's status
-    file (written into ``into``) that lists each as installed. Root only: the empty
-    mount points are made on the host if missing (nothing is installed there)."""
+    file (written into ``into``) that lists each as installed. The empty mount points
+    are made on the host if missing (nothing is installed there), by root; another
+    user binds in a user namespace of its own, onto mount points that exist."""
     if not depends:
         return mounts.View()
-    if os.geteuid() != 0:
-        raise BuildFailed("the local builder needs root to show a build its requirements "
-                          "package without installing it",
-                          hint="run as root (the build itself runs as the sandbox user), "
-                               "or use --builder sbuild")
     into.mkdir(parents=True, exist_ok=True)
     binds: list[mounts.Bind] = []
     stanzas: dict[str, str] = {}
@@ -132,8 +128,13 @@ def _explain(error: CommandFailed, log: Path, stage: str) -> BuildFailed:
 
 def _mountpoint(path: Path) -> None:
     """``path`` and the parents it lacks, 0755 whatever the umask (a buildbot
-    worker's is 077): the sandbox user must pass through them."""
+    worker's is 077): the sandbox user must pass through them. Only root makes them."""
     missing = [p for p in (path, *path.parents) if not p.exists()]
+    if missing and os.geteuid() != 0:
+        raise BuildFailed(f"the local builder shows the build its requirements package at "
+                          f"{path}, which does not exist, and only root may make it",
+                          hint=f"as root, once: install -d -m 755 {path} (bin/setup and the "
+                               f"venvdeb package do), or use --builder sbuild")
     for step in reversed(missing):
         step.mkdir()
         step.chmod(0o755)
