@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -587,6 +588,7 @@ def test_an_upload_is_verified_whole_before_anything_is_published(
     project, _ = published
     worker = _copy(project, tmp_path / "w")
     publisher = _copy(project, tmp_path / "p", repository=False)  # (short: gpg's socket path)
+    (publisher / "state" / "checks.json").unlink()  # it has seen none of the worker's checks
     good = tmp_path / "upload"
     made = venvdeb(project, "upload", "fixture-service", "--release", RELEASE, "--to",
                    str(good), workdir=worker, check=True)
@@ -620,6 +622,10 @@ def test_an_upload_is_verified_whole_before_anything_is_published(
             (u / "venvdeb-checks.json").read_text().replace('"install": "passed"',
                                                            '"install": "failed"')),
                          "has failed install on the worker: refusing the upload"),
+        "deferred-lintian": (lambda u: (u / "venvdeb-checks.json").write_text(
+            (u / "venvdeb-checks.json").read_text().replace('"lintian": "passed"',
+                                                           '"lintian": "deferred"')),
+                             "has not passed lintian on the worker: refusing the upload"),
         "no-checks": (lambda u: (u / "venvdeb-checks.json").unlink(),
                       "the upload has no venvdeb-checks.json"),
         "other-distribution": (lambda u: (u / changes.name).write_text(
@@ -635,12 +641,21 @@ def test_an_upload_is_verified_whole_before_anything_is_published(
         assert not (publisher / "repo").exists(), f"{name}: nothing was published"
     bad_name = accept(fault("bad-uploader"), "--uploader", "w;rm -rf /")
     assert bad_name.returncode != 0 and "--uploader 'w;rm -rf /'" in bad_name.stderr
+    # as an unprivileged worker uploads it: the install test left to the publisher, which
+    # runs it on the upload's own .debs (a booted node here), then publishes
     incoming = publisher / "incoming" / "fixture-service-1"
     incoming.parent.mkdir()
     shutil.copytree(good, incoming)
+    checks = incoming / "venvdeb-checks.json"
+    checks.write_text(checks.read_text().replace('"install": "passed"', '"install": "deferred"'))
     done = accept(incoming)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert "accept: install test of fixture-service 90:1.0.0-0+deb12u1 here" in done.stderr
     assert not incoming.exists(), "a published upload leaves incoming/"
+    ledger = publisher / "state" / "checks.json"
+    assert check_records.result(ledger, venv, "install") == "passed"
+    assert "on worker" not in json.loads(ledger.read_text())[
+        hashlib.sha256(venv.read_bytes()).hexdigest()]["install"]["detail"]
     after = _state(publisher)
     assert f"venv-fixture-service-{RELEASE} deb 90:1.0.0-0+deb12u1" in after[1], after
     assert "fixture-service dsc 90:1.0.0-0+deb12u1" in after[1], after

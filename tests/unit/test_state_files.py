@@ -111,3 +111,19 @@ def test_a_host_fault_names_its_path_or_the_workdir(tmp_path: Path) -> None:
     assert missing.hint and "--workdir" in missing.hint
     tool = host_error(FileNotFoundError(2, "No such file or directory", "reprepro"), tmp_path)
     assert tool.hint and "bin/setup" in tool.hint
+
+
+def test_an_install_test_left_to_the_publisher_never_counts_as_passed(tmp_path: Path) -> None:
+    """``deferred`` (an unprivileged worker cannot boot a node) is recorded for the exact
+    bytes, and stays pending: publish and check ask for ``passed``."""
+    from venvdeb.core import check_records
+    from venvdeb.qa import gate
+    ledger, deb = tmp_path / "checks.json", tmp_path / "a.deb"
+    deb.write_bytes(b"deb")
+    check_records.defer(ledger, [deb], "install", "not root (uid 104): left to the publisher")
+    assert check_records.result(ledger, deb, "install") == "deferred"
+    assert gate.pending(ledger, [deb], "install")
+    check_records.record(ledger, [deb], "install", True, "on the publisher")
+    assert not gate.pending(ledger, [deb], "install")
+    deb.write_bytes(b"other bytes")
+    assert check_records.result(ledger, deb, "install") is None

@@ -29,8 +29,21 @@ def record(ledger: Path, files: Iterable[Path], check: Check, passed: bool,
                             "time": int(time.time())}
 
 
+def defer(ledger: Path, files: Iterable[Path], check: Check, detail: str) -> None:
+    """``check`` left to the publisher for these exact bytes (``deferred``): an
+    unprivileged worker cannot boot a node. Never counts as passed, except that an
+    upload may carry it to the publisher, which then runs the check itself."""
+    digests = [(path, sha256(path)) for path in files]
+    with ledger_mod.change(ledger) as data:
+        for path, digest in digests:
+            entry = data.setdefault(digest, {})
+            entry["file"] = path.name
+            entry[check] = {"result": "deferred", "detail": detail, "time": int(time.time())}
+
+
 def result(ledger: Path, path: Path, check: Check, digest: str | None = None) -> str | None:
-    """``passed``, ``failed`` or None (never checked) for these exact bytes."""
+    """``passed``, ``failed``, ``deferred`` or None (never checked) for these exact
+    bytes."""
     entry = ledger_mod.read(ledger).get(digest or sha256(path), {})
     found = entry.get(check)
     return str(found["result"]) if isinstance(found, dict) else None

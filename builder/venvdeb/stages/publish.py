@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from debian.debfile import DebFile
 from debian.debian_support import Version
 
 from venvdeb.archive import http, repository, signing, upload
@@ -23,8 +24,9 @@ from venvdeb.core.config import Config
 from venvdeb.core.errors import PublishError
 from venvdeb.core.outcome import Outcome, Planned
 from venvdeb.core.progress import say
-from venvdeb.core.target import Target
+from venvdeb.core.target import Target, project_on
 from venvdeb.core.workdir import Workdir
+from venvdeb.qa import candidates, gate, install_test
 
 NODE_KEYRING = "/etc/apt/keyrings/" + signing.KEYRING
 DEFAULT_LOCK_TIMEOUT = 300.0
@@ -215,6 +217,8 @@ def run_accept(config: Config, work: Workdir, t: Target, directory: Path, *,
             raise upload.UploadRejected(
                 f"{path.name} is for distribution {said!r}, not {t.distribution.name}: "
                 f"refusing it for {codename}", hint="upload it for its own distribution")
+    if the_upload.deferred:
+        _install_test_here(config, work, t, the_upload, log)
     paths = repository.Paths(work.repo)
     with repository.locked(paths, lock_timeout), repository.incoming(paths) as into:
         items = [repository.stage(path, into) for path in the_upload.files]
@@ -244,7 +248,9 @@ def run_accept(config: Config, work: Workdir, t: Target, directory: Path, *,
                         + (f" (was {s.replaces})" if s.replaces else "") for s in todo),
                     "Signed-By": key.fingerprint})
     for check in check_records.CHECKS:
-        check_records.record(work.checks, the_upload.debs, check, passed=True,
+        on_worker = [d for d in the_upload.debs
+                     if not (check == upload.DEFERRABLE and d in the_upload.deferred)]
+        check_records.record(work.checks, on_worker, check, passed=True,
                              detail=f"on worker {uploader}")
     if directory.resolve().parent == work.incoming.resolve():  # processed: gone, as
         shutil.rmtree(directory)                                # processincoming does
@@ -254,6 +260,40 @@ def run_accept(config: Config, work: Workdir, t: Target, directory: Path, *,
                        changed=False)
     return Outcome("accept", codename, f"accept: {said_sources} from {uploader}: {len(todo)} "
                                        f"files into {codename} (generation {generation})")
+
+
+def _install_test_here(config: Config, work: Workdir, t: Target, the_upload: upload.Upload,
+                       log: Path) -> None:
+    """The install test an unprivileged worker left to the publisher, on the upload's
+    own .debs, in a clean booted chroot here (as ``venvdeb check`` runs it), recorded
+    in this workdir's ledger; ``InstallTestFailed`` (nothing published) if it fails."""
+    projects = [(s, v) for s, v in the_upload.sources if s in config.projects]
+    if len(projects) != 1:
+        raise upload.UploadRejected(
+            f"the upload's install test was left to the publisher, but its sources "
+            f"({', '.join(s for s, _ in the_upload.sources)}) hold "
+            f"{len(projects)} projects of {config.path}, not one",
+            hint="upload one project's build (with its requirements package)")
+    [(name, version)] = projects
+    project = project_on(config, name, t)
+    own = {p.name for p in project.packages} | {project.venv_package(t.release.name)}
+    reqdebs = [d for d in the_upload.debs if DebFile(str(d)).debcontrol()["Package"] not in own]
+    if len(reqdebs) != 1:
+        raise upload.UploadRejected(
+            f"the upload's install test was left to the publisher, but it holds "
+            f"{len(reqdebs)} .debs besides {name}'s, not the one requirements package",
+            hint="upload with 'venvdeb upload', which adds it")
+    control = DebFile(str(reqdebs[0])).debcontrol()
+    the_plan = install_test.plan(project, t.release.name, version,
+                                 (str(control["Package"]), str(control["Version"])))
+
+    def test() -> list[str]:
+        say(f"accept: install test of {name} {version} here (the worker left it to the "
+            f"publisher)")
+        with candidates.candidate_chroot(t.distribution, the_upload.debs, log) as box:
+            return install_test.run(the_plan, box)
+
+    gate.install(work.checks, the_upload.debs, test)
 
 
 def run_promote(config: Config, work: Workdir, t: Target, *,
