@@ -16,11 +16,12 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import RELEASE, ROOT, Project, require_tools
+from tests.conftest import RELEASE, ROOT, Project, readable_dir, require_tools
 from tests.integration.test_repository_fixture import STAGING, listing
 from tests.integration.test_venv_bad_input import git_upstream, with_git
 from tests.integration.test_venv_fixture import service_project
@@ -110,16 +111,44 @@ def test_web_ui_lists_every_builder(tmp_path: Path) -> None:
     assert "Anonymous" in dom, "the login bar: the UI knows who may log in"
 
 
+#: the second worker's own unprivileged user (made by the test if missing)
+WORKER_USER = "venvdeb-test-worker"
+
+
+@dataclass(frozen=True)
+class Running:
+    project: Project  # the publisher's (the master's) config and workdir
+    settings: Path
+    urls: tuple[str, str]  # fixture-service's and fixture-other's upstreams (to push to)
+    api: str
+    second: Path  # the second worker's workdir, its user's
+
+
 @pytest.fixture
-def running(project: Project,
-            tmp_path: Path) -> Iterator[tuple[Project, Path, tuple[str, str], str]]:
-    """The master and two workers; fixture-service and fixture-other each follow the
-    stable branch of an upstream of their own."""
+def running(project: Project, tmp_path: Path,
+            request: pytest.FixtureRequest) -> Iterator[Running]:
+    """The master and two workers, the second as its own unprivileged user in a workdir
+    of its own; fixture-service and fixture-other each follow the stable branch of an
+    upstream of their own (where that user may read them)."""
     require_tools("git", "dpkg-buildpackage", "dh_virtualenv", "lintian", "unshare",
-                  "mmdebstrap", "reprepro", "gpg")
-    url = git_upstream(tmp_path)
-    (tmp_path / "other").mkdir()
-    other_url = git_upstream(tmp_path / "other")
+                  "mmdebstrap", "reprepro", "gpg", "setpriv", "adduser")
+    shared = readable_dir("bb")  # what the second worker's user reads: upstreams, its config
+    (shared / "service").mkdir()
+    (shared / "other").mkdir()
+    bares = git_upstream(shared / "service"), git_upstream(shared / "other")
+    # served by git's own daemon on 127.0.0.1, as a forge serves them: read by the master's
+    # pollers and both workers (git refuses a local repository another user owns)
+    port = _free_port()
+    daemon = subprocess.Popen(["git", "daemon", "--reuseaddr", "--export-all",
+                               f"--base-path={shared}", "--listen=127.0.0.1", f"--port={port}",
+                               str(shared)], stderr=subprocess.DEVNULL)
+    request.addfinalizer(lambda: (daemon.kill(), daemon.wait()))
+    url, other_url = (f"git://127.0.0.1:{port}/{name}/upstream.git" for name in ("service",
+                                                                                 "other"))
+    deadline = time.monotonic() + 30
+    while subprocess.run(["git", "ls-remote", url], capture_output=True).returncode:
+        assert time.monotonic() < deadline, "git daemon answers"
+        time.sleep(0.5)
     service_project(project, with_git(url) + OTHER.replace(
         'user = "fixture"', f'user = "fixture"\nupstream = {{ git = "{other_url}", '
                             f'refs = {{ "{RELEASE}" = "stable/{RELEASE}" }} }}'))
@@ -128,33 +157,46 @@ def running(project: Project,
                      "--release", RELEASE)
         assert r.returncode == 0, r.stderr[-2000:]
     settings = _settings(tmp_path, project)
-    # a second worker takes builds too, in a workdir of its own without the publisher's
-    # key, repository or ledger (its release's lock, wheels and requirements package as
-    # the first's); it runs venvdeb from its own path, as a machine set up by apt would
-    # (/usr/bin/venvdeb): a wrapper that leaves a mark
-    shutil.copytree(project.workdir, _second_workdir(tmp_path), symlinks=True,
+    # a second worker takes builds too, as its own unprivileged user, in a workdir of its
+    # own without the publisher's key, repository or ledger (its release's lock, wheels
+    # and requirements package as the first's), with its own copy of the config; it runs
+    # venvdeb from its own path, as a machine set up by apt would (/usr/bin/venvdeb): a
+    # wrapper that leaves a mark
+    if subprocess.run(["getent", "passwd", WORKER_USER], capture_output=True).returncode:
+        subprocess.run(["adduser", "--quiet", "--system", "--group", "--no-create-home",
+                        "--home", "/nonexistent", WORKER_USER], check=True)
+    second = shared / "second-work"
+    shutil.copytree(project.workdir, second, symlinks=True,
                     ignore=shutil.ignore_patterns("keys", "repo", "repo.*", "versions.json*",
                                                   "checks.json*"))
-    wrapper = tmp_path / "second-worker-bin" / "venvdeb"
+    shutil.copytree(project.root, shared / "checkout", symlinks=True)
+    wrapper = shared / "bin" / "venvdeb"
     wrapper.parent.mkdir()
-    wrapper.write_text(f"#!/bin/sh\ntouch {wrapper}.used\nexec {VENVDEB} \"$@\"\n")
+    wrapper.write_text(f"#!/bin/sh\ntouch {second}/venvdeb.used\nexec {VENVDEB} \"$@\"\n")
     wrapper.chmod(0o755)
+    subprocess.run(["chown", "-R", f"{WORKER_USER}:{WORKER_USER}", str(second)], check=True)
     with settings.open("a") as handle:
         handle.write('[[workers]]\nname = "local"\npassword = "p1"\n'
                      '[[workers]]\nname = "second"\npassword = "p2"\n'
-                     f'venvdeb = "{wrapper}"\nworkdir = "{_second_workdir(tmp_path)}"\n')
+                     f'user = "{WORKER_USER}"\nvenvdeb = "{wrapper}"\n'
+                     f'config = "{shared / "checkout" / "pipeline.toml"}"\n'
+                     f'workdir = "{second}"\n')
+    # the user runs the checkout's venvdeb: it passes the directories above it
+    private = [d for d in (ROOT, *ROOT.parents) if not d.stat().st_mode & 0o001]
+    for directory in private:
+        directory.chmod(directory.stat().st_mode | 0o001)
     start = _venvdeb("buildbot", "start", "--settings", str(settings))
     try:
         assert start.returncode == 0, start.stderr[-3000:]
-        port = next(line.split("= ")[1] for line in settings.read_text().splitlines()
-                    if line.startswith("web_port"))
-        yield project, settings, (url, other_url), f"http://127.0.0.1:{port}/api/v2/"
+        assert f"worker second: running in {second / 'buildbot-worker'} as {WORKER_USER}" \
+            in start.stdout, start.stdout
+        web = next(line.split("= ")[1] for line in settings.read_text().splitlines()
+                   if line.startswith("web_port"))
+        yield Running(project, settings, bares, f"http://127.0.0.1:{web}/api/v2/", second)
     finally:
         _venvdeb("buildbot", "stop", "--settings", str(settings))
-
-
-def _second_workdir(tmp_path: Path) -> Path:
-    return tmp_path / "second-work"
+        for directory in private:
+            directory.chmod(directory.stat().st_mode & ~0o001)
 
 
 def _get(api: str, path: str) -> dict[str, list[dict[str, object]]]:
@@ -176,7 +218,7 @@ def _push_fix(url: str, clone: Path) -> None:
 
 
 def test_stable_pushes_build_on_two_workers_at_once_into_one_staging(
-        running: tuple[Project, Path, tuple[str, str], str], tmp_path: Path) -> None:
+        running: Running, tmp_path: Path) -> None:
     """A push to the stable branch of each of two projects: one build on each worker, at
     the same time. Their uploads wait in incoming/ for the publisher (its repository held
     by another run), which is restarted: the uploads are dropped, nothing is published,
@@ -184,7 +226,8 @@ def test_stable_pushes_build_on_two_workers_at_once_into_one_staging(
     versions its ledger assigned; a clean chroot installs both over HTTP from venvdeb
     serve's nginx. A process with the second worker's name and a wrong password is
     refused."""
-    project, settings, urls, api = running
+    project, settings, urls, api = running.project, running.settings, running.urls, running.api
+    _cannot_read_the_publishers_key_or_repository(project.workdir)
     names = {str(b["name"]) for b in _get(api, "builders")["builders"]}
     assert {BUILDER, OTHER_BUILDER, f"requirements-{RELEASE}-bookworm", PROMOTE} <= names
     _both_connected(api)
@@ -240,8 +283,23 @@ def test_stable_pushes_build_on_two_workers_at_once_into_one_staging(
             "install test", "upload", "upload to the publisher", "accept into staging"]
     one, other = builds[BUILDER], builds[OTHER_BUILDER]
     assert one["workerid"] != other["workerid"], "each worker ran one build again"
-    assert (settings.parent / "second-worker-bin" / "venvdeb.used").exists(), \
+    assert (running.second / "venvdeb.used").exists(), \
         "the second worker's build ran venvdeb from the path its settings give"
+    # the second worker, not root, left its build's install test to the publisher
+    second_id = next(w["workerid"] for w in _get(api, "workers")["workers"]
+                     if w["name"] == "second")
+    [on_second] = [b for b in builds.values() if b["workerid"] == second_id]
+    steps = _get(api, f"builds/{on_second['buildid']}/steps")["steps"]
+    said = _step_log(api, next(s for s in steps if s["name"] == "install test"))
+    assert "install test left to the publisher" in said, said[-2000:]
+    # ... which ran it at the first accept (before waiting for the repository): the retried
+    # build's accept found it passed
+    [first_on_second] = [b for b in first.values() if b["workerid"] == second_id]
+    accepted = "".join(
+        _step_log(api, s) for b in (first_on_second, on_second)
+        for s in _get(api, f"builds/{b['buildid']}/steps")["steps"]
+        if s["name"] == "accept into staging")
+    assert accepted.count("accept: install test of ") == 1, accepted[-3000:]
     # one publisher: both packages in its one staging codename, each with the first
     # version its ledger assigned for the stable commit; the second worker's workdir has
     # no repository or key, and incoming/ is empty (uploads accepted, then removed)
@@ -249,7 +307,7 @@ def test_stable_pushes_build_on_two_workers_at_once_into_one_staging(
     held = listing(repo, STAGING)
     for package in ("fixture-service", "fixture-other"):
         assert f"{package} deb 90:1.0.0.post2-0+deb12u1" in held, held
-    second = _second_workdir(tmp_path)
+    second = running.second
     assert not (second / "repo").exists() and not (second / "keys").exists()
     assert list((project.workdir / "incoming").iterdir()) == []
     # whichever worker built it, its source package is in the publisher's pool
@@ -259,6 +317,25 @@ def test_stable_pushes_build_on_two_workers_at_once_into_one_staging(
     assert f"Rebuild reason: buildbot {BUILDER} build " in changelog
     assert f"stable/{RELEASE} at " in changelog, changelog
     _both_install_over_http(project, tmp_path)
+
+
+def _cannot_read_the_publishers_key_or_repository(publisher: Path) -> None:
+    import pwd
+    who = pwd.getpwnam(WORKER_USER)
+    for path in (publisher / "keys", publisher / "repo.lock", publisher / "state"):
+        looked = subprocess.run(["setpriv", f"--reuid={who.pw_uid}", f"--regid={who.pw_gid}",
+                                 "--clear-groups", "--", "ls", str(path)],
+                                capture_output=True, text=True)
+        assert looked.returncode != 0 and "Permission denied" in looked.stderr, (path, looked)
+
+
+def _step_log(api: str, step: dict[str, object]) -> str:
+    logs = _get(api, f"steps/{step['stepid']}/logs")["logs"]
+    text = ""
+    for log in logs:
+        with urllib.request.urlopen(f"{api}logs/{log['logid']}/raw", timeout=10) as r:
+            text += r.read().decode()
+    return text
 
 
 def _both_connected(api: str) -> None:
@@ -504,11 +581,11 @@ def test_checkconfig_rejects_an_unknown_project(project: Project, tmp_path: Path
     assert "pipeline.projects: unknown project 'glance'" in result.stdout + result.stderr
 
 
-def test_a_worker_lost_mid_build_publishes_nothing(running: tuple[Project, Path, tuple[str, str], str],
+def test_a_worker_lost_mid_build_publishes_nothing(running: Running,
                                                     tmp_path: Path) -> None:
     """Kill the worker while the package builds: the build ends as retried (or failed), the
     repository is untouched."""
-    project, settings, _, api = running
+    project, api = running.project, running.api
     _force(api, BUILDER)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
@@ -521,8 +598,8 @@ def test_a_worker_lost_mid_build_publishes_nothing(running: tuple[Project, Path,
     else:
         raise AssertionError("the build never reached its build step")
     time.sleep(3)
-    for worker in ("local", "second"):
-        pid_file = tmp_path / "bb" / "workers" / worker / "twistd.pid"
+    for pid_file in (tmp_path / "bb" / "workers" / "local" / "twistd.pid",
+                     running.second / "buildbot-worker" / "twistd.pid"):
         if pid_file.exists():
             subprocess.run(["kill", "-9", pid_file.read_text().strip()], check=False)
     deadline = time.monotonic() + 120

@@ -1,6 +1,7 @@
 """The buildbot plan, as data: builders, steps, pollers, settings."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -214,3 +215,47 @@ def test_a_starting_master_clears_the_uploads_nobody_will_accept(tmp_path: Path)
     (incoming / "stray").write_text("")
     assert service.clear_incoming(tmp_path) == 2 and list(incoming.iterdir()) == []
     assert service.clear_incoming(tmp_path / "none") == 0
+
+
+def test_a_worker_of_its_own_user_has_its_own_workdir_and_buildbot_directory(
+        tmp_path: Path) -> None:
+    settings = tmp_path / "settings.toml"
+    settings.touch(0o600)
+    settings.write_text('[[workers]]\nname = "w3"\npassword = "c"\nuser = "venvdeb-w3"\n'
+                        'workdir = "/srv/w3"\n')
+    site = buildbot_plan.load_settings(settings, ROOT)
+    [w3] = site.workers
+    assert w3.user == "venvdeb-w3"
+    assert site.worker_dir(w3) == Path("/srv/w3/buildbot-worker")
+    for user, said in (("root", "an unprivileged user name"), ("w3;id", "an unprivileged user"),
+                       ):
+        settings.write_text(f'[[workers]]\nname = "w3"\npassword = "c"\nuser = "{user}"\n'
+                            f'workdir = "/srv/w3"\n')
+        with pytest.raises(ConfigError, match=said):
+            buildbot_plan.load_settings(settings, ROOT)
+    settings.write_text('[[workers]]\nname = "w3"\npassword = "c"\nuser = "venvdeb-w3"\n')
+    with pytest.raises(ConfigError, match="give it a workdir of its own"):
+        buildbot_plan.load_settings(settings, ROOT)
+
+
+def test_a_worker_is_started_as_its_user_never_through_a_foreign_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Recorded, not run: setpriv to the worker's user; a workdir another user owns is
+    refused with the chown to run; a missing user is named with the adduser to run."""
+    import pwd
+
+    from venvdeb.buildbot import service
+    me = pwd.getpwuid(os.getuid())
+    other = next(e for e in pwd.getpwall() if e.pw_uid not in (0, os.getuid()))
+    w = buildbot_plan.Worker("w3", "c", workdir=tmp_path / "w3", user=me.pw_name)
+    assert service._as(me, ["buildbot-worker", "start", "d"]) == [
+        "setpriv", f"--reuid={me.pw_uid}", f"--regid={me.pw_gid}", "--init-groups", "--",
+        "buildbot-worker", "start", "d"]
+    (tmp_path / "w3").mkdir()
+    os.chown(tmp_path / "w3", other.pw_uid, other.pw_gid)
+    with pytest.raises(ConfigError, match=f"is not a directory of its user {me.pw_name}"):
+        service._own_directory(w, me, tmp_path / "w3" / "buildbot-worker")
+    assert not (tmp_path / "w3" / "buildbot-worker").exists()
+    monkeypatch.setattr(pwd, "getpwnam", lambda name: (_ for _ in ()).throw(KeyError(name)))
+    with pytest.raises(ConfigError, match="runs as user 'w3-user', which does not exist"):
+        service._owner(buildbot_plan.Worker("w3", "c", workdir=tmp_path, user="w3-user"))

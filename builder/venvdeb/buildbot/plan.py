@@ -17,7 +17,7 @@ from typing import Literal
 from venvdeb import __version__, code_digest
 from venvdeb.archive import http
 from venvdeb.buildbot import users
-from venvdeb.core import runner
+from venvdeb.core import allowlist, runner
 from venvdeb.core.config import Config
 from venvdeb.core.errors import ConfigError
 from venvdeb.core.table import Table
@@ -52,6 +52,9 @@ class Worker:
     venvdeb: Path | None = None
     config: Path | None = None
     workdir: Path | None = None
+    #: the unprivileged user a worker started on this machine runs as (its buildbot
+    #: directory then in its own workdir); None: as the user who starts it
+    user: str | None = None
 
     def properties(self) -> dict[str, str]:
         own = {"venvdeb": self.venvdeb, "config": self.config, "workdir": self.workdir}
@@ -107,8 +110,12 @@ class Settings:
     def pb_endpoint(self) -> str:
         return _endpoint(self.pb_host, self.pb_port)
 
-    def worker_dir(self, name: str) -> Path:
-        return self.basedir.parent / "workers" / name
+    def worker_dir(self, worker: Worker) -> Path:
+        """The worker's buildbot directory: beside the master's, or, for a worker with a
+        user of its own, in its own workdir (the master's side is not its to pass)."""
+        if worker.user is not None and worker.workdir is not None:
+            return worker.workdir / "buildbot-worker"
+        return self.basedir.parent / "workers" / worker.name
 
 
 def _endpoint(host: str, port: int) -> str:
@@ -178,9 +185,19 @@ def load_settings(path: Path | None, checkout: Path) -> Settings:
         password = wt.string("password")
         if password == DEFAULT_WORKER_PASSWORD and not is_loopback(pb_host):
             raise wt.fail("password", _default_password(pb_host))
+        user = wt.string("user", None)
+        if user is not None:
+            if not allowlist.USER.pattern.fullmatch(user) or user == "root":
+                raise wt.fail("user", f"expected an unprivileged user name "
+                                      f"({allowlist.USER.what}), got {user!r}")
+            if paths["workdir"] is None:
+                raise wt.fail("user", f"worker {name} runs as {user}: give it a workdir of "
+                                      f"its own (workdir = ...), which {user} owns; the "
+                                      f"publisher's holds the key and the repository")
         workers.append(Worker(name, password,
                               wt.get("max_builds", int, 1, "an integer"),
-                              **{k: Path(v) if v else None for k, v in paths.items()}))
+                              **{k: Path(v) if v else None for k, v in paths.items()},
+                              user=user))
         wt.done()
     settings = Settings(
         path=path,

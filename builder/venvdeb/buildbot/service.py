@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import shutil
 import sys
 import time
@@ -91,15 +92,70 @@ def start(site: Settings) -> list[str]:
              f"master: running, web UI {site.url} (log: {site.basedir / 'twistd.log'})",
              who_may_log_in(site)]
     for w in site.workers:
-        wdir = site.worker_dir(w.name)
+        wdir = site.worker_dir(w)
+        owner = _owner(w)
+        if owner is not None:
+            _own_directory(w, owner, wdir)
         # written here, not by 'buildbot-worker create-worker', whose argv (seen by every
         # user in ps, and in our logs) would carry the password
         write_private(wdir / "buildbot.tac", worker_tac(site.pb_address, site.pb_port, w))
+        if owner is not None:
+            os.chown(wdir / "buildbot.tac", owner.pw_uid, owner.pw_gid, follow_symlinks=False)
         if not _running(wdir):
-            runner.run([_bin("buildbot-worker"), "start", wdir], log=log, env=env,
-                        what="buildbot-worker start")
-        lines.append(f"worker {w.name}: running in {wdir}")
+            start_worker: list[str | Path] = [_bin("buildbot-worker"), "start", wdir]
+            runner.run(start_worker if owner is None else _as(owner, start_worker), log=log,
+                       env=env if owner is None else {**env, "HOME": str(wdir)},
+                       what="buildbot-worker start")
+        lines.append(f"worker {w.name}: running in {wdir}"
+                     + (f" as {owner.pw_name}" if owner is not None else ""))
     return lines
+
+
+def _owner(w: Worker) -> pwd.struct_passwd | None:
+    """The account worker ``w`` runs as, if it has one of its own."""
+    if w.user is None:
+        return None
+    try:
+        entry = pwd.getpwnam(w.user)
+    except KeyError:
+        raise ConfigError(f"workers: worker {w.name} runs as user {w.user!r}, which does not "
+                          f"exist on this machine",
+                          hint=f"adduser --system --group --home {w.workdir} {w.user}") from None
+    if entry.pw_uid == 0 or entry.pw_gid == 0:
+        raise ConfigError(f"workers: worker {w.name}'s user {w.user} has uid or gid 0",
+                          hint="give it an unprivileged system user of its own")
+    if os.geteuid() != 0:
+        raise ConfigError(f"workers: only root can start worker {w.name} as {w.user}",
+                          hint="run 'venvdeb buildbot start' as root")
+    return entry
+
+
+def _own_directory(w: Worker, owner: pwd.struct_passwd, wdir: Path) -> None:
+    """The worker's workdir (made if missing) must be its user's, and its buildbot
+    directory in it too: made as that user, never chowned through a link."""
+    assert w.workdir is not None  # (the settings demand one with a user)
+    if not w.workdir.exists():
+        w.workdir.mkdir(parents=True, mode=0o700)
+        os.chown(w.workdir, owner.pw_uid, owner.pw_gid, follow_symlinks=False)
+    found = w.workdir.lstat()
+    if found.st_uid != owner.pw_uid or not w.workdir.is_dir() or w.workdir.is_symlink():
+        raise ConfigError(f"workers: worker {w.name}'s workdir {w.workdir} is not a directory "
+                          f"of its user {owner.pw_name}",
+                          hint=f"chown -R {owner.pw_name}: {w.workdir} (its own copy of the "
+                               f"release's lock and wheels, or an empty directory)")
+    if not wdir.exists():
+        wdir.mkdir(mode=0o700)
+        os.chown(wdir, owner.pw_uid, owner.pw_gid, follow_symlinks=False)
+    if wdir.is_symlink() or wdir.lstat().st_uid != owner.pw_uid:
+        raise ConfigError(f"workers: {wdir} is not a directory of {owner.pw_name}",
+                          hint="remove it; 'venvdeb buildbot start' makes it again")
+
+
+def _as(owner: pwd.struct_passwd, argv: list[str | Path]) -> list[str | Path]:
+    """``argv`` run as ``owner``: its uid, gid and groups (setuid helpers kept: sbuild's
+    unshare mode maps its subordinate ids with newuidmap)."""
+    return ["setpriv", f"--reuid={owner.pw_uid}", f"--regid={owner.pw_gid}", "--init-groups",
+            "--", *argv]
 
 
 def who_may_log_in(site: Settings) -> str:
@@ -142,7 +198,7 @@ def stop(site: Settings) -> list[str]:
     log, env = log_path(site), _env(site)
     lines = []
     for w in site.workers:
-        wdir = site.worker_dir(w.name)
+        wdir = site.worker_dir(w)
         if _running(wdir):
             runner.run([_bin("buildbot-worker"), "stop", wdir], log=log, env=env,
                         what="buildbot-worker stop")
@@ -157,7 +213,7 @@ def stop(site: Settings) -> list[str]:
 def status(site: Settings) -> list[str]:
     lines = [f"master: {'running' if _running(site.basedir) else 'stopped'} ({site.basedir})"]
     for w in site.workers:
-        state = "running" if _running(site.worker_dir(w.name)) else "stopped"
+        state = "running" if _running(site.worker_dir(w)) else "stopped"
         lines.append(f"worker {w.name}: {state}")
     try:
         builders = api(site, "builders")["builders"]

@@ -45,10 +45,12 @@ def write_atomic(path: Path, data: str | bytes, *, mode: int = 0o644) -> None:
     tmp = Path(name)
     try:
         with os.fdopen(fd, "wb") as handle:
+            # mkstemp makes 0600; set on the open file, not by name (in a directory
+            # another user owns, the name could be swapped for a link meanwhile)
+            os.fchmod(handle.fileno(), mode)
             handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, mode)  # mkstemp makes 0600
         tmp.replace(path)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
