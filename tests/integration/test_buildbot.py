@@ -111,8 +111,8 @@ def test_web_ui_lists_every_builder(tmp_path: Path) -> None:
     assert "Anonymous" in dom, "the login bar: the UI knows who may log in"
 
 
-#: the second worker's own unprivileged user (made by the test if missing)
-WORKER_USER = "venvdeb-test-worker"
+#: each worker's own unprivileged user (made by the test if missing)
+WORKER_USERS = {"local": "venvdeb-test-worker1", "second": "venvdeb-test-worker2"}
 
 
 @dataclass(frozen=True)
@@ -121,14 +121,15 @@ class Running:
     settings: Path
     urls: tuple[str, str]  # fixture-service's and fixture-other's upstreams (to push to)
     api: str
-    second: Path  # the second worker's workdir, its user's
+    first: Path  # the first worker's workdir, its user's
+    second: Path  # the second worker's
 
 
 @pytest.fixture
 def running(project: Project, tmp_path: Path,
             request: pytest.FixtureRequest) -> Iterator[Running]:
-    """The master and two workers, the second as its own unprivileged user in a workdir
-    of its own; fixture-service and fixture-other each follow the stable branch of an
+    """The master and two workers, each as its own unprivileged user in a workdir of its
+    own; fixture-service and fixture-other each follow the stable branch of an
     upstream of their own (where that user may read them)."""
     require_tools("git", "dpkg-buildpackage", "dh_virtualenv", "lintian", "unshare",
                   "mmdebstrap", "reprepro", "gpg", "setpriv", "adduser")
@@ -157,30 +158,33 @@ def running(project: Project, tmp_path: Path,
                      "--release", RELEASE)
         assert r.returncode == 0, r.stderr[-2000:]
     settings = _settings(tmp_path, project)
-    # a second worker takes builds too, as its own unprivileged user, in a workdir of its
+    # two workers take the builds, each as its own unprivileged user in a workdir of its
     # own without the publisher's key, repository or ledger (its release's lock, wheels
-    # and requirements package as the first's), with its own copy of the config; it runs
-    # venvdeb from its own path, as a machine set up by apt would (/usr/bin/venvdeb): a
-    # wrapper that leaves a mark
-    if subprocess.run(["getent", "passwd", WORKER_USER], capture_output=True).returncode:
-        subprocess.run(["adduser", "--quiet", "--system", "--group", "--no-create-home",
-                        "--home", "/nonexistent", WORKER_USER], check=True)
-    second = shared / "second-work"
-    shutil.copytree(project.workdir, second, symlinks=True,
-                    ignore=shutil.ignore_patterns("keys", "repo", "repo.*", "versions.json*",
-                                                  "checks.json*"))
+    # and requirements package as the publisher made them), with its own copy of the
+    # config; the second runs venvdeb from its own path, as a machine set up by apt would
+    # (/usr/bin/venvdeb): a wrapper that leaves a mark
     shutil.copytree(project.root, shared / "checkout", symlinks=True)
+    workdirs = {}
+    for name, user in WORKER_USERS.items():
+        if subprocess.run(["getent", "passwd", user], capture_output=True).returncode:
+            subprocess.run(["adduser", "--quiet", "--system", "--group", "--no-create-home",
+                            "--home", "/nonexistent", user], check=True)
+        workdirs[name] = shared / f"{name}-work"
+        shutil.copytree(project.workdir, workdirs[name], symlinks=True,
+                        ignore=shutil.ignore_patterns("keys", "repo", "repo.*", "versions.json*",
+                                                      "checks.json*", "incoming"))
+        subprocess.run(["chown", "-R", f"{user}:{user}", str(workdirs[name])], check=True)
     wrapper = shared / "bin" / "venvdeb"
     wrapper.parent.mkdir()
-    wrapper.write_text(f"#!/bin/sh\ntouch {second}/venvdeb.used\nexec {VENVDEB} \"$@\"\n")
+    wrapper.write_text(f"#!/bin/sh\ntouch {workdirs['second']}/venvdeb.used\n"
+                       f"exec {VENVDEB} \"$@\"\n")
     wrapper.chmod(0o755)
-    subprocess.run(["chown", "-R", f"{WORKER_USER}:{WORKER_USER}", str(second)], check=True)
     with settings.open("a") as handle:
-        handle.write('[[workers]]\nname = "local"\npassword = "p1"\n'
-                     '[[workers]]\nname = "second"\npassword = "p2"\n'
-                     f'user = "{WORKER_USER}"\nvenvdeb = "{wrapper}"\n'
-                     f'config = "{shared / "checkout" / "pipeline.toml"}"\n'
-                     f'workdir = "{second}"\n')
+        for name, user in WORKER_USERS.items():
+            handle.write(f'[[workers]]\nname = "{name}"\npassword = "p-{name}"\n'
+                         f'user = "{user}"\nworkdir = "{workdirs[name]}"\n'
+                         f'config = "{shared / "checkout" / "pipeline.toml"}"\n'
+                         + (f'venvdeb = "{wrapper}"\n' if name == "second" else ""))
     # the user runs the checkout's venvdeb: it passes the directories above it
     private = [d for d in (ROOT, *ROOT.parents) if not d.stat().st_mode & 0o001]
     for directory in private:
@@ -188,11 +192,13 @@ def running(project: Project, tmp_path: Path,
     start = _venvdeb("buildbot", "start", "--settings", str(settings))
     try:
         assert start.returncode == 0, start.stderr[-3000:]
-        assert f"worker second: running in {second / 'buildbot-worker'} as {WORKER_USER}" \
-            in start.stdout, start.stdout
+        for name, user in WORKER_USERS.items():
+            assert f"worker {name}: running in {workdirs[name] / 'buildbot-worker'} as " \
+                   f"{user}" in start.stdout, start.stdout
         web = next(line.split("= ")[1] for line in settings.read_text().splitlines()
                    if line.startswith("web_port"))
-        yield Running(project, settings, bares, f"http://127.0.0.1:{web}/api/v2/", second)
+        yield Running(project, settings, bares, f"http://127.0.0.1:{web}/api/v2/",
+                      workdirs["local"], workdirs["second"])
     finally:
         _venvdeb("buildbot", "stop", "--settings", str(settings))
         for directory in private:
@@ -246,7 +252,13 @@ def test_stable_pushes_build_on_two_workers_at_once_into_one_staging(
             time.sleep(2)
         first = {name: _get(api, f"builders/{name}/builds")["builds"][-1]
                  for name in (BUILDER, OTHER_BUILDER)}
-        time.sleep(3)  # both accept steps wait for the repository
+        # both accept steps (each having run its upload's install test first) wait for
+        # the repository, and say so
+        deadline = time.monotonic() + 600
+        while not all("repository: waiting for " in _accept_log(api, build)
+                      for build in first.values()):
+            assert time.monotonic() < deadline, [_accept_log(api, b) for b in first.values()]
+            time.sleep(2)
         master = tmp_path / "bb" / "master"
         stopped = subprocess.run([str(VENVDEB.parent / "buildbot"), "stop", str(master)],
                                  capture_output=True, text=True)
@@ -285,30 +297,24 @@ def test_stable_pushes_build_on_two_workers_at_once_into_one_staging(
     assert one["workerid"] != other["workerid"], "each worker ran one build again"
     assert (running.second / "venvdeb.used").exists(), \
         "the second worker's build ran venvdeb from the path its settings give"
-    # the second worker, not root, left its build's install test to the publisher
-    second_id = next(w["workerid"] for w in _get(api, "workers")["workers"]
-                     if w["name"] == "second")
-    [on_second] = [b for b in builds.values() if b["workerid"] == second_id]
-    steps = _get(api, f"builds/{on_second['buildid']}/steps")["steps"]
-    said = _step_log(api, next(s for s in steps if s["name"] == "install test"))
-    assert "install test left to the publisher" in said, said[-2000:]
-    # ... which ran it at the first accept (before waiting for the repository): the retried
-    # build's accept found it passed
-    [first_on_second] = [b for b in first.values() if b["workerid"] == second_id]
-    accepted = "".join(
-        _step_log(api, s) for b in (first_on_second, on_second)
-        for s in _get(api, f"builds/{b['buildid']}/steps")["steps"]
-        if s["name"] == "accept into staging")
-    assert accepted.count("accept: install test of ") == 1, accepted[-3000:]
+    # neither worker (not root) ran its build's install test: each left it to the
+    # publisher, which ran it at the first accept (before waiting for the repository); the
+    # retried build's accept found it passed
+    for name in (BUILDER, OTHER_BUILDER):
+        steps = _get(api, f"builds/{builds[name]['buildid']}/steps")["steps"]
+        said = _step_log(api, next(s for s in steps if s["name"] == "install test"))
+        assert "install test left to the publisher" in said, (name, said[-2000:])
+        accepted = _accept_log(api, first[name]) + _accept_log(api, builds[name])
+        assert accepted.count("accept: install test of ") == 1, (name, accepted[-3000:])
     # one publisher: both packages in its one staging codename, each with the first
-    # version its ledger assigned for the stable commit; the second worker's workdir has
-    # no repository or key, and incoming/ is empty (uploads accepted, then removed)
+    # version its ledger assigned for the stable commit; the workers' workdirs have no
+    # repository or key, and incoming/ is empty (uploads accepted, then removed)
     repo = project.workdir / "repo"
     held = listing(repo, STAGING)
     for package in ("fixture-service", "fixture-other"):
         assert f"{package} deb 90:1.0.0.post2-0+deb12u1" in held, held
-    second = running.second
-    assert not (second / "repo").exists() and not (second / "keys").exists()
+    for workdir in (running.first, running.second):
+        assert not (workdir / "repo").exists() and not (workdir / "keys").exists()
     assert list((project.workdir / "incoming").iterdir()) == []
     # whichever worker built it, its source package is in the publisher's pool
     [debian_tar] = repo.glob("pool/main/f/fixture-service/*1.0.0.post2-*.debian.tar.xz")
@@ -321,12 +327,19 @@ def test_stable_pushes_build_on_two_workers_at_once_into_one_staging(
 
 def _cannot_read_the_publishers_key_or_repository(publisher: Path) -> None:
     import pwd
-    who = pwd.getpwnam(WORKER_USER)
-    for path in (publisher / "keys", publisher / "repo.lock", publisher / "state"):
-        looked = subprocess.run(["setpriv", f"--reuid={who.pw_uid}", f"--regid={who.pw_gid}",
-                                 "--clear-groups", "--", "ls", str(path)],
-                                capture_output=True, text=True)
-        assert looked.returncode != 0 and "Permission denied" in looked.stderr, (path, looked)
+    for user in WORKER_USERS.values():
+        who = pwd.getpwnam(user)
+        for path in (publisher / "keys", publisher / "repo.lock", publisher / "state"):
+            looked = subprocess.run(["setpriv", f"--reuid={who.pw_uid}",
+                                     f"--regid={who.pw_gid}", "--clear-groups", "--", "ls",
+                                     str(path)], capture_output=True, text=True)
+            assert looked.returncode != 0 and "Permission denied" in looked.stderr, \
+                (user, path, looked)
+
+
+def _accept_log(api: str, build: dict[str, object]) -> str:
+    steps = _get(api, f"builds/{build['buildid']}/steps")["steps"]
+    return "".join(_step_log(api, s) for s in steps if s["name"] == "accept into staging")
 
 
 def _step_log(api: str, step: dict[str, object]) -> str:
@@ -598,7 +611,7 @@ def test_a_worker_lost_mid_build_publishes_nothing(running: Running,
     else:
         raise AssertionError("the build never reached its build step")
     time.sleep(3)
-    for pid_file in (tmp_path / "bb" / "workers" / "local" / "twistd.pid",
+    for pid_file in (running.first / "buildbot-worker" / "twistd.pid",
                      running.second / "buildbot-worker" / "twistd.pid"):
         if pid_file.exists():
             subprocess.run(["kill", "-9", pid_file.read_text().strip()], check=False)

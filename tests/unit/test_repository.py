@@ -205,3 +205,24 @@ def test_a_generation_written_under_a_private_umask_is_committed_readable(
     assert modes == {"repo.d": 0o755, "repo.d/000001": 0o755, "repo.d/000001/dists": 0o755,
                      "repo.d/000001/dists/x": 0o755, "repo.d/000001/dists/x/InRelease": 0o644}
     assert (final / "dists" / "x" / "link").is_symlink()
+
+
+def test_a_held_repository_is_waited_for_saying_so_once_then_refused_naming_the_holder(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import fcntl
+    paths = repository.Paths(tmp_path / "repo")
+    paths.lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with paths.lock_file.open("a+") as other:
+        fcntl.flock(other, fcntl.LOCK_EX)
+        other.write("pid 4242 since 2026-12-01 05:00:00\n")
+        other.flush()
+        with pytest.raises(repository.RepositoryLocked) as refused:
+            with repository.locked(paths, timeout=1.2):
+                raise AssertionError("the lock is held by another run")
+    said = capsys.readouterr().err
+    assert said.count("repository: waiting for ") == 1, said
+    assert "(pid 4242 since 2026-12-01 05:00:00), up to 1 s" in said
+    assert "locked by another run (pid 4242 since" in str(refused.value)
+    with repository.locked(paths, timeout=1):  # released: taken at once, nothing said
+        pass
+    assert capsys.readouterr().err == ""

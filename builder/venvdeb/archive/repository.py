@@ -38,6 +38,7 @@ from venvdeb.core import runner
 from venvdeb.core.config import Config
 from venvdeb.core.errors import PublishError, RepositoryLocked
 from venvdeb.core.files import sha256
+from venvdeb.core.progress import say
 
 Stage = Literal["staging", "production"]
 Kind = Literal["deb", "dsc"]
@@ -286,14 +287,19 @@ def locked(paths: Paths, timeout: float) -> Iterator[None]:
     paths.lock_file.parent.mkdir(parents=True, exist_ok=True)
     with paths.lock_file.open("a+") as handle:
         deadline = time.monotonic() + timeout
+        waiting = False
         while True:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "unknown"
+                if not waiting:
+                    waiting = True
+                    say(f"repository: waiting for {paths.link}, held by another run "
+                        f"({holder}), up to {timeout:.0f} s")
                 if time.monotonic() >= deadline:
-                    handle.seek(0)
-                    holder = handle.read().strip() or "unknown"
                     raise RepositoryLocked(
                         f"the repository {paths.link} is locked by another run ({holder}) "
                         f"for more than {timeout:.0f} s",
