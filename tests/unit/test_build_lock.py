@@ -76,3 +76,19 @@ def test_plan_unites_static_discovered_and_setuptools_wheel() -> None:
     assert "pbr>=1.3  # b-1.tar.gz (asked by its backend)" in lines
     assert the_plan.constraints == "setuptools==66.1.1\n"
     assert the_plan.only_binary and the_plan.scope == "build"
+
+
+def test_building_an_sdist_unprivileged_is_one_line_saying_who_may(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from venvdeb.core.errors import HostError
+    from venvdeb.python import sdist
+    monkeypatch.setattr(sdist.os, "geteuid", lambda: 1000)
+    with pytest.raises(HostError) as refused:
+        sdist.build_wheel(name="libvirt-python", version="11.0.0", sdist=tmp_path / "x.tar.gz",
+                          out_dir=tmp_path / "out", debian_build_deps=(),
+                          build_system=LEGACY, build_lock=(), build_wheels={},
+                          root=tmp_path, python="/usr/bin/python3", python_version="3.11",
+                          log=tmp_path / "log", source_date_epoch=0)
+    assert "the sdist of libvirt-python 11.0.0 enters a chroot" in str(refused.value)
+    assert "worker running as its own user" in (refused.value.hint or "")
+    assert not (tmp_path / "out").exists(), "refused before anything is made"

@@ -128,7 +128,10 @@ def build_wheel(
     """
     if os.geteuid() != 0:
         raise HostError(f"building the sdist of {name} {version} enters a chroot: that needs root",
-                        hint="run venvdeb as root (it drops to the sandbox user for the build)")
+                        hint="run venvdeb as root (it drops to the sandbox user for the "
+                             "build); a buildbot worker running as its own user needs the "
+                             "release's wheels made already (buildbot-master/README.md, "
+                             "\"Workers as their own unprivileged users\")")
     out_dir.mkdir(parents=True, exist_ok=True)
     pip = chroot.target_pip(root)
     inside = chroot.INSIDE
