@@ -29,6 +29,7 @@ from venvdeb.core.workdir import Workdir
 from venvdeb.debian import builders
 from venvdeb.stages import (
     affected,
+    audit,
     build,
     check,
     lock,
@@ -73,6 +74,8 @@ is missing) and logged under WORKDIR/logs/<release>/<stage>.log:
   tooldeb  venvdeb itself as a Debian package (stdeb), for worker machines
   parity   Debian's packages of projects on one booted node, ours on another:
            what differs (packages, users, /etc, commands, units, ports)
+  audit    known vulnerabilities (OSV advisories) in a release's lock and in
+           what each project's venv carries
 
 Releases, distributions and projects come from one file, pipeline.toml.
 """
@@ -94,6 +97,7 @@ examples:
   venvdeb pipeline --dry-run               # what would run, and why; changes nothing
   venvdeb pipeline --dist trixie           # only the releases' trixie builds
   venvdeb parity keystone cloudkitty --release 2026.1  # ours next to Debian's
+  venvdeb audit --release 2025.1 --advisories PyPI-osv.zip  # known vulnerabilities
 """
 
 
@@ -233,6 +237,22 @@ def _affected(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[s
     return _one(affected.run_affected(c, w, t, names))
 
 
+def _audit(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
+    report = audit.run_audit(c, w, _t(a, c, w), a.projects, a.advisories)
+    if a.json:
+        print(report.as_json(), end="")
+        print(report.summary(), file=sys.stderr)
+    else:
+        for line in report.table():
+            print(line)
+        if report.unbuilt:
+            print(f"audit: not built here, their closures unknown: {', '.join(report.unbuilt)}")
+        print(f"{report.summary()}; report: {audit.report_dir(w, _t(a, c, w)) / 'audit.md'}")
+    if report.findings:
+        raise audit.refusal(report)
+    return []
+
+
 def _parity(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
     documented = a.documented or layout.data_root() / "docs" / "parity.md"
     result = parity.run_parity(c, w, _t(a, c, w), a.projects, documented, files=a.files,
@@ -352,6 +372,22 @@ COMMANDS: tuple[Command, ...] = (
                  help="accepted for older scripts and ignored: the rebuild's 'venvdeb source "
                       "--reason' records why")),
             _affected),
+    Command("audit", "known vulnerabilities in a release's pins",
+            "Check the release's lock (every pin the requirements package holds) and each "
+            "built project's closure (the wheels its venv installs) against OSV advisories: "
+            "a directory or zip of OSV JSON records, as osv.dev and the PyPA advisory "
+            "database publish them (read offline; fetch the export where the network "
+            "reaches it). With PROJECT names, only their closures. Prints a table (package, "
+            "pin, advisory, fixed in, the packages that carry it), or JSON with --json, and "
+            "writes audit.md and audit.json beside the lock. Exits 0 when no advisory "
+            "applies, 3 when some do, 69 when no advisory source was given.",
+            (arg("projects", nargs="*", metavar="PROJECT"), *RELEASE,
+             arg("--advisories", type=Path, default=None, metavar="PATH",
+                 help="an OSV export: a directory or zip of OSV JSON records (e.g. "
+                      "https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip)"),
+             arg("--json", action="store_true",
+                 help="print the findings as JSON on stdout (the summary on stderr)")),
+            _audit),
     Command("build", "build a project's binary packages",
             "Make the source package, then build the venv package and the Debian-named "
             "packages offline with dh-virtualenv, and lintian them.",

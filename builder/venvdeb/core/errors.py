@@ -87,6 +87,18 @@ class ParityFailed(VenvdebError):
     """Our packages differ from Debian's in a way the documentation does not list."""
 
 
+class AdvisoriesFound(VenvdebError):
+    """Known advisories affect pins of the release (venvdeb audit)."""
+
+    exit_code = 3
+
+
+class AdvisoriesUnavailable(VenvdebError):
+    """No advisory source could be read: the audit says nothing either way."""
+
+    exit_code = 69  # EX_UNAVAILABLE
+
+
 class StateFileError(VenvdebError):
     """A file venvdeb wrote into the workdir (a ledger, a build record, a manifest)
     is truncated or unreadable: it names the file and what to do."""

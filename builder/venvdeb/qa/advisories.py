@@ -1,0 +1,172 @@
+"""Known vulnerabilities of pinned Python distributions, from OSV advisories.
+
+OSV (https://ossf.github.io/osv-schema/) is the format the PyPA advisory database
+and osv.dev publish, per ecosystem as a directory or zip of JSON records. An
+advisory affects a pin when the pin is in one of its ``affected`` entries for the
+PyPI package of that name: listed in ``versions``, or inside an ``ECOSYSTEM``
+range by the schema's event rules (``introduced <= v < fixed``, ``introduced <= v
+<= last_affected``; an ``introduced`` with no closing event is open-ended).
+Versions are compared as PEP 440 versions, never as strings ("3.10" sorts above
+"3.7"). Withdrawn advisories and ``GIT`` ranges (commits, not versions) are
+skipped. Pure but for :func:`load`.
+"""
+from __future__ import annotations
+
+import json
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from venvdeb.core.errors import ConfigError
+
+#: the range types whose events are package versions (GIT's are commits)
+VERSION_RANGES = ("ECOSYSTEM", "SEMVER")
+
+
+@dataclass(frozen=True)
+class Range:
+    #: (kind, version) in the record's order: introduced, fixed, last_affected
+    events: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Advisory:
+    id: str
+    aliases: tuple[str, ...]
+    package: NormalizedName
+    versions: frozenset[str]
+    ranges: tuple[Range, ...]
+    source: str  # the file (or zip member) it was read from
+
+    def affects(self, version: str) -> bool:
+        if version in self.versions:
+            return True
+        v = _version(version)
+        if v is None:
+            return False
+        if any(_version(listed) == v for listed in self.versions):
+            return True
+        return any(_in_range(r, v) for r in self.ranges)
+
+    def fixed_after(self, version: str) -> tuple[str, ...]:
+        """The fixed versions above ``version`` (sorted): where an upgrade ends it."""
+        v = _version(version)
+        found = {value for r in self.ranges for kind, value in r.events if kind == "fixed"}
+        return tuple(sorted((f for f in found if (fv := _version(f)) is not None
+                             and (v is None or fv > v)), key=lambda f: _version(f) or Version("0")))
+
+
+@dataclass(frozen=True)
+class Finding:
+    package: NormalizedName
+    pin: str
+    advisory: Advisory
+
+    @property
+    def fixed_in(self) -> str:
+        return ", ".join(self.advisory.fixed_after(self.pin)) or "no fix known"
+
+
+def _version(text: str) -> Version | None:
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return None
+
+
+def _in_range(r: Range, v: Version) -> bool:
+    """OSV's evaluation of one range: walk its events in version order up to ``v``."""
+    events = []
+    for kind, value in r.events:
+        at = Version("0") if kind == "introduced" and value == "0" else _version(value)
+        if at is not None and kind in ("introduced", "fixed", "last_affected"):
+            events.append((at, kind))
+    # at one version, introduced before its closing event
+    events.sort(key=lambda e: (e[0], e[1] != "introduced"))
+    affected = False
+    for at, kind in events:
+        if at > v:
+            break
+        if kind == "introduced":
+            affected = True
+        elif kind == "fixed":
+            affected = False
+        elif at < v:  # last_affected below v: v is past it
+            affected = False
+    return affected
+
+
+def parse(record: Mapping[str, object], source: str) -> Iterator[Advisory]:
+    """The PyPI advisories of one OSV record (one per affected package); none when
+    withdrawn."""
+    ident = record.get("id")
+    if not isinstance(ident, str) or not ident:
+        raise ConfigError(f"{source}: not an OSV record (no 'id')",
+                          hint="give an OSV export: a directory or zip of OSV JSON records")
+    if record.get("withdrawn"):
+        return
+    aliases = tuple(a for a in record.get("aliases") or () if isinstance(a, str))  # type: ignore[attr-defined]
+    for entry in record.get("affected") or ():  # type: ignore[attr-defined]
+        package = entry.get("package") or {}
+        if package.get("ecosystem") != "PyPI" or not isinstance(package.get("name"), str):
+            continue
+        ranges = []
+        for r in entry.get("ranges") or ():
+            if r.get("type") not in VERSION_RANGES:
+                continue
+            ranges.append(Range(tuple((kind, str(value)) for event in r.get("events") or ()
+                                      for kind, value in event.items())))
+        yield Advisory(ident, aliases, canonicalize_name(package["name"]),
+                       frozenset(str(v) for v in entry.get("versions") or ()), tuple(ranges),
+                       source)
+
+
+def load(path: Path) -> tuple[Advisory, ...]:
+    """Every PyPI advisory of an OSV export: a directory of ``*.json`` records (at any
+    depth) or a zip of them, as osv.dev publishes per ecosystem."""
+    if not path.exists():
+        raise ConfigError(f"advisories: {path} does not exist",
+                          hint="give an OSV export: a directory or zip of OSV JSON records "
+                               "(e.g. https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip)")
+    found: list[Advisory] = []
+    for source, raw in _records(path):
+        try:
+            record = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"advisories: {source}: not valid JSON: {exc}",
+                              hint="the OSV export is damaged: fetch it again") from None
+        if not isinstance(record, dict):
+            raise ConfigError(f"advisories: {source}: not an OSV record (a JSON object)",
+                              hint="give an OSV export: a directory or zip of OSV JSON records")
+        found.extend(parse(record, source))
+    return tuple(found)
+
+
+def _records(path: Path) -> Iterable[tuple[str, bytes]]:
+    if path.is_dir():
+        for member in sorted(path.rglob("*.json")):
+            yield str(member), member.read_bytes()
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for name in sorted(archive.namelist()):
+                if name.endswith(".json"):
+                    yield f"{path}:{name}", archive.read(name)
+    except zipfile.BadZipFile:
+        raise ConfigError(f"advisories: {path} is neither a directory nor a zip",
+                          hint="give an OSV export: a directory or zip of OSV JSON records") \
+            from None
+
+
+def findings(advisories: Iterable[Advisory],
+             pins: Mapping[NormalizedName, str]) -> tuple[Finding, ...]:
+    """Each (pin, advisory) where the advisory affects the pinned version, sorted by
+    package and advisory id."""
+    out = [Finding(a.package, pins[a.package], a) for a in advisories
+           if a.package in pins and a.affects(pins[a.package])]
+    unique = {(f.package, f.advisory.id): f for f in out}
+    return tuple(unique[k] for k in sorted(unique))
