@@ -238,17 +238,15 @@ def _affected(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[s
 
 
 def _audit(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
-    report = audit.run_audit(c, w, _t(a, c, w), a.projects, a.advisories)
+    report, saved = audit.run_audit(c, w, _t(a, c, w), a.projects, a.advisories)
     if a.json:
         print(report.as_json(), end="")
-        print(report.summary(), file=sys.stderr)
     else:
         for line in report.table():
             print(line)
-        if report.unbuilt:
-            print(f"audit: not built here, their closures unknown: {', '.join(report.unbuilt)}")
-        print(f"{report.summary()}; report: {audit.report_dir(w, _t(a, c, w)) / 'audit.md'}")
-    if report.findings:
+    for line in [*report.notes(), f"{report.summary()}; report: {saved}"]:
+        print(line, file=sys.stderr if a.json else sys.stdout)
+    if report.open:
         raise audit.refusal(report)
     return []
 
@@ -457,10 +455,17 @@ COMMANDS: tuple[Command, ...] = (
     Command("promote", "copy a release from staging to production",
             "Copy what <dist>-<release>-staging holds (it all passed the checks) into "
             "<dist>-<release>, and record what was promoted, when, and from which publication "
-            "in WORKDIR/repo/venvdeb/history.",
-            (*RELEASE, LOCK_TIMEOUT),
+            "in WORKDIR/repo/venvdeb/history. With [audit] advisories in the config, the "
+            "release's pins are audited first (as 'venvdeb audit'): an open advisory, not "
+            "waived for the release ([[audit.waivers]]), refuses the promotion.",
+            (*RELEASE, LOCK_TIMEOUT,
+             arg("--allow-stale-audit", default=None, metavar="YYYY-MM-DD",
+                 help="when [audit] advisories is configured but cannot be read: promote on "
+                      "the strength of the last saved audit, which must be of this date and "
+                      "have found nothing open")),
             lambda a, c, w: _one(publish.run_promote(c, w, _t(a, c, w),
-                                                     lock_timeout=a.lock_timeout))),
+                                                     lock_timeout=a.lock_timeout,
+                                                     allow_stale_audit=a.allow_stale_audit))),
     Command("tooldeb", "venvdeb itself as a Debian package (for workers)",
             "Make venvdeb's own source and binary package with stdeb from this git checkout "
             "(WORKDIR/tool/<dist>/): it depends on Debian's packages for the tools venvdeb "

@@ -360,6 +360,44 @@ def test_unusable_signing_key_is_refused(
     assert not (work / "repo").exists()
 
 
+def test_an_advisory_on_a_pin_refuses_promotion_until_waived(
+        published: tuple[Project, subprocess.CompletedProcess[str]], tmp_path: Path) -> None:
+    """An OSV record affecting fixture-lib 1.0.0 (in the fixture index, in the service's
+    venv): with [audit] advisories configured, promote is refused naming the advisory
+    and the packages that carry it, production unchanged; waived for the release, the
+    same promote goes through."""
+    project, _ = published
+    work = _copy(project, tmp_path, repository=False)
+    checkout = tmp_path / "checkout"
+    shutil.copytree(project.root, checkout, symlinks=True)
+    audited = Project(checkout, project.index, work)
+    venvdeb(audited, "publish", "--release", RELEASE, check=True)
+    export = tmp_path / "osv"
+    export.mkdir()
+    (export / "PYSEC-2099-1.json").write_text(json.dumps({
+        "id": "PYSEC-2099-1", "aliases": ["CVE-2099-0001"], "details": "test record",
+        "affected": [{"package": {"ecosystem": "PyPI", "name": "fixture_lib"},
+                      "ranges": [{"type": "ECOSYSTEM",
+                                  "events": [{"introduced": "0"}, {"fixed": "1.1.0"}]}]}]}))
+    config = audited.config.read_text()
+    audited.config.write_text(config + f'\n[audit]\nadvisories = "{export}"\n')
+    refused = venvdeb(audited, "promote", "--release", RELEASE)
+    assert refused.returncode == 3, refused.stderr
+    assert f"promote refused: 1 pin of {RELEASE}/bookworm carry open advisories: PYSEC-2099-1 " \
+           f"in fixture-lib 1.0.0 (carried by openstack-wheels-{RELEASE} " \
+           f"venv-fixture-service-{RELEASE})" in refused.stderr, refused.stderr
+    assert listing(work / "repo", PRODUCTION) == []
+    audited.config.write_text(config + f'\n[audit]\nadvisories = "{export}"\n'
+                              f'[[audit.waivers]]\nid = "CVE-2099-0001"\nrelease = "{RELEASE}"\n'
+                              f'reason = "the test says so"\nexpires = 2099-12-31\n')
+    promoted = venvdeb(audited, "promote", "--release", RELEASE, check=True)
+    assert "0 advisories on 0 pins of " in promoted.stderr and ", 1 waived" in promoted.stderr
+    assert listing(work / "repo", PRODUCTION) == listing(work / "repo", STAGING)
+    report = (work / "releases" / RELEASE / "bookworm" / "audit" / "audit.md").read_text()
+    assert "| fixture-lib | 1.0.0 | PYSEC-2099-1 (CVE-2099-0001) | 1.1.0 |" in report
+    assert "waived until 2099-12-31" in report and "the test says so" in report
+
+
 def test_a_locked_repository_fails_clearly(
         published: tuple[Project, subprocess.CompletedProcess[str]], tmp_path: Path) -> None:
     project, _ = published

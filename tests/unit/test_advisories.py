@@ -11,7 +11,7 @@ import pytest
 from packaging.utils import canonicalize_name
 
 from tests.conftest import ROOT
-from venvdeb.core.errors import ConfigError
+from venvdeb.core.errors import AdvisoriesUnavailable, ConfigError
 from venvdeb.python.constraints import parse_pin_lines
 from venvdeb.qa import advisories
 
@@ -108,7 +108,7 @@ def test_a_damaged_export_names_the_record(tmp_path: Path, content: bytes, messa
 
 
 def test_a_missing_or_foreign_export_is_one_line(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="does not exist"):
+    with pytest.raises(AdvisoriesUnavailable, match="does not exist"):
         advisories.load(tmp_path / "nowhere")
     (tmp_path / "export.tar").write_bytes(b"not a zip")
     with pytest.raises(ConfigError, match="neither a directory nor a zip"):

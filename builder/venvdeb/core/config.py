@@ -5,6 +5,7 @@ a tree of frozen dataclasses that the CLI and the buildbot master both read.
 """
 from __future__ import annotations
 
+import datetime
 import os
 import re
 import tomllib
@@ -161,6 +162,27 @@ class Project:
 
 
 @dataclass(frozen=True)
+class Waiver:
+    """An advisory accepted for one release, for a reason, until a date: after it, the
+    advisory counts again (at audit and promote time; loading never fails on it)."""
+
+    id: str
+    release: str
+    reason: str
+    expires: datetime.date
+
+    def expired(self, today: datetime.date) -> bool:
+        return today > self.expires
+
+
+@dataclass(frozen=True)
+class Audit:
+    #: an OSV export (a directory or zip of OSV JSON records); set: promote is gated
+    advisories: Path | None = None
+    waivers: tuple[Waiver, ...] = ()
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     repository: Repository
@@ -171,6 +193,7 @@ class Config:
     pipeline_releases: tuple[str, ...] = ()
     pipeline_projects: tuple[str, ...] = ()
     pipeline_tool: bool = False  # also make, check and publish the venvdeb package itself
+    audit: Audit = Audit()
 
     @property
     def root(self) -> Path:
@@ -269,9 +292,30 @@ def load(path: Path) -> Config:
                                               f"(defined: {', '.join(sorted(projects))})")
     pipeline_tool = pipeline_t.get("tool_package", bool, False, "true or false")
     pipeline_t.done()
+    audit = _audit(top.table("audit", {}), path.parent, releases)
     top.done()
     return Config(path, repository, distributions, releases, projects, sdist_deps,
-                  pipeline_releases, pipeline_projects, pipeline_tool)
+                  pipeline_releases, pipeline_projects, pipeline_tool, audit)
+
+
+def _audit(t: Table, root: Path, releases: Mapping[str, Release]) -> Audit:
+    """``[audit]``: the advisory source and the waivers, each whole or refused."""
+    advisories = _optional_path(t, "advisories", root)
+    waivers = []
+    for w in t.tables("waivers"):
+        ident = w.string("id", kind=allowlist.ADVISORY_ID)
+        release = w.string("release")
+        if release not in releases:
+            raise w.fail("release", f"unknown release {release!r} (defined: "
+                                    f"{', '.join(sorted(releases))})")
+        reason = w.string("reason")
+        expires = w.get("expires", datetime.date, what="a date (expires = 2027-03-31, no quotes)")
+        if isinstance(expires, datetime.datetime):
+            raise w.fail("expires", f"expected a date, not a date and time: {expires}")
+        waivers.append(Waiver(ident, release, reason, expires))
+        w.done()
+    t.done()
+    return Audit(advisories, tuple(waivers))
 
 
 def _optional_path(table: Table, key: str, root: Path) -> Path | None:

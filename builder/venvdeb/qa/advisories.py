@@ -21,7 +21,7 @@ from pathlib import Path
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from venvdeb.core.errors import ConfigError
+from venvdeb.core.errors import AdvisoriesUnavailable, ConfigError
 
 #: the range types whose events are package versions (GIT's are commits)
 VERSION_RANGES = ("ECOSYSTEM", "SEMVER")
@@ -129,7 +129,7 @@ def load(path: Path) -> tuple[Advisory, ...]:
     """Every PyPI advisory of an OSV export: a directory of ``*.json`` records (at any
     depth) or a zip of them, as osv.dev publishes per ecosystem."""
     if not path.exists():
-        raise ConfigError(f"advisories: {path} does not exist",
+        raise AdvisoriesUnavailable(f"advisories: {path} does not exist",
                           hint="give an OSV export: a directory or zip of OSV JSON records "
                                "(e.g. https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip)")
     found: list[Advisory] = []

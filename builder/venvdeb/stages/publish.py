@@ -21,12 +21,13 @@ from venvdeb.archive.repository import Stage
 from venvdeb.core import check_records
 from venvdeb.core.build_record import TOOL_PACKAGE, project_record, reqdeb_record, tool_record
 from venvdeb.core.config import Config
-from venvdeb.core.errors import PublishError
+from venvdeb.core.errors import AdvisoriesFound, AdvisoriesUnavailable, PublishError
 from venvdeb.core.outcome import Outcome, Planned
 from venvdeb.core.progress import say
 from venvdeb.core.target import Target, project_on
 from venvdeb.core.workdir import Workdir
-from venvdeb.qa import candidates, gate, install_test
+from venvdeb.debian.requirements_package import package_name
+from venvdeb.qa import audit, candidates, gate, install_test
 
 NODE_KEYRING = "/etc/apt/keyrings/" + signing.KEYRING
 DEFAULT_LOCK_TIMEOUT = 300.0
@@ -296,8 +297,44 @@ def _install_test_here(config: Config, work: Workdir, t: Target, the_upload: upl
     gate.install(work.checks, the_upload.debs, test)
 
 
+def audit_gate(config: Config, work: Workdir, t: Target, allow_stale_audit: str | None) -> str:
+    """With an advisory source configured, the release's pins must carry no open
+    advisory (waivers applied) to be promoted; the audit is saved like 'venvdeb
+    audit' saves it. The source unavailable: refused, unless ``allow_stale_audit``
+    names the date of the last saved audit, which found nothing open."""
+    source = config.audit.advisories
+    if source is None:
+        return "promote: no advisory source configured ([audit] advisories): not gated"
+    out = audit.report_dir(work, t)
+    try:
+        report = audit.audit(config, work, t, (), source, package_name(t.release.name))
+    except AdvisoriesUnavailable as exc:
+        last = audit.last_clean_day(out)
+        if allow_stale_audit is not None and allow_stale_audit == last:
+            return (f"promote: {exc.message}: relying on the audit of {last} "
+                    f"(--allow-stale-audit), which found nothing open")
+        raise PublishError(
+            f"promote: {exc.message}: cannot tell whether {t.release.name} carries known "
+            f"advisories", hint=(f"bring the export back, or rely on the last audit with "
+                                f"--allow-stale-audit {last} (it found nothing open)"
+                                if last else "bring the export back and run 'venvdeb audit' "
+                                             "(no earlier audit found nothing open)")) from None
+    saved = audit.save(report, out)
+    for note in report.notes():
+        say(note)
+    if report.open:
+        raise AdvisoriesFound(
+            report.refusal("promote refused"),
+            hint=f"upgrade the pins, or waive each advisory for {t.release.name} with a "
+                 f"reason and an expiry date ([[audit.waivers]] in {config.path}); the "
+                 f"report: {saved}")
+    return f"promote: {report.summary()}"
+
+
 def run_promote(config: Config, work: Workdir, t: Target, *,
-                lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> Outcome:
+                lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+                allow_stale_audit: str | None = None) -> Outcome:
+    say(audit_gate(config, work, t, allow_stale_audit))
     log = work.fresh_log(t.logs, "promote")
     source = repository.codename(t.distribution.name, t.release.name, "staging")
     target = repository.codename(t.distribution.name, t.release.name, "production")
