@@ -8,7 +8,7 @@ skips what is up to date and says so; an interrupted run resumes.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,12 +16,14 @@ from pathlib import Path
 from venvdeb.archive import repository
 from venvdeb.core import build_record, check_records, columns, host
 from venvdeb.core.config import Config, Project
-from venvdeb.core.errors import ConfigError, VenvdebError
+from venvdeb.core.errors import AdvisoriesUnavailable, ConfigError, VenvdebError
 from venvdeb.core.outcome import Outcome, Planned
 from venvdeb.core.progress import say, size
 from venvdeb.core.target import Target, target
 from venvdeb.core.workdir import Workdir
 from venvdeb.debian import builders
+from venvdeb.debian.requirements_package import package_name
+from venvdeb.qa import audit
 from venvdeb.stages import affected, build, check, lock, publish, reqdeb, requirements, tooldeb
 from venvdeb.stages import wheels as wheels_stage
 
@@ -33,6 +35,9 @@ class Row:
     size: int
     lintian: str
     install: str
+    #: open advisories on the pins it carries (venvdeb.qa.audit); "-": no advisory
+    #: source configured, or a package that carries no wheels
+    advisories: str = "-"
 
 
 @dataclass(frozen=True)
@@ -73,25 +78,50 @@ def leaves(project: Project) -> tuple[str, ...]:
     return tuple(p.name for p in project.packages if p.name not in needed)
 
 
-def summary(work: Workdir, t: Target, projects: Sequence[str],
+def summary(config: Config, work: Workdir, t: Target, projects: Sequence[str],
             tool: bool = False) -> tuple[Row, ...]:
     files = list(build_record.reqdeb_record(work, t).debs)
     for name in projects:
         files += build_record.project_record(work, t, name).debs
     if tool:
         files += build_record.tool_record(work, t.distribution.name).debs
+    advisories = open_advisories(config, work, t)
     rows = []
     for deb in files:
         it = repository.item(deb)
         rows.append(Row(it.package, it.version, deb.stat().st_size,
                         check_records.result(work.checks, deb, "lintian", it.sha256) or "not run",
-                        check_records.result(work.checks, deb, "install", it.sha256) or "not run"))
+                        check_records.result(work.checks, deb, "install", it.sha256) or "not run",
+                        advisories(it.package)))
     return tuple(rows)
 
 
+def open_advisories(config: Config, work: Workdir, t: Target) -> Callable[[str], str]:
+    """Per binary package, how many open advisories affect the pins it carries (the
+    config's advisory source and waivers, as 'venvdeb audit'); '-' without a source or
+    for a package that carries no wheels, 'unknown' when the source cannot be read."""
+    source = config.audit.advisories
+    if source is None:
+        return lambda package: "-"
+    reqdeb_name = package_name(t.release.name)
+    try:
+        report = audit.audit(config, work, t, (), source, reqdeb_name)
+    except AdvisoriesUnavailable as exc:
+        say(f"pipeline: {exc.message}: the advisories column says unknown")
+        return lambda package: "unknown" if package == reqdeb_name or package.startswith(
+            "venv-") else "-"
+    carriers = {p for f in report.open for p in report.carriers.get(f.package, ())}
+    counted = {p: len({f.advisory.id for f in report.open
+                       if p in report.carriers.get(f.package, ())}) for p in carriers}
+    wheels = {reqdeb_name, *(config.projects[n].venv_package(t.release.name)
+                             for n in config.projects)}
+    return lambda package: str(counted.get(package, 0)) if package in wheels else "-"
+
+
 def table(rows: Sequence[Row]) -> list[str]:
-    head = ("package", "version", "size", "lintian", "install test")
-    body = [(r.package, r.version, size(r.size), r.lintian, r.install) for r in rows]
+    head = ("package", "version", "size", "advisories", "lintian", "install test")
+    body = [(r.package, r.version, size(r.size), r.advisories, r.lintian, r.install)
+            for r in rows]
     return columns.aligned(head, body)
 
 
@@ -169,7 +199,7 @@ def run(config: Config, work: Workdir, *, releases: Sequence[str] | None,
         stage_name: repository.Stage = "production" if promote else "staging"
         packages = [name for n in built for name in leaves(config.projects[n])]
         results.append(TargetResult(
-            release, dist, tuple(outcomes), summary(work, t, built, tool=tool),
+            release, dist, tuple(outcomes), summary(config, work, t, built, tool=tool),
             repository.codename(dist, release, stage_name),
             tuple(publish.operator_lines(config, work, t, stage_name, packages))))
     return PipelineResult(tuple(results))

@@ -387,6 +387,13 @@ def test_an_advisory_on_a_pin_refuses_promotion_until_waived(
            f"in fixture-lib 1.0.0 (carried by openstack-wheels-{RELEASE} " \
            f"venv-fixture-service-{RELEASE})" in refused.stderr, refused.stderr
     assert listing(work / "repo", PRODUCTION) == []
+    # the pipeline's table: one open advisory on the packages that carry wheels
+    rerun = venvdeb(audited, "pipeline", "fixture-service", "--release", RELEASE, check=True)
+    rows = {line.split()[0]: line.split() for line in rerun.stdout.splitlines()
+            if line.startswith(("openstack-wheels-", "venv-fixture-service-", "fixture-service "))}
+    assert rows[f"openstack-wheels-{RELEASE}"][4] == "1", rerun.stdout
+    assert rows[f"venv-fixture-service-{RELEASE}"][4] == "1", rerun.stdout
+    assert rows["fixture-service"][4] == "-", rerun.stdout
     audited.config.write_text(config + f'\n[audit]\nadvisories = "{export}"\n'
                               f'[[audit.waivers]]\nid = "CVE-2099-0001"\nrelease = "{RELEASE}"\n'
                               f'reason = "the test says so"\nexpires = 2099-12-31\n')

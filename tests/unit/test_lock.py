@@ -79,6 +79,26 @@ def test_argv_uses_pip_tools_with_hashes() -> None:
     assert argv[argv.index("--index-url") + 1] == "https://pypi.org/simple"
 
 
+def test_metadata_builds_are_held_to_the_releases_extra_pins() -> None:
+    """setuptools 81 has no pkg_resources, which old setup.py files import while pip
+    prepares their metadata (xstatic packages in 2025.1's scope all): the lock's build
+    environments get the release's setuptools, as its venvs do."""
+    plan = _plan("all")
+    assert "setuptools==80.10.2\n" in plan.build_constraints
+    assert "wheel==0.45.1\n" in plan.build_constraints
+    argv = lock.argv(plan, Path("/c"))
+    assert "--pip-args=--build-constraint build-constraints.txt" in argv
+    assert argv[-1] == "requirements.in"
+    bare = lock.LockPlan(plan.release, plan.distribution, plan.scope, plan.requirements_in,
+                         plan.constraints, plan.index_url)
+    assert bare.digest != plan.digest, "the build constraints are inputs of the lock"
+    assert not any(a.startswith("--pip-args") for a in lock.argv(bare, Path("/c")))
+    only = lock.LockPlan("r", "d", "build", "x\n", "", "i", only_binary=True,
+                         build_constraints="setuptools==80.10.2\n")
+    assert "--pip-args=--only-binary=:all: --build-constraint build-constraints.txt" in \
+        lock.argv(only, Path("/c"))
+
+
 def _pinset() -> constraints.PinSet:
     return constraints.PinSet((constraints.Pin("fixture-lib", "fixture-lib==9.9.9", "9.9.9", "uc.txt:4"),),
                               0, ())

@@ -150,12 +150,14 @@ def test_snapshot_lists_files_and_dirs_but_pseudo_filesystems(tmp_path: Path) ->
 
 def test_summary_table_aligns_columns() -> None:
     rows = [pipeline.Row("keystone", "90:29.0.2-1", 12_000, "passed", "passed"),
-            pipeline.Row("venv-keystone-2026.1", "90:29.0.2-1", 28_500_000, "passed", "not run")]
+            pipeline.Row("venv-keystone-2026.1", "90:29.0.2-1", 28_500_000, "passed", "not run",
+                         "2")]
     lines = pipeline.table(rows)
-    assert lines[0].split() == ["package", "version", "size", "lintian", "install", "test"]
-    assert lines[2].split()[2:4] == ["12", "kB"]
-    assert lines[3].split() == ["venv-keystone-2026.1", "90:29.0.2-1", "28.5", "MB", "passed",
-                                "not", "run"]
+    assert lines[0].split() == ["package", "version", "size", "advisories", "lintian", "install",
+                                "test"]
+    assert lines[2].split()[2:5] == ["12", "kB", "-"]
+    assert lines[3].split() == ["venv-keystone-2026.1", "90:29.0.2-1", "28.5", "MB", "2",
+                                "passed", "not", "run"]
     assert len({line.index("90:") for line in lines[2:]}) == 1
 
 

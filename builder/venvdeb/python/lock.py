@@ -37,6 +37,7 @@ from venvdeb.python.index import IndexFile
 
 LOCK_FORMAT = "venvdeb-lock-1"
 NEW_LOCK = "lock.new.txt"
+BUILD_CONSTRAINTS = "build-constraints.txt"
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,10 @@ class LockPlan:
     only_binary: bool = False
     #: for messages: ``trixie (Python 3.13)``
     target: str = ""
+    #: what the build environments of sdists whose metadata pip prepares may install
+    #: (``--build-constraint``): the release's extra pins (setuptools < 81 keeps the
+    #: pkg_resources that old setup.py files import)
+    build_constraints: str = ""
 
     @property
     def digest(self) -> str:
@@ -74,6 +79,8 @@ class LockPlan:
             h.update(part.encode() + b"\0")
         if self.only_binary:
             h.update(b"only-binary\0")
+        if self.build_constraints:
+            h.update(b"build-constraints\0" + self.build_constraints.encode() + b"\0")
         return h.hexdigest()
 
 
@@ -106,7 +113,8 @@ def plan(config: Config, release: Release, distribution: Distribution, pins: Pin
         constraints = pins.as_constraints()
     return LockPlan(release.name, distribution.name, scope, requirements_in, constraints,
                     release.index_url,
-                    target=f"{distribution.name} (Python {distribution.python_version})")
+                    target=f"{distribution.name} (Python {distribution.python_version})",
+                    build_constraints="".join(f"{p.requirement}\n" for p in extra))
 
 
 def options(lock_plan: LockPlan, cache_dir: Path, index_url: str | None = None) -> list[str]:
@@ -119,9 +127,15 @@ def options(lock_plan: LockPlan, cache_dir: Path, index_url: str | None = None) 
         "--index-url", index_url or lock_plan.index_url,
         "--cache-dir", str(cache_dir),
         "--output-file", NEW_LOCK,
-        *(("--pip-args=--only-binary=:all:", "--no-emit-options") if lock_plan.only_binary else ()),
+        *((f"--pip-args={' '.join(pip_args)}",) if (pip_args := _pip_args(lock_plan)) else ()),
+        *(("--no-emit-options",) if lock_plan.only_binary else ()),
         "requirements.in",
     ]
+
+
+def _pip_args(lock_plan: LockPlan) -> list[str]:
+    return [*(("--only-binary=:all:",) if lock_plan.only_binary else ()),
+            *(("--build-constraint", BUILD_CONSTRAINTS) if lock_plan.build_constraints else ())]
 
 
 def argv(lock_plan: LockPlan, cache_dir: Path) -> list[str]:
@@ -151,13 +165,14 @@ def compile_lock(lock_plan: LockPlan, lock_dir: Path, log: Path, pins: PinSet, *
     new.unlink(missing_ok=True)
     write_atomic(lock_dir / "requirements.in", lock_plan.requirements_in)
     write_atomic(lock_dir / "constraints.txt", lock_plan.constraints)
+    write_atomic(lock_dir / BUILD_CONSTRAINTS, lock_plan.build_constraints)
     _check_reachable(lock_plan.index_url)
     # Preparing an sdist's metadata runs its setup.py: pip-compile runs confined
     # (the sandbox user; it needs the index, so the network stays), in a scratch
     # directory with a cache of its own; the lock it writes is copied back. In a
     # distribution's tree, pip-tools is installed there first (venvdeb.python.locker).
     with where.scratch("lock") as box:
-        for name in ("requirements.in", "constraints.txt"):
+        for name in ("requirements.in", "constraints.txt", BUILD_CONSTRAINTS):
             sandbox.lend(lock_dir / name, box / name)
         if where.root is None:
             result = runner.run(where.confine(box, argv(lock_plan, box / "cache"), network=True),
