@@ -104,18 +104,17 @@ def open_advisories(config: Config, work: Workdir, t: Target) -> Callable[[str],
     if source is None:
         return lambda package: "-"
     reqdeb_name = package_name(t.release.name)
+    wheels = {reqdeb_name, *(p.venv_package(t.release.name) for p in config.projects.values())}
     try:
         report = audit.audit(config, work, t, (), source, reqdeb_name)
     except AdvisoriesUnavailable as exc:
         say(f"pipeline: {exc.message}: the advisories column says unknown")
-        return lambda package: "unknown" if package == reqdeb_name or package.startswith(
-            "venv-") else "-"
-    carriers = {p for f in report.open for p in report.carriers.get(f.package, ())}
-    counted = {p: len({f.advisory.id for f in report.open
-                       if p in report.carriers.get(f.package, ())}) for p in carriers}
-    wheels = {reqdeb_name, *(config.projects[n].venv_package(t.release.name)
-                             for n in config.projects)}
-    return lambda package: str(counted.get(package, 0)) if package in wheels else "-"
+        return lambda package: "unknown" if package in wheels else "-"
+    ids: dict[str, set[str]] = {}
+    for f in report.open:
+        for package in report.carriers.get(f.package, ()):
+            ids.setdefault(package, set()).add(f.advisory.id)
+    return lambda package: str(len(ids.get(package, ()))) if package in wheels else "-"
 
 
 def table(rows: Sequence[Row]) -> list[str]:

@@ -127,11 +127,17 @@ def parse(record: Mapping[str, object], source: str) -> Iterator[Advisory]:
 
 def load(path: Path) -> tuple[Advisory, ...]:
     """Every PyPI advisory of an OSV export: a directory of ``*.json`` records (at any
-    depth) or a zip of them, as osv.dev publishes per ecosystem."""
+    depth) or a zip of them, as osv.dev publishes per ecosystem. Read once per process
+    while its files are unchanged (a pipeline audits each release, then its summary)."""
     if not path.exists():
-        raise AdvisoriesUnavailable(f"advisories: {path} does not exist",
-                          hint="give an OSV export: a directory or zip of OSV JSON records "
-                               "(e.g. https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip)")
+        raise AdvisoriesUnavailable(
+            f"advisories: {path} does not exist",
+            hint="give an OSV export: a directory or zip of OSV JSON records "
+                 "(e.g. https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip)")
+    stamp = _stamp(path)
+    cached = _LOADED.get(path)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
     found: list[Advisory] = []
     for source, raw in _records(path):
         try:
@@ -143,7 +149,17 @@ def load(path: Path) -> tuple[Advisory, ...]:
             raise ConfigError(f"advisories: {source}: not an OSV record (a JSON object)",
                               hint="give an OSV export: a directory or zip of OSV JSON records")
         found.extend(parse(record, source))
-    return tuple(found)
+    _LOADED[path] = (stamp, tuple(found))
+    return _LOADED[path][1]
+
+
+#: export path -> (its files' names, sizes and mtimes when read, its advisories)
+_LOADED: dict[Path, tuple[tuple[tuple[str, int, int], ...], tuple[Advisory, ...]]] = {}
+
+
+def _stamp(path: Path) -> tuple[tuple[str, int, int], ...]:
+    members = sorted(path.rglob("*.json")) if path.is_dir() else [path]
+    return tuple((str(m), (st := m.stat()).st_size, st.st_mtime_ns) for m in members)
 
 
 def _records(path: Path) -> Iterable[tuple[str, bytes]]:
