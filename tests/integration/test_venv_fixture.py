@@ -11,6 +11,7 @@ from debian.deb822 import Deb822
 from debian.debfile import DebFile
 
 from tests.conftest import RELEASE, Project, require_tools
+from tests.integration import sbom_checks
 
 pytestmark = pytest.mark.integration
 
@@ -105,11 +106,27 @@ def test_venv_package_holds_the_venv_with_shebangs_into_it(built: Project) -> No
                 scripts += 1
                 first = head.split(b"\n")[0].decode()
                 assert first.startswith(f"#!{VENV}/bin/python"), (name, first)
-    assert scripts >= 3  # fixture-manage, fixture-service, pip...
+    assert scripts >= 2  # fixture-manage, fixture-service (no pip: the closure only)
+    assert not [n for n in files if "/site-packages/pip/" in n], "pip stays out of the venv"
     build_path = str(built.workdir).encode()
     leaking = [name for name, member in files.items() if member.isfile()  # type: ignore[attr-defined]
                and build_path in tar.extractfile(member).read()]  # type: ignore[arg-type,union-attr]
     assert not leaking, f"the build path leaks into {leaking[:5]}"
+
+
+def test_the_venv_package_ships_its_sbom(built: Project) -> None:
+    """CycloneDX, valid, uncompressed in /usr/share/doc; its components are exactly the
+    venv's .dist-info directories, with the hashes of the requirements package's wheels
+    and the orig tarball; fixture-lib's own SBOM (PEP 770) referenced where it lands."""
+    out = built.workdir / "releases" / RELEASE / "bookworm"
+    [reqdeb] = sorted(out.glob("reqdeb/*.deb"))
+    [orig] = sorted(out.glob("projects/fixture-service/*.orig.tar.gz"))
+    doc = sbom_checks.check(_debs(built)[f"venv-fixture-service-{RELEASE}"], reqdeb, orig,
+                            VENV, RELEASE)
+    by_name = {c["name"]: c for c in doc["components"]}
+    assert set(by_name) == {"fixture-service", "fixture-lib"}
+    assert sorted(r["type"] for r in by_name["fixture-lib"]["externalReferences"]) == \
+        ["bom", "distribution"]
 
 
 def test_named_package_links_units_config_and_user(built: Project) -> None:

@@ -21,7 +21,11 @@ ESSENTIAL = {"bash", "coreutils", "dash", "diffutils", "dpkg", "findutils", "gre
 
 def test_vendored_wheels_are_pip_tools_and_what_it_imports_each_pinned_by_hash() -> None:
     wheels = {w.name: w for w in tool_package.parse_vendor(tool_package.templates() / "vendor.txt")}
-    assert set(wheels) == {"pip-tools", "pip", "build", "click", "packaging", "pyproject-hooks"}
+    assert set(wheels) == {"pip-tools", "pip", "build", "click", "packaging", "pyproject-hooks",
+                           # the SBOMs (venvdeb.debian.sbom) and what the library imports
+                           "cyclonedx-python-lib", "license-expression", "boolean-py",
+                           "packageurl-python", "py-serializable", "defusedxml",
+                           "sortedcontainers", "typing-extensions"}
     assert wheels["pip-tools"].version == "7.6.2" and wheels["pip"].version == "26.3"
     for w in wheels.values():
         assert w.hashes and all(len(h) == 64 for h in w.hashes), w

@@ -21,7 +21,7 @@ from venvdeb.core.progress import say
 from venvdeb.core.target import Target, project_on
 from venvdeb.core.workdir import Workdir
 from venvdeb.debian import source_package
-from venvdeb.python import chroot, closure, lock, upstream, wheelhouse
+from venvdeb.python import chroot, closure, inventory, lock, upstream, wheelhouse
 
 
 @dataclass(frozen=True)
@@ -88,10 +88,12 @@ def plan(config: Config, work: Workdir, t: Target, name: str, log: Path, *,
     native = sorted({dep for r in found.records if r.origin == "built"
                      for dep in config.build_dependencies_for(r.name)
                      if dep not in ("python3-dev", "pkg-config")})
+    items = (inventory.sdist_item(project.pypi_name, src.upstream_version, src.tarball),
+             *inventory.of_closure(found.records, wheel_dir / "files"))
     draft = source_package.plan(
         config, project, t.release, t.distribution, upstream=src,
         requirements=found.requirements(header), reqdeb_package=req.package,
-        reqdeb_version=req.version, native_build_depends=tuple(native))
+        reqdeb_version=req.version, native_build_depends=tuple(native), items=items)
     pins = tuple(sorted(f"{r.name}=={r.version}" for r in found.records))
     return ProjectSource(draft, work.project(t.release.name, t.distribution.name, name), req,
                          pins, len(found.records))

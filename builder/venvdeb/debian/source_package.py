@@ -19,7 +19,9 @@ from venvdeb.core.binary_package import BinaryPackage
 from venvdeb.core.config import Config, Distribution, Project, Release
 from venvdeb.core.errors import CommandFailed, ConfigError
 from venvdeb.core.files import sha256
+from venvdeb.debian import sbom
 from venvdeb.python import upstream
+from venvdeb.python.inventory import Item
 from venvdeb.python.upstream import Source
 
 #: dh_builddeb's zstd level: 2 s for keystone's venv where xz takes 29 s, 1.19 times
@@ -46,6 +48,8 @@ class SourceDraft:
     changes: tuple[str, ...]  # the changelog entry's lines, the rebuild reason aside
     epoch: int  # the package's epoch (90)
     context: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    #: the venv's distributions, the project first (its SBOM, made with the version)
+    items: tuple[Item, ...] = field(default=(), compare=False)
 
     @property
     def ledger_key(self) -> str:
@@ -115,6 +119,7 @@ def _context(config: Config, project: Project, release: Release, dist: Distribut
         "user": project.user, "home": project.home,
         "project": project.name, "license": "Apache-2.0",
         "license_text": LICENSES["Apache-2.0"], "zstd_level": ZSTD_LEVEL,
+        "sbom_file": "", "sbom_path": "",  # set by plan() when it has the venv's items
     }
 
 
@@ -153,7 +158,8 @@ def _per_package(package: BinaryPackage, context: dict[str, Any]) -> dict[str, s
 
 def plan(config: Config, project: Project, release: Release, dist: Distribution, *,
          upstream: Source, requirements: str, reqdeb_package: str, reqdeb_version: str,
-         native_build_depends: tuple[str, ...] = ()) -> SourceDraft:
+         native_build_depends: tuple[str, ...] = (), items: tuple[Item, ...] = ()
+         ) -> SourceDraft:
     """Pure: every file of debian/ but the changelog and copyright, and their digest.
 
     ``native_build_depends``: Debian packages the closure's locally built wheels
@@ -165,12 +171,16 @@ def plan(config: Config, project: Project, release: Release, dist: Distribution,
                           hint="name at least one Debian package (e.g. the one puppet installs)")
     context = _context(config, project, release, dist, upstream, reqdeb_package, reqdeb_version,
                        native_build_depends)
+    if items:
+        context.update(sbom_file=sbom.SOURCE_FILE, sbom_path=sbom.path(context["venv_package"]))
     files = render.render_tree("venv", {**context, "copyright_year": "YYYY"})
     files[f"{context['venv_package']}.lintian-overrides"] = files.pop("venv.lintian-overrides")
     for package in project.packages:
         files.update(_per_package(package, context))
     files["venvdeb/requirements.txt"] = requirements
     orig_sha = sha256(upstream.tarball)
+    if items:
+        files["venvdeb/sbom-form"] = sbom.FORM + "\n"  # (in the digest; not written)
     h = hashlib.sha256()
     # Not the requirements package's version: a new one whose wheels this closure does
     # not use must not rebuild the project (requirements.txt pins each wheel's hash).
@@ -178,6 +188,7 @@ def plan(config: Config, project: Project, release: Release, dist: Distribution,
         h.update(part.encode() + b"\0")
     digest = h.hexdigest()
     del files["copyright"]  # its year comes with the version
+    files.pop("venvdeb/sbom-form", None)
     changes = (f"{project.pypi_name} {upstream.upstream_version} for OpenStack {release.name} "
                f"({release.series}) in {context['venv_path']}, from {upstream.origin}.",
                f"Built from {reqdeb_package}: each wheel's hash in debian/venvdeb/requirements.txt; "
@@ -189,7 +200,10 @@ def plan(config: Config, project: Project, release: Release, dist: Distribution,
     packages = (context["venv_package"], *(p.name for p in project.packages))
     return SourceDraft(project.name, upstream.upstream_version, digest, context["venv_package"],
                        packages, tuple(sorted(files.items())), upstream.tarball, changes,
-                       config.repository.epoch, context)
+                       config.repository.epoch,
+                       {**context, "origin": config.repository.origin,
+                        "architecture": dist.architecture, "debian_version": dist.debian_version},
+                       items)
 
 
 def versioned(draft: SourceDraft, assigned: versions.Assigned) -> SourcePlan:
@@ -203,10 +217,26 @@ def versioned(draft: SourceDraft, assigned: versions.Assigned) -> SourcePlan:
         draft.source, full, str(context["distribution"]),
         [*draft.changes, *([f"Rebuild reason: {assigned.note}"] if assigned.note else [])],
         str(context["maintainer"]), assigned.date)
+    if draft.items:
+        files[sbom.SOURCE_FILE] = _sbom(draft, full, assigned.epoch)
     return SourcePlan(draft.source, draft.upstream_version, full, assigned.epoch,
                       draft.venv_package, draft.packages,
                       tuple(sorted((f"debian/{k}", v) for k, v in files.items())),
                       draft.orig, context)
+
+
+def _sbom(draft: SourceDraft, version: str, epoch: int) -> str:
+    context = draft.context
+    venv_path = str(context["venv_path"])
+    origin = sbom.Origin(
+        namespace=str(context["origin"]).lower(), distro=f"debian-{context['debian_version']}",
+        architecture=str(context["architecture"]), venv_package=draft.venv_package,
+        version=version, source=draft.source, reqdeb_package=str(context["reqdeb_package"]),
+        reqdeb_version=str(context["reqdeb_version"]), wheels_root=str(context["wheels_root"]),
+        site_packages=f"{venv_path}/lib/python{context['python_version']}/site-packages",
+        orig_name=f"{draft.source}_{draft.upstream_version}.orig.tar.gz")
+    return sbom.document(draft.items[0], draft.items[1:], origin, digest=draft.digest,
+                         epoch=epoch)
 
 
 def make(the_plan: SourcePlan, out_dir: Path, log: Path) -> Path:

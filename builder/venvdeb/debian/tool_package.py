@@ -5,7 +5,8 @@ The package depends on Debian's packages for every tool venvdeb drives
 (dh-virtualenv, debhelper, sbuild, mmdebstrap, lintian, reprepro,
 python3-debian, buildbot-worker...). What Debian 12 lacks or has too old
 (pip-tools; pip, build, click and packaging at the versions the checkout's
-.venv pins) comes in ``venvdeb/_vendor``: pure-Python wheels pinned by hash in
+.venv pins; the CycloneDX library the SBOMs are made with) comes in
+``venvdeb/_vendor``: pure-Python wheels pinned by hash in
 ``debian-templates/tool/vendor.txt``, unpacked at build time and put first on
 ``sys.path`` by ``venvdeb/__init__.py``. The templates, requirement files,
 bundled config and buildbot master go to ``/usr/share/venvdeb``
