@@ -31,6 +31,7 @@ from debian.debfile import DebFile
 
 import venvdeb
 from tests.conftest import REAL_PIPELINE, ROOT, require_tools
+from tests.integration import sbom_checks
 from venvdeb.core import config as config_mod
 from venvdeb.core import images, runner
 from venvdeb.core.target import target
@@ -156,6 +157,21 @@ def test_keystone_venv_packages(deb: Path, work: Path, tmp_path: Path) -> None:
                               "--version"], capture_output=True, text=True)
     assert version.returncode == 0, version.stderr
     assert "29.0.2" in version.stdout + version.stderr
+
+
+def test_keystone_ships_an_sbom_that_matches_its_venv(deb: Path, work: Path) -> None:
+    """venv-keystone-2026.1's SBOM: valid CycloneDX 1.6; its components exactly the
+    venv's .dist-info directories (names and versions), each wheel's sha256 that of
+    the file in openstack-wheels-2026.1, keystone's that of its orig tarball."""
+    out = work / "releases" / RELEASE / "bookworm" / "projects" / "keystone"
+    [venv_deb] = sorted(out.glob(f"venv-keystone-{RELEASE}_*.deb"))
+    [orig] = sorted(out.glob("keystone_*.orig.tar.gz"))
+    doc = sbom_checks.check(venv_deb, deb, orig, VENV, RELEASE)
+    by_name = {c["name"]: c for c in doc["components"]}
+    assert by_name["keystone"]["version"] == "29.0.2" and len(by_name) > 100
+    assert "pip" not in by_name, "the venv holds the closure and keystone only"
+    licensed = [c for c in doc["components"] if c.get("licenses")]
+    assert len(licensed) >= 0.9 * len(by_name), "nearly every wheel declares its license"
 
 
 # --- on clean nodes ---------------------------------------------------------------------------
