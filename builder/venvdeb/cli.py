@@ -76,6 +76,8 @@ is missing) and logged under WORKDIR/logs/<release>/<stage>.log:
            what differs (packages, users, /etc, commands, units, ports)
   audit    known vulnerabilities (OSV advisories) in a release's lock and in
            what each project's venv carries
+  licenses the licenses the same pins declare; [audit] blocked_licenses
+           refuses promotion
 
 Releases, distributions and projects come from one file, pipeline.toml.
 """
@@ -98,6 +100,7 @@ examples:
   venvdeb pipeline --dist trixie           # only the releases' trixie builds
   venvdeb parity keystone cloudkitty --release 2026.1  # ours next to Debian's
   venvdeb audit --release 2025.1 --advisories PyPI-osv.zip  # known vulnerabilities
+  venvdeb licenses --release 2026.1        # each pin's declared license
 """
 
 
@@ -237,17 +240,34 @@ def _affected(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[s
     return _one(affected.run_affected(c, w, t, names))
 
 
+def _print_report(as_json: bool, json_text: str, table: list[str], notes: list[str],
+            saved: Path) -> None:
+    """A report's table (or its JSON) on stdout, its notes and summary after it (on
+    stderr with JSON); the last line says where it was saved."""
+    if as_json:
+        print(json_text, end="")
+    else:
+        for line in table:
+            print(line)
+    for line in [*notes[:-1], f"{notes[-1]}; report: {saved}"]:
+        print(line, file=sys.stderr if as_json else sys.stdout)
+
+
 def _audit(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
     report, saved = audit.run_audit(c, w, _t(a, c, w), a.projects, a.advisories)
-    if a.json:
-        print(report.as_json(), end="")
-    else:
-        for line in report.table():
-            print(line)
-    for line in [*report.notes(), f"{report.summary()}; report: {saved}"]:
-        print(line, file=sys.stderr if a.json else sys.stdout)
+    _print_report(a.json, report.as_json(), report.table(), [*report.notes(), report.summary()], saved)
     if report.open:
         raise audit.refusal(report)
+    return []
+
+
+def _licenses(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
+    report, saved = audit.run_licenses(c, w, _t(a, c, w), a.projects)
+    # every pin with --all; else each license with its count, then the blocked pins
+    table = report.table() if a.all else [*report.count_table(), *report.table(report.blocked)]
+    _print_report(a.json, report.as_json(), table, [*report.notes(), report.summary()], saved)
+    if report.blocked:
+        raise audit.licenses_refusal(report)
     return []
 
 
@@ -386,6 +406,21 @@ COMMANDS: tuple[Command, ...] = (
              arg("--json", action="store_true",
                  help="print the findings as JSON on stdout (the summary on stderr)")),
             _audit),
+    Command("licenses", "the licenses a release's pins declare",
+            "Read the license each pin of the release's lock (or, with PROJECT names, of their "
+            "closures) declares in its wheel's metadata: License-Expression (PEP 639) first, "
+            "then a short License field, then the license classifiers. Prints each license "
+            "with how many pins declare it, then the pins whose license [audit] "
+            "blocked_licenses blocks (a pin is blocked when every choice its expression "
+            "allows takes a blocked license; case is ignored; an undeclared license is "
+            "reported, never blocked); --all prints every pin, --json all as JSON. Writes "
+            "licenses.md and licenses.json beside the lock. Exits 0, or 3 when a pin is "
+            "blocked; with blocked_licenses set, 'venvdeb promote' is refused then too.",
+            (arg("projects", nargs="*", metavar="PROJECT"), *RELEASE,
+             arg("--all", action="store_true", help="every pin with its license and carriers"),
+             arg("--json", action="store_true",
+                 help="print every pin as JSON on stdout (the summary on stderr)")),
+            _licenses),
     Command("build", "build a project's binary packages",
             "Make the source package, then build the venv package and the Debian-named "
             "packages offline with dh-virtualenv, and lintian them.",

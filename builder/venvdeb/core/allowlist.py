@@ -75,6 +75,8 @@ MODE = _kind("an octal mode of three digits (no setuid, setgid or sticky bit)", 
 VERSION = _kind("a version", "29.0.2", r"[0-9][0-9A-Za-z.+!-]*")
 ADVISORY_ID = _kind("an advisory id: a prefix of capitals, a dash, then letters, digits and - . _",
                     "PYSEC-2023-206", r"[A-Z][A-Z0-9]{1,15}-[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+LICENSE = _kind("an SPDX license id or a license's name: letters, digits, spaces and . + ( ) - "
+                "(up to 100)", "AGPL-3.0-only", r"[A-Za-z0-9][A-Za-z0-9 .+()-]{0,99}")
 FINGERPRINT = _kind("a 40-hex-digit key fingerprint", "0123...", r"[0-9A-Fa-f]{40}")
 WSGI_APPLICATION = _kind("'module:callable' or 'module:factory()'", "keystone.wsgi.api:application",
                          r"[A-Za-z_][\w.]*:[A-Za-z_]\w*(\(\))?")

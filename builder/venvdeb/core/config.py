@@ -180,6 +180,8 @@ class Audit:
     #: an OSV export (a directory or zip of OSV JSON records); set: promote is gated
     advisories: Path | None = None
     waivers: tuple[Waiver, ...] = ()
+    #: licenses (SPDX ids or metadata's names) no pin may declare; set: promote is gated
+    blocked_licenses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -314,8 +316,9 @@ def _audit(t: Table, root: Path, releases: Mapping[str, Release]) -> Audit:
             raise w.fail("expires", f"expected a date, not a date and time: {expires}")
         waivers.append(Waiver(ident, release, reason, expires))
         w.done()
+    blocked = t.strings("blocked_licenses", (), kind=allowlist.LICENSE)
     t.done()
-    return Audit(advisories, tuple(waivers))
+    return Audit(advisories, tuple(waivers), blocked)
 
 
 def _optional_path(table: Table, key: str, root: Path) -> Path | None:

@@ -93,6 +93,12 @@ class AdvisoriesFound(VenvdebError):
     exit_code = 3
 
 
+class LicensesBlocked(VenvdebError):
+    """Pins of the release declare a license the config blocks (venvdeb licenses)."""
+
+    exit_code = 3
+
+
 class AdvisoriesUnavailable(VenvdebError):
     """No advisory source could be read: the audit says nothing either way."""
 

@@ -115,11 +115,16 @@ class Report:
 
     def refusal(self, what: str) -> str:
         """One line naming each open advisory and the packages that carry it."""
-        return (f"{what}: {len(self.open)} pin{'s' if len(self.open) != 1 else ''} of "
-                f"{self.subject} carry open advisories: "
-                + "; ".join(f"{f.advisory.id} in {f.package} {f.pin} (carried by "
-                            f"{self.carried_by(f) or 'no package built here'})"
-                            for f in self.open))
+        return refusal_line(what, self.subject, "carry open advisories",
+                            [(f"{f.advisory.id} in {f.package} {f.pin}", self.carried_by(f))
+                             for f in self.open])
+
+
+def refusal_line(what: str, subject: str, claim: str, found: list[tuple[str, str]]) -> str:
+    """``what: N pins of SUBJECT CLAIM: X (carried by P Q); ...``: one line."""
+    return (f"{what}: {len(found)} pin{'s' if len(found) != 1 else ''} of {subject} {claim}: "
+            + "; ".join(f"{one} (carried by {by or 'no package built here'})"
+                        for one, by in found))
 
 
 def report_dir(work: Workdir, t: Target) -> Path:
@@ -128,9 +133,15 @@ def report_dir(work: Workdir, t: Target) -> Path:
 
 def save(report: Report, out: Path) -> Path:
     """``audit.md`` and ``audit.json`` in ``out``; the Markdown's path."""
-    write_if_changed(out / "audit.json", report.as_json())
-    write_if_changed(out / "audit.md", report.markdown())
-    return out / "audit.md"
+    return save_pair(out, "audit", report.as_json(), report.markdown())
+
+
+def save_pair(out: Path, stem: str, as_json: str, markdown: str) -> Path:
+    """``<stem>.json`` and ``<stem>.md`` in ``out`` (each rewritten only when it
+    changes); the Markdown's path."""
+    write_if_changed(out / f"{stem}.json", as_json)
+    write_if_changed(out / f"{stem}.md", markdown)
+    return out / f"{stem}.md"
 
 
 def last_clean_day(out: Path) -> str | None:
@@ -149,15 +160,24 @@ def _named(a: advisories.Advisory) -> str:
     return a.id + (f" ({', '.join(a.aliases)})" if a.aliases else "")
 
 
-def audit(config: Config, work: Workdir, t: Target, projects: Sequence[str], source: Path,
-          requirements_package: str, today: datetime.date | None = None) -> Report:
-    """The pins of the release's lock (or, with ``projects`` named, of their closures)
-    against the advisories of ``source``, the config's waivers applied."""
+@dataclass(frozen=True)
+class Scope:
+    """The pins a report covers and who carries each."""
+
+    pins: dict[NormalizedName, str]  # name -> version
+    carriers: dict[NormalizedName, tuple[str, ...]]  # pin -> the packages that carry it
+    unbuilt: tuple[str, ...]  # projects never built here (their closures unknown)
+
+
+def in_scope(config: Config, work: Workdir, t: Target, projects: Sequence[str],
+             requirements_package: str, what: str) -> Scope:
+    """The release's lock (every pin, carried by the requirements package), or with
+    ``projects`` named only their closures; each built project's venv package carries
+    its closure's pins."""
     release, dist = t.release.name, t.distribution.name
-    day = today or datetime.date.today()
     lock_file = work.lock_file(release, dist)
     if not lock_file.exists():
-        raise VenvdebError(f"audit: no lock for {release} on {dist} in {work.root}",
+        raise VenvdebError(f"{what}: no lock for {release} on {dist} in {work.root}",
                            hint=f"run 'venvdeb lock --release {release} --dist {dist}' first")
     locked = {e.name: e.version for e in parse_lock(lock_file)}
     names = list(projects) or [p.name for p in config.projects_for(release, dist)]
@@ -177,6 +197,17 @@ def audit(config: Config, work: Workdir, t: Target, projects: Sequence[str], sou
             wanted.add(pinned)
             carriers.setdefault(pinned, []).append(project.venv_package(release))
     pins = locked if not projects else {n: v for n, v in locked.items() if n in wanted}
+    return Scope(pins, {k: tuple(v) for k, v in carriers.items()}, tuple(unbuilt))
+
+
+def audit(config: Config, work: Workdir, t: Target, projects: Sequence[str], source: Path,
+          requirements_package: str, today: datetime.date | None = None) -> Report:
+    """The pins of the release's lock (or, with ``projects`` named, of their closures)
+    against the advisories of ``source``, the config's waivers applied."""
+    release = t.release.name
+    day = today or datetime.date.today()
+    scope = in_scope(config, work, t, projects, requirements_package, "audit")
+    pins, carriers, unbuilt = scope.pins, scope.carriers, scope.unbuilt
     known = advisories.load(source)
     found = advisories.findings(known, pins)
     mine = [w for w in config.audit.waivers if w.release == release]
@@ -187,7 +218,6 @@ def audit(config: Config, work: Workdir, t: Target, projects: Sequence[str], sou
         waiver = next((w for w in valid if w.id in names_of), None)
         if waiver is not None:
             waived[(f.package, f.advisory.id)] = waiver
-    return Report(f"{release}/{dist}", day, source, len(known), len(pins), found, waived,
+    return Report(f"{release}/{t.distribution.name}", day, source, len(known), len(pins), found, waived,
                   tuple(w for w in mine if w.expired(day)),
-                  tuple(w for w in valid if w not in waived.values()),
-                  {k: tuple(v) for k, v in carriers.items()}, tuple(unbuilt))
+                  tuple(w for w in valid if w not in waived.values()), carriers, unbuilt)

@@ -21,13 +21,13 @@ from venvdeb.archive.repository import Stage
 from venvdeb.core import check_records
 from venvdeb.core.build_record import TOOL_PACKAGE, project_record, reqdeb_record, tool_record
 from venvdeb.core.config import Config
-from venvdeb.core.errors import AdvisoriesFound, AdvisoriesUnavailable, PublishError
+from venvdeb.core.errors import AdvisoriesFound, AdvisoriesUnavailable, LicensesBlocked, PublishError
 from venvdeb.core.outcome import Outcome, Planned
 from venvdeb.core.progress import say
 from venvdeb.core.target import Target, project_on
 from venvdeb.core.workdir import Workdir
 from venvdeb.debian.requirements_package import package_name
-from venvdeb.qa import audit, candidates, gate, install_test
+from venvdeb.qa import audit, candidates, gate, install_test, licenses
 
 NODE_KEYRING = "/etc/apt/keyrings/" + signing.KEYRING
 DEFAULT_LOCK_TIMEOUT = 300.0
@@ -331,10 +331,35 @@ def audit_gate(config: Config, work: Workdir, t: Target, allow_stale_audit: str 
     return f"promote: {report.summary()}"
 
 
+def license_gate(config: Config, work: Workdir, t: Target) -> str:
+    """With ``[audit] blocked_licenses`` set, no pin of the release may declare one of
+    them (venvdeb.qa.licenses says how an expression is read); the report is saved
+    like 'venvdeb licenses' saves it."""
+    if not config.audit.blocked_licenses:
+        return "promote: no blocked licenses configured ([audit] blocked_licenses): not gated"
+    report = licenses.licenses(config, work, t, (), package_name(t.release.name))
+    saved = licenses.save(report, audit.report_dir(work, t))
+    for note in report.notes():
+        say(note)
+    if report.missing:
+        raise PublishError(
+            f"promote: {len(report.missing)} pins of {report.subject} have no wheel in this "
+            f"workdir's wheel repository: cannot tell their licenses",
+            hint=f"run 'venvdeb wheels --release {t.release.name} --dist "
+                 f"{t.distribution.name}' here first")
+    if report.blocked:
+        raise LicensesBlocked(
+            report.refusal("promote refused"),
+            hint=f"pin another version or drop the dependency, or take the license off "
+                 f"[audit] blocked_licenses in {config.path}; the report: {saved}")
+    return f"promote: {report.summary()}"
+
+
 def run_promote(config: Config, work: Workdir, t: Target, *,
                 lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
                 allow_stale_audit: str | None = None) -> Outcome:
     say(audit_gate(config, work, t, allow_stale_audit))
+    say(license_gate(config, work, t))
     log = work.fresh_log(t.logs, "promote")
     source = repository.codename(t.distribution.name, t.release.name, "staging")
     target = repository.codename(t.distribution.name, t.release.name, "production")
