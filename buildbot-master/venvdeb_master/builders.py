@@ -25,8 +25,9 @@ def _locks(site: Settings, p: BuilderPlan) -> list[object]:
         return [release.access("counting"), own.access("exclusive")]
     # (no lock per worker host: the local builder installs nothing on the host, each
     # build sees its own requirements package in a private mount namespace)
+    # (an audit locks and fetches wheels like a requirements build)
     return [own.access("exclusive"),
-            release.access("exclusive" if p.kind == "requirements" else "counting")]
+            release.access("exclusive" if p.kind in ("requirements", "audit") else "counting")]
 
 
 def make(site: Settings, plans: tuple[BuilderPlan, ...]) -> list[util.BuilderConfig]:

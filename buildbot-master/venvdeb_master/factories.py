@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from buildbot.plugins import steps, util
 from buildbot.process import buildstep, logobserver
-from buildbot.process.results import FAILURE, SUCCESS
+from buildbot.process.results import FAILURE, SUCCESS, WARNINGS
 from twisted.internet import defer, threads
 
 from venvdeb.buildbot import publisher
@@ -27,12 +27,26 @@ ENV = {"PIP_CONFIG_FILE": "/dev/null", "LC_ALL": "C.UTF-8"}
 #: the rebuild reason written into the changelog of a new version
 WHY = util.Interpolate("buildbot %(prop:buildername)s build %(prop:buildnumber)s: "
                        "%(prop:branch:-no branch)s at %(prop:revision:-the branch head)s "
-                       "(%(prop:scheduler)s)")
+                       "(%(prop:scheduler)s)%(prop:venvdeb_why:-)s")
 
 
-def _affected(rc: int, stdout: str, stderr: str) -> dict[str, list[str]]:
+def _affected(rc: int, stdout: str, stderr: str) -> dict[str, object]:
+    """``affected``: the projects to rebuild (the last line); ``affected_why``: each one's
+    reason, from its verdict line (``rebuild P OLD -> NEW: why``)."""
     last = [line for line in stdout.splitlines() if line.startswith("affected:")]
-    return {"affected": last[-1].split()[1:] if last else []}
+    why = {line.split()[1]: line.split(": ", 1)[1] for line in stdout.splitlines()
+           if line.startswith("rebuild ") and ": " in line}
+    return {"affected": last[-1].split()[1:] if last else [], "affected_why": why}
+
+
+def _why(project: str):  # type: ignore[no-untyped-def]
+    """What a triggered rebuild's changelog says: the requirements build and why."""
+    @util.renderer  # type: ignore[misc]
+    def render(props):  # type: ignore[no-untyped-def]
+        why = (props.getProperty("affected_why") or {}).get(project)
+        return (f"; requirements update ({props.getProperty('buildername')} build "
+                f"{props.getProperty('buildnumber')}): {why}") if why else ""
+    return render
 
 
 def _inputs(prefix: str):  # type: ignore[no-untyped-def]
@@ -177,7 +191,14 @@ def make(plan: BuilderPlan) -> util.BuildFactory:
             for project, builder in plan.triggers:
                 factory.addStep(steps.Trigger(
                     name=f"rebuild {project}", schedulerNames=[f"rebuild-{builder}"],
-                    waitForFinish=False, doStepIf=_wanted(project), hideStepIf=False))
+                    waitForFinish=False, doStepIf=_wanted(project), hideStepIf=False,
+                    set_properties={"venvdeb_why": _why(project)}))
+            continue
+        if step.kind == "audit":  # red on a finding, orange without an advisory source
+            factory.addStep(steps.ShellCommand(
+                name=step.name, command=_command(step.argv), env=ENV, haltOnFailure=False,
+                flunkOnFailure=True, decodeRC={0: SUCCESS, 3: FAILURE, 69: WARNINGS},
+                timeout=3600, description=step.name, descriptionDone=step.name))
             continue
         factory.addStep(steps.ShellCommand(
             name=step.name, command=_command(step.argv), env=ENV,

@@ -1,6 +1,6 @@
 """A commit on a project's stable branch rebuilds that project for that release;
-nightly rebuilds of the requirements packages; force for every builder;
-promotion only by hand."""
+nightly rebuilds of the requirements packages, then nightly audits; force for every
+builder; promotion only by hand."""
 from __future__ import annotations
 
 from buildbot.plugins import schedulers, util
@@ -25,6 +25,10 @@ def make(site: Settings, plans: tuple[BuilderPlan, ...]) -> list[schedulers.Base
     if requirements:
         out.append(schedulers.Nightly(name="nightly-requirements", builderNames=requirements,
                                       hour=site.nightly_hour, minute=0))
+    audits = [p.name for p in plans if p.kind == "audit"]
+    if audits:  # after the requirements builds: the pins they left, today's advisories
+        out.append(schedulers.Nightly(name="nightly-audit", builderNames=audits,
+                                      hour=site.nightly_hour, minute=30))
     out.append(schedulers.ForceScheduler(
         name="force", builderNames=[p.name for p in plans if p.kind != "promote"]))
     promote = [p.name for p in plans if p.kind == "promote"]

@@ -537,7 +537,9 @@ def test_a_constraint_change_rebuilds_only_the_affected_project(project: Project
     """A commit to the local requirements repository moves fixture-native 0.1.0 -> 0.2.0:
     the requirements package and fixture-other (whose closure holds fixture-native) are
     rebuilt; fixture-service (whose closure does not) is left alone, and the requirements
-    build's log says why for each."""
+    build's log says why for each. An advisory on fixture-native 0.1.0 ([audit]): the
+    release's audit builder is red before the update, green after it, and fixture-other's
+    changelog names the advisory its rebuild fixes."""
     require_tools("dpkg-buildpackage", "dh_virtualenv", "lintian", "unshare", "mmdebstrap",
                   "reprepro", "gpg", "git")
     from tests.integration.test_venv_fixture import BUILD_PINS, SERVICE
@@ -546,6 +548,15 @@ def test_a_constraint_change_rebuilds_only_the_affected_project(project: Project
     project.write(projects=SERVICE + OTHER, extra_pins=BUILD_PINS,
                   release_extra=f'requirements_git = "{url}"\n'
                                 f'requirements_branch = "stable/{RELEASE}"')
+    export = tmp_path / "osv"
+    export.mkdir()
+    (export / "PYSEC-2099-2.json").write_text(json.dumps({
+        "id": "PYSEC-2099-2", "details": "test record", "affected": [{
+            "package": {"ecosystem": "PyPI", "name": "fixture-native"},
+            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"},
+                                                         {"fixed": "0.2.0"}]}]}]}))
+    project.config.write_text(project.config.read_text() +
+                              f'\n[audit]\nadvisories = "{export}"\n')
     # (the first builds need no lintian: only the rebuild is uploaded)
     for args in (["requirements"], ["lock"], ["wheels"], ["reqdeb"],
                  ["build", "fixture-service", "--no-lintian"],
@@ -557,7 +568,13 @@ def test_a_constraint_change_rebuilds_only_the_affected_project(project: Project
     settings = _settings(tmp_path, project)
     try:
         api = _start_connected(settings)
-        time.sleep(5)  # the poller's first poll records the branch as it is
+        audit_builder = f"audit-{RELEASE}-bookworm"
+        _force(api, audit_builder)
+        red = _finished(api, audit_builder)
+        assert red["results"] == 2, red  # FAILURE: the advisory is open
+        steps = _get(api, f"builds/{red['buildid']}/steps")["steps"]
+        said = _step_log(api, next(s for s in steps if s["name"] == "audit (advisories)"))
+        assert "PYSEC-2099-2" in said and "fixture-native" in said, said[-2000:]
         constraints = clone / "upper-constraints.txt"
         constraints.write_text(constraints.read_text().replace("fixture-native===0.1.0",
                                                                "fixture-native===0.2.0"))
@@ -576,6 +593,12 @@ def test_a_constraint_change_rebuilds_only_the_affected_project(project: Project
         other = _finished(api, f"fixture-other-{RELEASE}-bookworm")
         assert other["results"] == 0
         assert _get(api, f"builders/fixture-service-{RELEASE}-bookworm/builds")["builds"] == []
+        _force(api, audit_builder)
+        green = _finished(api, audit_builder, every=1)
+        while green["number"] == red["number"]:
+            time.sleep(1)
+            green = _finished(api, audit_builder)
+        assert green["results"] == 0, green  # the update fixed it
     finally:
         _venvdeb("buildbot", "stop", "--settings", str(settings))
     after = {p.name for p in project.workdir.glob("releases/*/*/projects/*/*.deb")}
@@ -583,6 +606,15 @@ def test_a_constraint_change_rebuilds_only_the_affected_project(project: Project
     assert not {n for n in after - before if n.startswith(("fixture-service", "venv-fixture-s"))}
     held = listing(project.workdir / "repo", STAGING)
     assert any(line.startswith("fixture-other deb 90:1.0.0-0+deb12u2") for line in held), held
+    [debian_tar] = project.workdir.glob(
+        f"releases/{RELEASE}/bookworm/projects/fixture-other/*+deb12u2.debian.tar.xz")
+    changelog = subprocess.run(["tar", "-xJOf", str(debian_tar), "debian/changelog"],
+                               capture_output=True, text=True, check=True).stdout
+    reason = " ".join(changelog.split())
+    assert (f"(rebuild-{OTHER_BUILDER}); requirements update (requirements-{RELEASE}-bookworm "
+            f"build ") in reason, changelog
+    assert ("its closure changed: fixture-native 0.1.0 -> 0.2.0; the update fixes "
+            "PYSEC-2099-2 in fixture-native 0.1.0") in reason, changelog
 
 
 def test_checkconfig_rejects_an_unknown_project(project: Project, tmp_path: Path) -> None:

@@ -394,9 +394,19 @@ def test_an_advisory_on_a_pin_refuses_promotion_until_waived(
     assert rows[f"openstack-wheels-{RELEASE}"][4] == "1", rerun.stdout
     assert rows[f"venv-fixture-service-{RELEASE}"][4] == "1", rerun.stdout
     assert rows["fixture-service"][4] == "-", rerun.stdout
-    audited.config.write_text(config + f'\n[audit]\nadvisories = "{export}"\n'
-                              f'[[audit.waivers]]\nid = "CVE-2099-0001"\nrelease = "{RELEASE}"\n'
-                              f'reason = "the test says so"\nexpires = 2099-12-31\n')
+    waived = (config + f'\n[audit]\nadvisories = "{export}"\n'
+              f'[[audit.waivers]]\nid = "CVE-2099-0001"\nrelease = "{RELEASE}"\n'
+              f'reason = "the test says so"\nexpires = 2099-12-31\n')
+    # a blocked license (every fixture wheel declares Apache-2.0) refuses it too
+    audited.config.write_text(waived.replace("[audit]\n",
+                                             '[audit]\nblocked_licenses = ["apache-2.0"]\n'))
+    blocked = venvdeb(audited, "promote", "--release", RELEASE)
+    assert blocked.returncode == 3, blocked.stderr
+    assert f"of {RELEASE}/bookworm declare a blocked license: " in blocked.stderr
+    assert f"fixture-lib 1.0.0 (Apache-2.0) (carried by openstack-wheels-{RELEASE} " \
+           f"venv-fixture-service-{RELEASE})" in blocked.stderr, blocked.stderr
+    assert listing(work / "repo", PRODUCTION) == []
+    audited.config.write_text(waived)
     promoted = venvdeb(audited, "promote", "--release", RELEASE, check=True)
     assert "0 advisories on 0 pins of " in promoted.stderr and ", 1 waived" in promoted.stderr
     assert listing(work / "repo", PRODUCTION) == listing(work / "repo", STAGING)

@@ -177,3 +177,11 @@ def test_a_malformed_waiver_is_refused_at_load(checkout: Path, waiver: str, mess
     _with_audit(checkout, EXPORT, "[[audit.waivers]]\n" + waiver)
     assert _main(checkout, "audit", "--release", RELEASE) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_closure_change_names_the_advisories_it_fixes() -> None:
+    from venvdeb.qa.audit import fixed_by
+    before = {"selenium": "3.141.0", "idna": "3.10", "six": "1.16.0"}
+    after = {"selenium": "4.41.0", "idna": "3.11", "six": "1.16.0"}
+    assert fixed_by(EXPORT, before, after) == ["PYSEC-2023-206 in selenium 3.141.0"]
+    assert fixed_by(EXPORT, after, before) == [], "a downgrade fixes nothing"

@@ -69,6 +69,31 @@ def test_one_builder_per_project_release_distribution_and_per_release() -> None:
     assert site.url == "http://127.0.0.1:8010/" and site.workers[0].name == "local"
 
 
+def test_with_audit_configured_each_release_gets_an_audit_builder(tmp_path: Path) -> None:
+    text = (ROOT / "pipeline.toml").read_text().replace(
+        'requirements_dir = "', f'requirements_dir = "{ROOT}/')
+    path = tmp_path / "pipeline.toml"
+    path.write_text(text + '\n[audit]\nadvisories = "osv"\nblocked_licenses = ["AGPL-3.0-only"]\n')
+    site = buildbot_plan.load_settings(ROOT / "buildbot-master" / "settings.toml.example", ROOT)
+    plans = {p.name: p for p in buildbot_plan.plan(config.load(path), site)}
+    audit = plans["audit-2026.1-trixie"]
+    assert audit.kind == "audit" and audit.poller is None
+    assert [(s.name, s.kind) for s in audit.steps] == [
+        ("venvdeb version", "version"), ("lock", "command"), ("audit (advisories)", "audit"),
+        ("wheels", "command"), ("licenses", "audit")]
+    assert audit.steps[2].argv[7:] == ("audit", "--release", "2026.1", "--dist", "trixie")
+    assert audit.steps[4].argv[7:] == ("licenses", "--release", "2026.1", "--dist", "trixie")
+    assert sum(p.kind == "audit" for p in plans.values()) == 3, "one per release and distribution"
+    only_advisories = path.read_text().replace('blocked_licenses = ["AGPL-3.0-only"]', "")
+    path.write_text(only_advisories)
+    plans = {p.name: p for p in buildbot_plan.plan(config.load(path), site)}
+    assert [s.name for s in plans["audit-2025.1-bookworm"].steps] == [
+        "venvdeb version", "lock", "audit (advisories)"]
+    # without [audit], no audit builder (the bundled config)
+    bundled = buildbot_plan.plan(config.load(ROOT / "pipeline.toml"), site)
+    assert not [p for p in bundled if p.kind == "audit"]
+
+
 def test_settings_are_validated(tmp_path: Path) -> None:
     path = tmp_path / "settings.toml"
     path.touch(0o600)  # it holds the workers' passwords

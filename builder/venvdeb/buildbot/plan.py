@@ -24,7 +24,7 @@ from venvdeb.core.table import Table
 from venvdeb.core.workdir import Workdir
 from venvdeb.debian import requirements_package
 
-Kind = Literal["requirements", "project", "promote"]
+Kind = Literal["requirements", "project", "promote", "audit"]
 #: placeholders in a step's argv that factories fill in: the build's reason; the
 #: rebuild reason, serial and date the publisher's ledger gave the build's inputs
 #: (venvdeb.buildbot.publisher); the build's upload directory on the master; the worker
@@ -291,9 +291,11 @@ class Step:
     #: "version": ``venvdeb --version`` on the worker, which must answer ``expect``;
     #: "inputs": ``venvdeb source --inputs``, its line a build property; "assign": on the
     #: master, the version from the publisher's ledger (``assign``); "upload": the command
-    #: makes the upload, which then goes to the master (INCOMING); "accept": on the master
+    #: makes the upload, which then goes to the master (INCOMING); "accept": on the master;
+    #: "audit": exit 3 (an advisory or a blocked license) fails the build, 69 (no advisory
+    #: source) warns, and the next step still runs
     kind: Literal["command", "affected", "version", "inputs", "assign", "upload",
-                  "accept"] = "command"
+                  "accept", "audit"] = "command"
     expect: SameVenvdeb | None = None
     assign: Assignment | None = None
     #: "inputs": the build properties it sets are named with this prefix
@@ -341,7 +343,8 @@ def builder_name(kind: Kind, release: str, distribution: str, project: str | Non
 
 def plan(config: Config, settings: Settings) -> tuple[BuilderPlan, ...]:
     """One builder per release's requirements package, per (project, release,
-    distribution), and a promotion builder per release."""
+    distribution), and a promotion builder per release; with ``[audit]`` configured, a
+    (nightly) audit builder per release."""
     # the master's own code digest: a worker running other code refuses every step
     base = (str(settings.venvdeb), "--config", str(settings.config), "--workdir",
             str(settings.workdir), "--require-code", code_digest())
@@ -419,7 +422,24 @@ def plan(config: Config, settings: Settings) -> tuple[BuilderPlan, ...]:
             out.append(BuilderPlan(
                 builder_name("promote", release_name, dist, None), "promote", release_name,
                 dist, None, (first, Step("promote to production", (*base, "promote", *target)))))
+            checks = audit_steps(config, base, target)
+            if checks:
+                out.append(BuilderPlan(builder_name("audit", release_name, dist, None), "audit",
+                                       release_name, dist, None, (first, *checks)))
     return tuple(out)
+
+
+def audit_steps(config: Config, base: tuple[str, ...], target: tuple[str, ...]
+                ) -> tuple[Step, ...]:
+    """The release's lock as it is now (the requirement files may have moved), then
+    each configured check: advisories, and licenses (which read the wheels)."""
+    steps = []
+    if config.audit.advisories is not None:
+        steps.append(Step("audit (advisories)", (*base, "audit", *target), kind="audit"))
+    if config.audit.blocked_licenses:
+        steps += [Step("wheels", (*base, "wheels", *target)),
+                  Step("licenses", (*base, "licenses", *target), kind="audit")]
+    return (Step("lock", (*base, "lock", *target)), *steps) if steps else ()
 
 
 def owner(p: BuilderPlan) -> str:

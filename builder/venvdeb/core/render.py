@@ -101,7 +101,8 @@ def changelog(source: str, version: str, distribution: str, changes: list[str],
                   urgency="medium", author=maintainer, date=date)
     log.add_change("")
     for change in changes:
-        lines = textwrap.wrap(change, width=76)
+        # never inside a name: fixture-native, 0.1.0 -> 0.2.0 stay whole on a line
+        lines = textwrap.wrap(change, width=76, break_on_hyphens=False)
         log.add_change(f"  * {lines[0]}")
         for line in lines[1:]:
             log.add_change(f"    {line}")

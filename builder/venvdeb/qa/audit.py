@@ -221,3 +221,15 @@ def audit(config: Config, work: Workdir, t: Target, projects: Sequence[str], sou
     return Report(f"{release}/{t.distribution.name}", day, source, len(known), len(pins), found, waived,
                   tuple(w for w in mine if w.expired(day)),
                   tuple(w for w in valid if w not in waived.values()), carriers, unbuilt)
+
+
+def fixed_by(source: Path, before: dict[str, str], after: dict[str, str]) -> list[str]:
+    """The advisories a closure change fixes: each affects a pin's old version and not
+    its new one (``PYSEC-2099-1 in fixture-lib 1.0.0``), for the rebuild's reason."""
+    known = advisories.load(source)
+    changed = {n for n in before.keys() & after.keys() if before[n] != after[n]}
+    old = {canonicalize_name(n): before[n] for n in changed}
+    new = {(f.package, f.advisory.id)
+           for f in advisories.findings(known, {canonicalize_name(n): after[n] for n in changed})}
+    return [f"{f.advisory.id} in {f.package} {f.pin}"
+            for f in advisories.findings(known, old) if (f.package, f.advisory.id) not in new]

@@ -14,10 +14,12 @@ from pathlib import Path
 
 from venvdeb.core import build_record
 from venvdeb.core.config import Config
+from venvdeb.core.errors import AdvisoriesUnavailable
 from venvdeb.core.outcome import Outcome
 from venvdeb.core.target import Target
 from venvdeb.core.workdir import Workdir
 from venvdeb.debian import project
+from venvdeb.qa import audit
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,23 @@ def verdict(config: Config, work: Workdir, t: Target, name: str, log: Path) -> V
     change = closure_change(record.closure, ps.closure)
     why = f"its closure changed: {change}" if change else \
         "its upstream or packaging changed (closure unchanged)"
+    fixes = _fixes(config, record.closure, ps.closure, log) if change else []
+    if fixes:
+        why += f"; the update fixes {', '.join(fixes)}"
     return Verdict(name, True, record.version, new, why)
+
+
+def _fixes(config: Config, old: Sequence[str], new: Sequence[str], log: Path) -> list[str]:
+    """With an advisory source configured, the advisories the closure change fixes."""
+    if config.audit.advisories is None:
+        return []
+    try:
+        return audit.fixed_by(config.audit.advisories, dict(p.split("==", 1) for p in old),
+                              dict(p.split("==", 1) for p in new))
+    except AdvisoriesUnavailable as exc:
+        with log.open("a") as out:
+            out.write(f"affected: {exc.message}: the fixed advisories are not named\n")
+        return []
 
 
 def run_affected(config: Config, work: Workdir, t: Target, projects: Sequence[str]) -> Outcome:
