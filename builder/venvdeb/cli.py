@@ -254,7 +254,7 @@ def _print_report(as_json: bool, json_text: str, table: list[str], notes: list[s
 
 
 def _audit(a: argparse.Namespace, c: config_mod.Config, w: Workdir) -> list[str]:
-    report, saved = audit.run_audit(c, w, _t(a, c, w), a.projects, a.advisories)
+    report, saved = audit.run_audit(c, w, _t(a, c, w), a.projects, a.advisories, a.online)
     _print_report(a.json, report.as_json(), report.table(), [*report.notes(), report.summary()], saved)
     if report.open:
         raise audit.refusal(report)
@@ -397,12 +397,17 @@ COMMANDS: tuple[Command, ...] = (
             "database publish them (read offline; fetch the export where the network "
             "reaches it). With PROJECT names, only their closures. Prints a table (package, "
             "pin, advisory, fixed in, the packages that carry it), or JSON with --json, and "
-            "writes audit.md and audit.json beside the lock. Exits 0 when no advisory "
-            "applies, 3 when some do, 69 when no advisory source was given.",
+            "writes audit.md and audit.json beside the lock. With --online (or [audit] "
+            "online = true), osv.dev is asked through pip-audit instead. Exits 0 when no "
+            "advisory applies, 3 when some do, 69 when no advisory source was given or "
+            "the online service cannot be reached.",
             (arg("projects", nargs="*", metavar="PROJECT"), *RELEASE,
              arg("--advisories", type=Path, default=None, metavar="PATH",
                  help="an OSV export: a directory or zip of OSV JSON records (e.g. "
                       "https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip)"),
+             arg("--online", action="store_true",
+                 help="ask osv.dev through pip-audit instead (where the network reaches "
+                      "api.osv.dev; unreachable: exit 69)"),
              arg("--json", action="store_true",
                  help="print the findings as JSON on stdout (the summary on stderr)")),
             _audit),

@@ -101,7 +101,7 @@ def open_advisories(config: Config, work: Workdir, t: Target) -> Callable[[str],
     config's advisory source and waivers, as 'venvdeb audit'); '-' without a source or
     for a package that carries no wheels, 'unknown' when the source cannot be read."""
     source = config.audit.advisories
-    if source is None:
+    if not config.audit.gated:
         return lambda package: "-"
     reqdeb_name = package_name(t.release.name)
     wheels = {reqdeb_name, *(p.venv_package(t.release.name) for p in config.projects.values())}

@@ -113,3 +113,22 @@ def test_a_missing_or_foreign_export_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "export.tar").write_bytes(b"not a zip")
     with pytest.raises(ConfigError, match="neither a directory nor a zip"):
         advisories.load(tmp_path / "export.tar")
+
+
+def test_pip_audits_report_becomes_advisories_on_the_pins_it_names() -> None:
+    """The shape of ``pip-audit --format json`` (2.x): per dependency, its vulns with
+    their fix versions and aliases."""
+    report = {"dependencies": [
+        {"name": "Selenium", "version": "3.141.0", "vulns": [
+            {"id": "PYSEC-2023-206", "fix_versions": ["4.15.1"], "aliases": ["CVE-2023-5590"],
+             "description": "..."}]},
+        {"name": "idna", "version": "3.11", "vulns": []},
+        {"name": "local-thing", "skip_reason": "not on PyPI"}], "fixes": []}
+    from venvdeb.qa.advisories import ONLINE, findings, online_advisories
+    known = tuple(online_advisories(report))
+    [found] = findings(known, {canonicalize_name("selenium"): "3.141.0",
+                               canonicalize_name("idna"): "3.11"})
+    assert (found.package, found.pin, found.advisory.id, found.fixed_in) == \
+        ("selenium", "3.141.0", "PYSEC-2023-206", "4.15.1")
+    assert found.advisory.aliases == ("CVE-2023-5590",) and found.advisory.source == ONLINE
+    assert not findings(known, {canonicalize_name("selenium"): "4.41.0"}), "only that pin"

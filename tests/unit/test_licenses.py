@@ -132,3 +132,16 @@ def test_a_bad_blocked_license_is_refused_at_load(checkout: Path, value: str) ->
     path.write_text(path.read_text() + f"\n[audit]\nblocked_licenses = [{value}]\n")
     with pytest.raises(ConfigError, match=r"audit.*blocked_licenses"):
         config.load(path)
+
+
+def test_online_and_an_export_at_once_are_refused_online_alone_gates(checkout: Path) -> None:
+    path = checkout / "pipeline.toml"
+    base = path.read_text()
+    path.write_text(base + '\n[audit]\nadvisories = "osv"\nonline = true\n')
+    with pytest.raises(ConfigError, match=r"audit\.online: an OSV export .* both configured"):
+        config.load(path)
+    path.write_text(base + "\n[audit]\nonline = true\n")
+    assert config.load(path).audit.gated
+    path.write_text(base + '\n[audit]\nonline = "yes"\n')
+    with pytest.raises(ConfigError, match=r"audit\.online: expected true or false"):
+        config.load(path)

@@ -434,7 +434,7 @@ def audit_steps(config: Config, base: tuple[str, ...], target: tuple[str, ...]
     """The release's lock as it is now (the requirement files may have moved), then
     each configured check: advisories, and licenses (which read the wheels)."""
     steps = []
-    if config.audit.advisories is not None:
+    if config.audit.gated:
         steps.append(Step("audit (advisories)", (*base, "audit", *target), kind="audit"))
     if config.audit.blocked_licenses:
         steps += [Step("wheels", (*base, "wheels", *target)),

@@ -182,6 +182,13 @@ class Audit:
     waivers: tuple[Waiver, ...] = ()
     #: licenses (SPDX ids or metadata's names) no pin may declare; set: promote is gated
     blocked_licenses: tuple[str, ...] = ()
+    #: ask osv.dev online through pip-audit instead of reading an export; set: gated
+    online: bool = False
+
+    @property
+    def gated(self) -> bool:
+        """Whether an advisory source is configured (promote audits first)."""
+        return self.advisories is not None or self.online
 
 
 @dataclass(frozen=True)
@@ -317,8 +324,14 @@ def _audit(t: Table, root: Path, releases: Mapping[str, Release]) -> Audit:
         waivers.append(Waiver(ident, release, reason, expires))
         w.done()
     blocked = t.strings("blocked_licenses", (), kind=allowlist.LICENSE)
+    online = t.get("online", bool, False, "true or false")
+    if online and advisories is not None:
+        raise t.fail("online", "an OSV export (advisories) and the online service (online = "
+                               "true) are both configured",
+                     hint="keep one: the export for an offline build host, online where it "
+                          "reaches api.osv.dev")
     t.done()
-    return Audit(advisories, tuple(waivers), blocked)
+    return Audit(advisories, tuple(waivers), blocked, online)
 
 
 def _optional_path(table: Table, key: str, root: Path) -> Path | None:

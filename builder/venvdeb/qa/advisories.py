@@ -13,6 +13,9 @@ skipped. Pure but for :func:`load`.
 from __future__ import annotations
 
 import json
+import re
+import sys
+import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -21,6 +24,7 @@ from pathlib import Path
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from venvdeb.core import runner
 from venvdeb.core.errors import AdvisoriesUnavailable, ConfigError
 
 #: the range types whose events are package versions (GIT's are commits)
@@ -186,3 +190,58 @@ def findings(advisories: Iterable[Advisory],
            if a.package in pins and a.affects(pins[a.package])]
     unique = {(f.package, f.advisory.id): f for f in out}
     return tuple(unique[k] for k in sorted(unique))
+
+
+#: how a report names the online source
+ONLINE = "osv.dev (online, through pip-audit)"
+_UNREACHABLE = re.compile(r"(Failed to resolve '[^']+'|Connection refused|timed out|"
+                          r"Max retries exceeded[^(]*|Network is unreachable)")
+
+
+def query_online(pins: Mapping[NormalizedName, str], cache: Path, log: Path
+                 ) -> tuple[Advisory, ...]:
+    """The advisories osv.dev knows for ``pins``, asked through pip-audit (``-s osv``,
+    no resolution: exactly these pins). The service unreachable (this build host's
+    network, or osv.dev down): AdvisoriesUnavailable, in one line. Never PyPI's JSON
+    API, which may carry no vulnerabilities at all (a mirror) and so says nothing."""
+    with tempfile.TemporaryDirectory(prefix="venvdeb-pip-audit-") as tmp:
+        requirements, out = Path(tmp) / "pins.txt", Path(tmp) / "report.json"
+        requirements.write_text("".join(f"{n}=={v}\n" for n, v in sorted(pins.items())))
+        result = runner.run(
+            [sys.executable, "-m", "pip_audit", "--requirement", str(requirements), "--no-deps",
+             "--disable-pip", "--vulnerability-service", "osv", "--format", "json",
+             "--output", str(out), "--progress-spinner", "off", "--timeout", "20",
+             "--cache-dir", str(cache)],
+            log=log, check=False, env=runner.clean_environment(), what="pip-audit")
+        if not out.exists():
+            if "No module named pip_audit" in result.output:
+                raise AdvisoriesUnavailable(
+                    "audit: pip-audit is not installed here: no online advisory source",
+                    hint="give an OSV export (--advisories PATH, or [audit] advisories)")
+            why = _UNREACHABLE.search(result.output)
+            raise AdvisoriesUnavailable(
+                f"audit: the advisory service {ONLINE} cannot be reached"
+                + (f": {why.group(1).strip()}" if why else f" (pip-audit exit "
+                                                           f"{result.returncode})"),
+                hint="run where the network reaches api.osv.dev, or give an OSV export "
+                     f"fetched elsewhere (--advisories PATH); pip-audit's output: {log}")
+        try:
+            report = json.loads(out.read_text())
+        except ValueError as exc:
+            raise AdvisoriesUnavailable(f"audit: pip-audit wrote no JSON report ({exc})",
+                                        hint=f"read {log}") from None
+    return tuple(online_advisories(report))
+
+
+def online_advisories(report: Mapping[str, object]) -> Iterator[Advisory]:
+    """pip-audit's JSON report as advisories: each affects the pin it was found on;
+    its fix versions are its range's ``fixed`` events."""
+    for dep in report.get("dependencies") or ():  # type: ignore[attr-defined]
+        name, version = dep.get("name"), dep.get("version")
+        if not isinstance(name, str) or not isinstance(version, str):
+            continue
+        for vuln in dep.get("vulns") or ():
+            fixed = tuple(("fixed", str(v)) for v in vuln.get("fix_versions") or ())
+            yield Advisory(str(vuln.get("id")), tuple(str(a) for a in vuln.get("aliases") or ()),
+                           canonicalize_name(name), frozenset({version}),
+                           (Range(fixed),) if fixed else (), ONLINE)

@@ -32,7 +32,7 @@ from venvdeb.qa.advisories import Finding
 class Report:
     subject: str  # 2025.1/bookworm
     day: datetime.date  # when it was made (waivers expire by it)
-    source: Path  # the OSV export read
+    source: str  # the OSV export read (or the online service)
     read: int  # PyPI advisories in it
     pins: int  # pins checked
     findings: tuple[Finding, ...]  # every affected pin, waived or not
@@ -81,7 +81,9 @@ class Report:
         return (f"audit: {self.subject}: {len(ids)} advisor{'y' if len(ids) == 1 else 'ies'} "
                 f"on {len(self.open)} pin{'s' if len(self.open) != 1 else ''} of {self.pins} "
                 f"checked" + (f", {waived} waived" if waived else "")
-                + f" ({self.read} PyPI advisories in {self.source}; {self.day})")
+                + (f" ({self.read} advisories from {self.source}; {self.day})"
+                   if self.source == advisories.ONLINE else
+                   f" ({self.read} PyPI advisories in {self.source}; {self.day})"))
 
     def as_json(self) -> str:
         return json.dumps({
@@ -200,15 +202,17 @@ def in_scope(config: Config, work: Workdir, t: Target, projects: Sequence[str],
     return Scope(pins, {k: tuple(v) for k, v in carriers.items()}, tuple(unbuilt))
 
 
-def audit(config: Config, work: Workdir, t: Target, projects: Sequence[str], source: Path,
+def audit(config: Config, work: Workdir, t: Target, projects: Sequence[str], source: Path | None,
           requirements_package: str, today: datetime.date | None = None) -> Report:
     """The pins of the release's lock (or, with ``projects`` named, of their closures)
-    against the advisories of ``source``, the config's waivers applied."""
+    against the advisories of ``source`` (an OSV export; None: osv.dev online, through
+    pip-audit), the config's waivers applied."""
     release = t.release.name
     day = today or datetime.date.today()
     scope = in_scope(config, work, t, projects, requirements_package, "audit")
     pins, carriers, unbuilt = scope.pins, scope.carriers, scope.unbuilt
-    known = advisories.load(source)
+    known = advisories.load(source) if source is not None else advisories.query_online(
+        pins, work.cache / "pip-audit", work.fresh_log(t.logs, "audit-online"))
     found = advisories.findings(known, pins)
     mine = [w for w in config.audit.waivers if w.release == release]
     valid = [w for w in mine if not w.expired(day)]
@@ -218,7 +222,9 @@ def audit(config: Config, work: Workdir, t: Target, projects: Sequence[str], sou
         waiver = next((w for w in valid if w.id in names_of), None)
         if waiver is not None:
             waived[(f.package, f.advisory.id)] = waiver
-    return Report(f"{release}/{t.distribution.name}", day, source, len(known), len(pins), found, waived,
+    return Report(f"{release}/{t.distribution.name}", day,
+                  str(source) if source is not None else advisories.ONLINE, len(known),
+                  len(pins), found, waived,
                   tuple(w for w in mine if w.expired(day)),
                   tuple(w for w in valid if w not in waived.values()), carriers, unbuilt)
 

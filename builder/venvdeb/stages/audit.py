@@ -23,10 +23,11 @@ NO_SOURCE_HINT = ("give --advisories PATH or [audit] advisories in the config: a
 
 
 def run_audit(config: Config, work: Workdir, t: Target, projects: Sequence[str],
-              source: Path | None) -> tuple[Report, Path]:
-    """The report, and where it was saved (Markdown; JSON beside it)."""
+              source: Path | None, online: bool = False) -> tuple[Report, Path]:
+    """The report, and where it was saved (Markdown; JSON beside it). ``online``: ask
+    osv.dev through pip-audit (also when the config says ``online = true``)."""
     source = source or config.audit.advisories
-    if source is None:
+    if source is None and not (online or config.audit.online):
         raise AdvisoriesUnavailable(
             "audit: no advisory source: none configured and none given (venvdeb queries "
             "no advisory service itself)", hint=NO_SOURCE_HINT)

@@ -303,7 +303,7 @@ def audit_gate(config: Config, work: Workdir, t: Target, allow_stale_audit: str 
     audit' saves it. The source unavailable: refused, unless ``allow_stale_audit``
     names the date of the last saved audit, which found nothing open."""
     source = config.audit.advisories
-    if source is None:
+    if not config.audit.gated:
         return "promote: no advisory source configured ([audit] advisories): not gated"
     out = audit.report_dir(work, t)
     try:
@@ -315,10 +315,13 @@ def audit_gate(config: Config, work: Workdir, t: Target, allow_stale_audit: str 
                     f"(--allow-stale-audit), which found nothing open")
         raise PublishError(
             f"promote: {exc.message}: cannot tell whether {t.release.name} carries known "
-            f"advisories", hint=(f"bring the export back, or rely on the last audit with "
-                                f"--allow-stale-audit {last} (it found nothing open)"
-                                if last else "bring the export back and run 'venvdeb audit' "
-                                             "(no earlier audit found nothing open)")) from None
+            f"advisories", hint=(f"bring the advisory source back (the export, or the "
+                                f"network to the online service), or rely on the last audit "
+                                f"with --allow-stale-audit {last} (it found nothing open)"
+                                if last else "bring the advisory source back (the export, or "
+                                             "the network to the online service) and run "
+                                             "'venvdeb audit' (no earlier audit found nothing "
+                                             "open)")) from None
     saved = audit.save(report, out)
     for note in report.notes():
         say(note)
