@@ -41,9 +41,13 @@ def check(venv_deb: Path, reqdeb_deb: Path, orig: Path, venv: str, release: str
     assert doc["metadata"]["component"]["name"] == package
     assert doc["metadata"]["component"]["version"] == DebFile(str(venv_deb)).debcontrol()["Version"]
     # every distribution installed in the venv, by its own METADATA, and nothing more
+    # (what importlib.metadata sees: the .dist-info directories of site-packages itself,
+    # not those a distribution vendors inside its own tree, as setuptools/_vendor/)
     installed = {}
     for name, member in files.items():
-        if name.startswith(f"{venv}/lib/") and name.endswith(".dist-info/METADATA"):
+        parts = name.removeprefix(f"{venv}/lib/").split("/")
+        if name.startswith(f"{venv}/lib/") and len(parts) == 4 and \
+                parts[1] == "site-packages" and name.endswith(".dist-info/METADATA"):
             meta = HeaderParser().parsestr(_read(tar, member).decode("utf-8", "replace"))
             installed[canonicalize_name(meta["Name"])] = meta["Version"]
     listed = {c["name"]: c["version"] for c in doc["components"]}
