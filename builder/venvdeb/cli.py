@@ -62,7 +62,7 @@ is missing) and logged under WORKDIR/logs/<release>/<stage>.log:
   build    its binary packages: the venv (venv-<project>-<release>, in
            /opt/venvs/<project>-<release>) and the packages named like
            Debian's, built offline by dh-virtualenv (local or sbuild)
-  check    lintian, then an install test in a clean mmdebstrap chroot:
+  check    lintian and, at once, an install test in a clean mmdebstrap chroot:
            apt-get install, each command run, units, users, directories,
            then apt-get purge leaves nothing behind
   publish  the requirements package and every project's binary and source
@@ -437,8 +437,8 @@ COMMANDS: tuple[Command, ...] = (
                                                  check_reproducible=a.check_reproducible,
                                                  lintian=not a.no_lintian))),
     Command("check", "lintian and an install test in a clean chroot",
-            "lintian the project's packages (unless they passed at build time), then in a "
-            "clean bookworm chroot made by mmdebstrap (cached in ~/.cache/venvdeb/chroot): "
+            "lintian the project's packages (unless they passed at build time) and, at the "
+            "same time (as root; their logs apart), in a clean chroot made by mmdebstrap (cached in ~/.cache/venvdeb/chroot): "
             "apt-get install of its distribution-named packages, each command run (--version "
             "or the config's smoke arguments), units pointing into the venv, users and "
             "directories, then apt-get purge and a search for leftovers. Results are recorded "
