@@ -438,8 +438,9 @@ COMMANDS: tuple[Command, ...] = (
                                                  lintian=not a.no_lintian))),
     Command("check", "lintian and an install test in a clean chroot",
             "lintian the project's packages (unless they passed at build time) and, at the "
-            "same time (as root; their logs apart), in a clean chroot made by mmdebstrap (cached in ~/.cache/venvdeb/chroot): "
-            "apt-get install of its distribution-named packages, each command run (--version "
+            "same time (as root; their logs apart), in a clean chroot made by mmdebstrap "
+            "(cached in ~/.cache/venvdeb/chroot): apt-get install of its distribution-named "
+            "packages, each command run (--version "
             "or the config's smoke arguments), units pointing into the venv, users and "
             "directories, then apt-get purge and a search for leftovers. Results are recorded "
             "per file; publish requires them.",
