@@ -18,8 +18,11 @@ that a healthy node says ``running``.
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import secrets
+import signal
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -83,9 +86,17 @@ class Node:
 
 
 def _processes(cgroups: Sequence[Path]) -> list[str]:
-    """The PIDs (here) of every process in the node's cgroups."""
-    return [pid for cgroup in cgroups for procs in cgroup.rglob("cgroup.procs")
-            for pid in procs.read_text().split()]
+    """The PIDs (here) of every process in the node's cgroups. The node's systemd makes
+    and removes cgroups meanwhile: one gone during the walk is skipped, not an error."""
+    pids = []
+    for cgroup in cgroups:
+        for directory, _, files in os.walk(cgroup):  # (os.walk skips what vanished)
+            if "cgroup.procs" in files:
+                try:
+                    pids += (Path(directory) / "cgroup.procs").read_text().split()
+                except OSError:
+                    continue
+    return pids
 
 
 def _node_pid(cgroups: Sequence[Path], deadline: float) -> int:
@@ -117,12 +128,26 @@ def _delegate(name: str) -> tuple[Path, ...]:
     return tuple(made)
 
 
-def _remove(cgroups: Sequence[Path]) -> None:
+def _remove(cgroups: Sequence[Path], patience: float = 30.0) -> None:
+    """The node's cgroups, deepest first; a cgroup whose last processes are still
+    exiting (EBUSY) is tried again for up to ``patience`` seconds."""
+    deadline = time.monotonic() + patience
     for cgroup in cgroups:
-        for directory in sorted((p for p in cgroup.rglob("*") if p.is_dir()),
-                                key=lambda p: len(p.parts), reverse=True):
-            directory.rmdir()
-        cgroup.rmdir()
+        found = [Path(d) for d, _, _ in os.walk(cgroup)]
+        for directory in sorted(found, key=lambda p: len(p.parts), reverse=True):
+            while True:
+                try:
+                    directory.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError as exc:
+                    if exc.errno != errno.EBUSY or time.monotonic() > deadline:
+                        raise
+                    for pid in _processes((directory,)):
+                        with contextlib.suppress(OSError):
+                            os.kill(int(pid), signal.SIGKILL)
+                    time.sleep(0.2)
 
 
 def mask(box: chroot.Chroot, units: Sequence[str] = MASKED) -> None:
