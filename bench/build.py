@@ -140,6 +140,9 @@ def reference_rules(context: dict[str, object]) -> str:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(
         [str(ROOT / "bench" / "reference"), str(render.TEMPLATES / "venv")]),
         undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    # the product's quoting filters, which its rules.j2 uses outside the replaced blocks
+    env.filters.update(sh=render.shell_word, systemd=render.systemd_word,
+                       systemd_text=render.systemd_text)
     return env.get_template("reference-rules.j2").render(**context)
 
 
