@@ -337,7 +337,9 @@ def main(argv: list[str]) -> int:
         print("\n".join(lines), flush=True)
         lines = []
         if not a.skip_install:
-            wheels_files = Path(f"/usr/share/venvdeb/wheels/{a.release}/files")
+            # the release's wheels as the workdir holds them (the requirements package is
+            # not installed on the build host: builds see it in a private mount view)
+            wheels_files = work.wheelhouse(a.release, t.distribution.name) / "files"
             wheel_dir = scratch / "project-wheel"
             runner.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-index",
                         f"--find-links={wheels_files}", "-w", str(wheel_dir), str(the_plan.orig)],
