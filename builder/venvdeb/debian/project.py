@@ -70,7 +70,8 @@ def plan(config: Config, work: Workdir, t: Target, name: str, log: Path, *,
     src = upstream.fetch(project, t.release, work.cache / "upstream", log, hashes,
                          scratch=scratch)
     records = wheelhouse.read_manifest(wheel_dir)
-    key = closure.cache_key(files.sha256(src.tarball), project.extras, project.pypi_name,
+    source_sha256 = files.sha256(src.tarball)
+    key = closure.cache_key(source_sha256, project.extras, project.pypi_name,
                             src.python_version, project.requirements, records,
                             interpreter=t.distribution.python_version)
     found = closure.cached(work.cache / "closures", key, project.pypi_name, records)
@@ -88,7 +89,8 @@ def plan(config: Config, work: Workdir, t: Target, name: str, log: Path, *,
     native = sorted({dep for r in found.records if r.origin == "built"
                      for dep in config.build_dependencies_for(r.name)
                      if dep not in ("python3-dev", "pkg-config")})
-    items = (inventory.sdist_item(project.pypi_name, src.upstream_version, src.tarball),
+    items = (inventory.sdist_item(project.pypi_name, src.upstream_version, src.tarball,
+                                  source_sha256),
              *inventory.of_closure(found.records, wheel_dir / "files"))
     draft = source_package.plan(
         config, project, t.release, t.distribution, upstream=src,

@@ -84,9 +84,10 @@ def wheel_item(record: Record, wheel: Path) -> Item:
                 dist_info, sboms)
 
 
-def sdist_item(name: str, version: str, tarball: Path) -> Item:
-    """The project's own item: its orig tarball's sha256 and its PKG-INFO's license
-    (installed from that source, it has no wheel of the repository)."""
+def sdist_item(name: str, version: str, tarball: Path, digest: str | None = None) -> Item:
+    """The project's own item: its orig tarball's sha256 (``digest`` when the caller
+    has it already) and its PKG-INFO's license (installed from that source, it has no
+    wheel of the repository)."""
     meta = Message()
     try:
         with tarfile.open(tarball) as archive:
@@ -102,7 +103,7 @@ def sdist_item(name: str, version: str, tarball: Path) -> Item:
                           hint="remove it from the cache and run again") from exc
     license_, where = declared_license(meta)
     canonical = canonicalize_name(name)
-    return Item(canonical, version, sha256(tarball), tarball.name, license_, where,
+    return Item(canonical, version, digest or sha256(tarball), tarball.name, license_, where,
                 _dist_info_name(name, version))
 
 

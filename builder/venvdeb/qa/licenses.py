@@ -152,8 +152,7 @@ def licenses(config: Config, work: Workdir, t: Target, projects: Sequence[str],
     closures), read from its wheel, and whether the config blocks it."""
     scope = in_scope(config, work, t, projects, requirements_package, "licenses")
     wheel_dir = work.wheelhouse(t.release.name, t.distribution.name)
-    records = {(r.name, r.version): r for r in wheelhouse.read_manifest(wheel_dir)} \
-        if (wheel_dir / wheelhouse.MANIFEST).exists() else {}
+    records = {(r.name, r.version): r for r in wheelhouse.read_manifest(wheel_dir)}
     blocked = config.audit.blocked_licenses
     rows, missing = [], []
     for name, version in sorted(scope.pins.items()):
