@@ -8,9 +8,9 @@ local git repository made from its orig tarball (tag = its version, branch
 branch. Each run adds one commit on that branch (a line in ``README.rst``, as a
 backport changes a file) and runs, timed one by one, what a worker and the publisher run
 for it: ``venvdeb source``, ``build --no-lintian``, the checks, ``publish``. The checks run
-two ways, alternating commit by commit: one after the other as buildbot's steps run
-them (``check --only lintian``, then ``check --only install``), and at once as ``venvdeb
-check`` (and the pipeline) runs them. The first commit after the switch to git is a
+two ways, alternating commit by commit: one after the other as buildbot's steps ran
+them before issue 17 (``check --only lintian``, then ``check --only install``), and at
+once as ``venvdeb check``, the pipeline and buildbot's one checks step run them. The first commit after the switch to git is a
 warm-up (its source differs from the PyPI sdist's in more than one file), not counted.
 
 Prints each step's wall time (median of the runs) for both ways, the totals, and the
@@ -30,7 +30,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = 120.0
-#: how the checks run: buildbot's steps one after the other, or 'venvdeb check' at once
+#: how the checks run: one after the other (buildbot's two steps before), or 'venvdeb check'
+#: at once (the pipeline's and buildbot's one step now)
 WAYS = {"one after the other": ("lintian", "install test"), "at once": ("check",)}
 
 

@@ -291,8 +291,8 @@ def test_stable_pushes_build_on_two_workers_at_once_into_one_staging(
         summary = [(s["name"], s["results"]) for s in steps]
         assert build["results"] == 0, (name, summary)
         assert [step for step, _ in summary][-9:] == [
-            "inputs", "version (publisher)", "source package", "build (local)", "lintian",
-            "install test", "upload", "upload to the publisher", "accept into staging"]
+            "inputs", "version (publisher)", "source package", "build (local)",
+            "checks (lintian, install test)", "upload", "upload to the publisher", "accept into staging"]
     one, other = builds[BUILDER], builds[OTHER_BUILDER]
     assert one["workerid"] != other["workerid"], "each worker ran one build again"
     assert (running.second / "venvdeb.used").exists(), \
@@ -302,8 +302,8 @@ def test_stable_pushes_build_on_two_workers_at_once_into_one_staging(
     # retried build's accept found it passed
     for name in (BUILDER, OTHER_BUILDER):
         steps = _get(api, f"builds/{builds[name]['buildid']}/steps")["steps"]
-        said = _step_log(api, next(s for s in steps if s["name"] == "install test"))
-        assert "install test left to the publisher" in said, (name, said[-2000:])
+        said = _step_log(api, next(s for s in steps if s["name"] == "checks (lintian, install test)"))
+        assert "lintian passed; install test left to the publisher" in said, (name, said[-2000:])
         accepted = _accept_log(api, first[name]) + _accept_log(api, builds[name])
         assert accepted.count("accept: install test of ") == 1, (name, accepted[-3000:])
     # one publisher: both packages in its one staging codename, each with the first

@@ -31,11 +31,14 @@ def test_one_builder_per_project_release_distribution_and_per_release() -> None:
     assert [s.name for s in keystone.steps] == [
         "venvdeb version", "lock", "wheels", "requirements inputs",
         "requirements version (publisher)", "requirements package", "inputs",
-        "version (publisher)", "source package", "build (sbuild)", "lintian", "install test",
+        "version (publisher)", "source package", "build (sbuild)", "checks (lintian, install test)",
         "upload", "accept into staging"]
     assert [s.kind for s in keystone.steps] == [
         "version", "command", "command", "inputs", "assign", "command", "inputs", "assign",
-        "command", "command", "command", "command", "upload", "accept"]
+        "command", "command", "command", "upload", "accept"]
+    # lintian and the install test in one step, at once (venvdeb check without --only)
+    assert keystone.steps[10].argv[7:] == ("check", "keystone", "--release", "2026.1",
+                                           "--dist", "bookworm")
     source = keystone.steps[8].argv[7:]
     assert source == ("source", "keystone", "--release", "2026.1", "--dist", "bookworm",
                       "--reason", buildbot_plan.NOTE, "--assigned", buildbot_plan.ASSIGNED)
