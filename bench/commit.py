@@ -10,8 +10,9 @@ backport changes a file) and runs, timed one by one, what a worker and the publi
 for it: ``venvdeb source``, ``build --no-lintian``, the checks, ``publish``. The checks run
 two ways, alternating commit by commit: one after the other as buildbot's steps ran
 them before issue 17 (``check --only lintian``, then ``check --only install``), and at
-once as ``venvdeb check``, the pipeline and buildbot's one checks step run them. The first commit after the switch to git is a
-warm-up (its source differs from the PyPI sdist's in more than one file), not counted.
+once as ``venvdeb check``, the pipeline and buildbot's one checks step run them. The
+first commit after the switch to git is a warm-up (its source differs from the PyPI
+sdist's in more than one file), not counted.
 
 Prints each step's wall time (median of the runs) for both ways, the totals, and the
 target (<= 120 s on 2 cores) met or missed by how much. Never run by the tests.
