@@ -185,3 +185,69 @@ def test_a_project_for_another_python_names_the_distribution() -> None:
                           "3.13): the index has it only for other Pythons (29.0.2 "
                           "Requires-Python >=3.10,<3.13)")
     assert "exclude_distributions" in (error.hint or "")
+
+
+def test_pip_compile_prefetches_the_pinned_pages_and_metadata(tmp_path: Path) -> None:
+    """venvdeb.python.piptools_compile takes --venvdeb-prefetch=N (never passed on to
+    pip-compile) and fetches what the inputs pin: the exact pins of requirements.in and
+    constraints.txt, names canonical, nothing that is a range or an option."""
+    from venvdeb.python import piptools_compile
+    argv = lock.argv(_plan("all"), Path("/c"))
+    assert argv[3] == f"--venvdeb-prefetch={lock.PREFETCH}" and lock.PREFETCH > 1
+    (tmp_path / "requirements.in").write_text(
+        "# header\n-c constraints.txt\nkeystone[ldap]==29.0.2\noslo.config>=9\n"
+        "pytz===2025.2 ; python_version >= '3.9'\nnot a requirement ==\n")
+    (tmp_path / "constraints.txt").write_text("Oslo.Config==10.2.0  # pinned\n")
+    assert piptools_compile.pinned([tmp_path / "requirements.in", tmp_path / "constraints.txt",
+                                    tmp_path / "missing.txt"]) == {
+        "keystone": "29.0.2", "pytz": "2025.2", "oslo-config": "10.2.0"}
+
+
+def test_a_prefetch_that_fails_is_left_to_the_resolver() -> None:
+    """What the prefetch cannot fetch is not an error there: the resolver asks again
+    and reports it; what it can fetch reaches the session (the metadata's URL without
+    the hash fragment) and the finder."""
+    from venvdeb.python import piptools_compile
+
+    class Link:
+        url = "https://files.example/a-1.0-py3-none-any.whl.metadata#sha256=00"
+
+    class Best:
+        class link:  # noqa: N801
+            is_wheel = True
+
+            @staticmethod
+            def metadata_link() -> object:
+                return Link()
+
+    class Sdist:
+        class link:  # noqa: N801
+            is_wheel = False
+
+    asked: list[str] = []
+
+    class Finder:
+        def find_best_candidate(self, name: str, spec: object) -> object:
+            asked.append(f"{name}{spec}")
+            if name == "broken":
+                raise OSError("unreachable")
+            best = {"a": Best(), "sdist": Sdist()}.get(name)
+            return type("R", (), {"best_candidate": best})()
+
+    got: list[str] = []
+
+    class Session:
+        def get(self, url: str, headers: dict[str, str]) -> object:
+            got.append(url)
+            assert headers == {"Accept-Encoding": "identity"}
+            return type("Response", (), {"content": b"Metadata-Version: 2.1\n"})()
+
+    sdists = piptools_compile.prefetch(Finder(), Session(),
+                                       {"a": "1.0", "broken": "2", "sdist": "3", "none": "4"}, 4)
+    assert sdists == ["sdist==3"], "a pin whose best file is a sdist is built next"
+    assert sorted(asked) == ["a==1.0", "broken==2", "none==4", "sdist==3"]
+    assert got == ["https://files.example/a-1.0-py3-none-any.whl.metadata"]
+    assert piptools_compile._pip_options(
+        ["--generate-hashes", "--index-url", "https://i/simple", "--cache-dir", "/c",
+         "--pip-args=--build-constraint build-constraints.txt", "requirements.in"]) == [
+        "--index-url", "https://i/simple", "--build-constraint", "build-constraints.txt"]

@@ -31,7 +31,7 @@ from venvdeb.core.errors import ConfigError, ResolutionError, VenvdebError
 from venvdeb.core.files import write_atomic
 from venvdeb.core.target import Target
 from venvdeb.core.workdir import Workdir
-from venvdeb.python import chroot, index, locker
+from venvdeb.python import chroot, index, locker, piptools_compile
 from venvdeb.python.constraints import PinSet
 from venvdeb.python.index import IndexFile
 
@@ -117,10 +117,16 @@ def plan(config: Config, release: Release, distribution: Distribution, pins: Pin
                     build_constraints="".join(f"{p.requirement}\n" for p in extra))
 
 
+#: index pages and metadata fetched at once before pip-compile resolves, and the pages
+#: again before it hashes (venvdeb.python.piptools_compile; bench/lock measures it; 0: off)
+PREFETCH = 16
+
+
 def options(lock_plan: LockPlan, cache_dir: Path, index_url: str | None = None) -> list[str]:
     """pip-compile's options and input, whatever runs it (``index_url``: where the
     release's index is seen from there, if not at its own URL)."""
     return [
+        *((f"--venvdeb-prefetch={PREFETCH}",) if PREFETCH else ()),
         "--generate-hashes", "--allow-unsafe", "--strip-extras",
         "--no-header", "--no-emit-index-url", "--no-emit-trusted-host",
         "--resolver=backtracking", "--newline=LF",
@@ -343,19 +349,7 @@ def entries_for(work: Workdir, t: Target) -> tuple[LockEntry, ...]:
 def pinned(text: str) -> dict[str, str]:
     """``name==version`` lines of pip-compile's inputs (requirements.in, constraints.txt)
     as canonical name -> version; comments, options and ranges are skipped."""
-    out: dict[str, str] = {}
-    for raw in text.splitlines():
-        line = raw.split("#", 1)[0].strip()
-        if not line or line.startswith("-"):
-            continue
-        try:
-            req = Requirement(line)
-        except InvalidRequirement:
-            continue
-        specs = list(req.specifier)
-        if len(specs) == 1 and specs[0].operator in ("==", "==="):
-            out[canonicalize_name(req.name)] = specs[0].version
-    return out
+    return piptools_compile.pinned_text(text)
 
 
 def pinned_inputs(lock_dir: Path) -> dict[str, str]:

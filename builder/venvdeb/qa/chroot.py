@@ -47,7 +47,7 @@ class Chroot:
 
     def run(self, argv: Sequence[str], *, what: str | None = None, check: bool = True,
             env: dict[str, str] | None = None, network: bool = False,
-            bounded: bool = True) -> runner.Result:
+            bounded: bool = True, on_line: runner.LineCallback | None = None) -> runner.Result:
         """``argv`` in the chroot, as root bounded by ``mounts.CHROOT_CAPABILITIES``
         (unless not ``bounded``), in its own mount, PID, IPC and UTS namespaces; the
         network cut unless ``network`` (fetching packages: maintainer scripts run with
@@ -56,7 +56,8 @@ class Chroot:
             argv, network=network)
         environment = runner.clean_environment({"HOME": "/root", **(env or {})})
         return runner.run(wrapped, log=self.log, env=environment, check=check,
-                          what=what or f"{argv[0]} (in the test chroot)", heartbeat=60)
+                          what=what or f"{argv[0]} (in the test chroot)", heartbeat=60,
+                          on_line=on_line)
 
     def put(self, inside: str, text: str, mode: int = 0o644) -> Path:
         """Write ``inside`` (its directories made as needed) for root in the chroot
