@@ -34,9 +34,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "builder"))  # venvdeb, also without .venv's editable install
 
 import jinja2  # noqa: E402
+from debian.debfile import DebFile  # noqa: E402
 
 from venvdeb.core import config as config_mod  # noqa: E402
 from venvdeb.core import images, mounts, render, runner  # noqa: E402
+from venvdeb.core.target import Target  # noqa: E402
 from venvdeb.core.target import target as release_target  # noqa: E402
 from venvdeb.core.workdir import Workdir, shared_cache  # noqa: E402
 from venvdeb.debian import builders, requirements_package, source_package  # noqa: E402
@@ -88,8 +90,17 @@ def say(message: str) -> None:
     print(f"bench: {message}", file=sys.stderr, flush=True)
 
 
-def _stage_of(line: str) -> str | None:
-    for pattern, name in MARKERS:
+#: apt-get install's phases, by the lines dpkg and apt print as each starts
+APT_MARKERS = (
+    (re.compile(r"^(?:Preparing to unpack|Selecting previously unselected)"), "dpkg: unpack"),
+    (re.compile(r"^Setting up "), "dpkg: configure (maintainer scripts)"),
+    (re.compile(r"^Processing triggers for "), "dpkg: triggers"),
+)
+Markers = tuple[tuple[re.Pattern[str], str | None], ...]
+
+
+def _stage_of(line: str, markers: Markers = MARKERS) -> str | None:
+    for pattern, name in markers:
         m = pattern.search(line)
         if m:
             return name or m.group(1)
@@ -97,12 +108,14 @@ def _stage_of(line: str) -> str | None:
 
 
 class StageClock:
-    """Wall time per stage: a stage runs from the line that starts it (``MARKERS``) to
+    """Wall time per stage: a stage runs from the line that starts it (``markers``) to
     the line that starts the next one, the last until ``stop``."""
 
-    def __init__(self) -> None:
+    def __init__(self, markers: Markers = MARKERS,
+                 first: str = "dpkg-buildpackage (setup)") -> None:
+        self.markers = markers
         self.stages: dict[str, float] = {}
-        self.current = "dpkg-buildpackage (setup)"
+        self.current = first
         self.start = self.since = time.monotonic()
 
     def _switch(self, name: str) -> float:
@@ -113,7 +126,7 @@ class StageClock:
 
     def on_line(self, line: str) -> None:
         """The runner's per-line callback: called as each line is produced."""
-        name = _stage_of(line.rstrip("\n"))
+        name = _stage_of(line.rstrip("\n"), self.markers)
         if name and name != self.current:
             self._switch(name)
 
@@ -223,15 +236,30 @@ def target(name: str, ok: bool, detail: str) -> str:
 
 # --- node install --------------------------------------------------------------------------
 
+#: the node-install variants, alternating within each run: apt-get as a node runs it,
+#: the same with dpkg's fsyncs off (what they cost), and pip into a fresh venv
+INSTALL_WAYS = ("apt", "apt, dpkg --force-unsafe-io", "pip")
+
+
+@dataclass
+class Install:
+    way: str
+    total: float
+    stages: dict[str, float]
+
+
 def node_install(cfg: config_mod.Config, dist_name: str, project: str, release: str,
                  run: Run, wheels_files: Path, requirements: Path, project_wheel: Path,
-                 runs: int, log: Path) -> tuple[list[float], list[float]]:
+                 runs: int, log: Path) -> list[Install]:
+    """Each way ``runs`` times in a fresh clean chroot, the setup (Debian's own
+    dependencies) before the clock and flushed to disk (``sync``: the chroot's
+    unpacking leaves hundreds of MB of dirty pages that dpkg's fsyncs would otherwise
+    wait for); apt-get's time split by the lines dpkg prints as each phase starts."""
     dist = cfg.distributions[dist_name]
     image = images.tarball("minbase", dist.name, dist.architecture, dist.mirror,
                            shared_cache() / "chroot", log, what="mmdebstrap (install-test chroot)")
     leaf = leaves(cfg.projects[project])
-    apt_times: list[float] = []
-    pip_times: list[float] = []
+    done: list[Install] = []
     debs = tuple(sorted(run.out.glob("*.deb")))
     with tempfile.TemporaryDirectory(prefix="venvdeb-bench-") as tmp:
         cand = Path(tmp) / "repo"
@@ -243,7 +271,7 @@ def node_install(cfg: config_mod.Config, dist_name: str, project: str, release: 
         binds = [chroot.Bind(cand, "/srv/candidates"), chroot.Bind(wheels_files, "/srv/wheels"),
                  chroot.Bind(stage, "/srv/pip")]
         for i in range(runs):
-            for how in ("apt", "pip"):
+            for how in INSTALL_WAYS:
                 with chroot.session(image, log, binds,
                                     apt_cache=shared_cache() / "apt-archives") as box:
                     (box.root / "etc/apt/sources.list.d/bench.list").write_text(
@@ -260,23 +288,202 @@ def node_install(cfg: config_mod.Config, dist_name: str, project: str, release: 
                     if debian:
                         box.run(["apt-get", "install", "-y", "-q", "--no-install-recommends",
                                  *debian], what="Debian dependencies", network=True)
-                    start = time.monotonic()
-                    if how == "apt":
+                    runner.run(["sync"], log=log, what="sync (the setup's writes)")
+                    if how.startswith("apt"):
+                        clock = StageClock(APT_MARKERS, "apt: read lists, resolve")
+                        unsafe = (["-o", "Dpkg::Options::=--force-unsafe-io"]
+                                  if "unsafe" in how else [])
                         box.run(["apt-get", "install", "-y", "-q", "--no-install-recommends",
-                                 *leaf], what="apt-get install (timed)")
-                        apt_times.append(time.monotonic() - start)
+                                 *unsafe, *leaf], what=f"apt-get install (timed: {how})",
+                                on_line=clock.on_line)
+                        total = clock.stop()
+                        done.append(Install(how, total, clock.stages))
                     else:
-                        box.sh("python3 -m venv /opt/venvs/bench && PIP_CONFIG_FILE=/dev/null "
-                               "/opt/venvs/bench/bin/pip install -q --no-index "
-                               "--find-links=/srv/wheels -r /srv/pip/requirements.txt",
+                        start = time.monotonic()
+                        box.sh("python3 -m venv /opt/venvs/bench", what="python3 -m venv")
+                        made = time.monotonic()
+                        box.sh("PIP_CONFIG_FILE=/dev/null /opt/venvs/bench/bin/pip install -q "
+                               "--no-index --find-links=/srv/wheels -r /srv/pip/requirements.txt",
                                what="pip install (timed)")
-                        pip_times.append(time.monotonic() - start)
-                    say(f"node install run {i + 1}/{runs} {how}: "
-                        f"{(apt_times if how == 'apt' else pip_times)[-1]:.1f} s")
-    return apt_times, pip_times
+                        end = time.monotonic()
+                        done.append(Install(how, end - start, {
+                            "python3 -m venv": made - start,
+                            "pip install (and its bytecode)": end - made}))
+                    say(f"node install run {i + 1}/{runs} {how}: {done[-1].total:.1f} s")
+    return done
+
+
+def report_installs(done: list[Install], runs: int, project: str, leaf: tuple[str, ...]
+                    ) -> list[str]:
+    lines = [f"== node install of {project}, clean chroot, median of {runs} each, "
+             f"alternating (Debian's own dependencies preinstalled and synced to disk) ==",
+             f"  apt-get install {' '.join(leaf)}; pip: python3 -m venv + pip install "
+             f"--no-index (same closure, the project as a wheel)"]
+    medians = {}
+    for way in INSTALL_WAYS:
+        got = [d for d in done if d.way == way]
+        medians[way] = statistics.median(d.total for d in got)
+        spread = f"{min(d.total for d in got):.1f}-{max(d.total for d in got):.1f} s"
+        lines.append(f"  {way:<30} {medians[way]:>6.1f} s   (runs: {spread})")
+        for stage in sorted({s for d in got for s in d.stages}):
+            m = statistics.median(d.stages.get(stage, 0.0) for d in got)
+            lines.append(f"      {stage:<40} {m:>6.1f} s")
+    apt, pip = medians["apt"], medians["pip"]
+    fsync = apt - medians["apt, dpkg --force-unsafe-io"]
+    lines.append(f"  dpkg's fsyncs cost {fsync:.1f} s of apt-get's {apt:.1f} s (median against "
+                 f"median)")
+    lines.append(target("apt-get install >= 5x faster than pip (median of 3)", pip / apt >= 5,
+                        f"{pip / apt:.1f}x" + ("" if pip / apt >= 5 else
+                                               f", {5 / (pip / apt):.2f}x short")))
+    return lines
+
+
+def requirements_stages(cfg: config_mod.Config, work: Workdir, t: Target) -> None:
+    """The release's lock, wheels and requirements package (up to date: a few seconds)."""
+    for outcome in (lock_stage.run_lock(cfg, work, t),
+                    wheels_stage.run_wheels(cfg, work, t, jobs=os.cpu_count() or 1),
+                    reqdeb_stage.run_reqdeb(cfg, work, t)):
+        for line in outcome.lines():
+            say(line)
+
+
+@dataclass
+class Prepared:
+    plan: source_package.SourcePlan
+    dsc: Path
+    view: mounts.View
+    dependencies: int
+
+
+def prepare(cfg: config_mod.Config, work: Workdir, t: Target, project: str, scratch: Path,
+            log: Path) -> Prepared:
+    """``project``'s source package in ``scratch`` and the view of its requirements
+    package. The version the ledger gives this source, or would give it: peeked, not
+    recorded, and the .dsc written into the scratch directory, not the workdir."""
+    ps = debian_project.plan(cfg, work, t, project, log)
+    assigned = debian_project.peek_version(work, t, ps)
+    the_plan = source_package.versioned(ps.draft, assigned)
+    dsc = source_package.make(the_plan, scratch / f"source-{project}", log)
+    say(f"source: {the_plan.source} {the_plan.version}"
+        f"{' (a version the ledger would give; not recorded)' if assigned.new else ''}: "
+        f"{ps.dependencies} dependencies, packages {', '.join(the_plan.packages)}")
+    view = builders.dependency_view(
+        (builders.BuildDependency(ps.reqdeb_deb, requirements_package.INSTALL_ROOT),),
+        scratch / f"depends-{project}", log)
+    return Prepared(the_plan, dsc, view, ps.dependencies)
+
+
+# --- scaling -------------------------------------------------------------------------------
+
+#: the projects of the closure table, smallest first (the fixture service: tests' index)
+SCALING_PROJECTS = ("fixture-service", "keystone", "cloudkitty", "nova")
+#: the pipeline table: the bundled projects, one more at a time
+PIPELINE_PROJECTS = ("keystone", "cloudkitty", "nova")
+
+
+def _fixture_service(scratch: Path) -> tuple[config_mod.Config, Workdir, Target]:
+    """The tests' fixture service (tests/data/fixture-service) in its fixture release,
+    from the tests' own offline index: lock, wheels and requirements package made here."""
+    sys.path.insert(0, str(ROOT))
+    from tests.conftest import RELEASE, Project, open_to_all
+    from tests.fixtures.make_index import build_index
+    from tests.integration.test_venv_fixture import service_project
+    base = scratch / "fixture"
+    # pip-compile reads a file:// index as its sandbox user: the index open to all
+    (shown := scratch / "fixture-index").mkdir()
+    scratch.chmod(0o755)
+    index = open_to_all(build_index(shown))
+    (base / "checkout").mkdir(parents=True)
+    project = service_project(Project(base / "checkout", index, base / "work"))
+    cfg = config_mod.load(project.config)
+    work = Workdir(project.workdir)
+    t = release_target(cfg, RELEASE, None, work)
+    requirements_stages(cfg, work, t)
+    return cfg, work, t
+
+
+def _deb_facts(deb: Path) -> tuple[int, int]:
+    """Installed-Size (kB) of ``deb`` and how many regular files it ships."""
+    d = DebFile(str(deb))
+    files = sum(1 for m in d.data.tgz().getmembers() if m.isfile())
+    return int(d.debcontrol().get("Installed-Size", "0")), files
+
+
+def scaling(cfg: config_mod.Config, work: Workdir, t: Target, a: argparse.Namespace,
+            scratch: Path, log: Path) -> list[str]:
+    lines = [f"== scaling: venvdeb's build with the closure, median of {a.runs} builds each, "
+             f"offline, {os.cpu_count()} cores ==",
+             f"  {'project':<16} {'closure':>7} {'files':>7} {'build':>8} {'venv .deb':>10} "
+             f"{'installed':>10} {'s per 100 deps':>15}"]
+    for project in SCALING_PROJECTS:
+        c, w, tt = _fixture_service(scratch) if project == "fixture-service" else (cfg, work, t)
+        prep = prepare(c, w, tt, project, scratch, w.log(tt.release.name, "bench"))
+        times, run = [], None
+        for i in range(a.runs):
+            run = build_once("venvdeb", prep.dsc, None, prep.plan.epoch,
+                             scratch / f"scaling-{project}-{i}", prep.view)
+            times.append(run.total)
+            say(f"scaling: {project} build {i + 1}/{a.runs}: {run.total:.1f} s")
+        assert run is not None
+        [venv] = [run.out / n for n in run.debs if n.startswith(prep.plan.venv_package + "_")]
+        m = statistics.median(times)
+        installed, files = _deb_facts(venv)
+        lines.append(f"  {project:<16} {prep.dependencies:>7} {files:>7} {m:>6.1f} s "
+                     f"{_mb(venv.stat().st_size):>10} {installed / 1e3:>7.1f} MB "
+                     f"{100 * m / max(prep.dependencies, 1):>13.1f} s")
+    print("\n".join(lines), flush=True)
+    return pipeline_scaling(work, t, scratch, log)
+
+
+def pipeline_scaling(work: Workdir, t: Target, scratch: Path, log: Path) -> list[str]:
+    """``venvdeb pipeline`` for 1..3 projects, one distribution, at --build-jobs 1 and 2,
+    each run on a fresh copy of the workdir without its project builds, their check
+    verdicts and its repository (lock, wheels and requirements package warm): the wall
+    time of source, build, checks and publish for that many projects."""
+    release, dist = t.release.name, t.distribution.name
+    base = scratch / "pipeline-base"
+    say(f"scaling: copying {work.root} (without its project builds) to {base}")
+    runner.run(["cp", "-a", "--reflink=auto", str(work.root), str(base)], log=log,
+               what="cp -a (the workdir)")
+    for tree in [*base.glob("releases/*/*/projects"), *base.glob("releases/*/*/uploads"),
+                 base / "repo", base / "state" / "checks.json", base / "logs"]:
+        if tree.is_dir():
+            shutil.rmtree(tree)
+        elif tree.exists():
+            tree.unlink()
+    rows: list[tuple[int, int, float]] = []
+    for jobs in (1, 2):
+        for n in range(1, len(PIPELINE_PROJECTS) + 1):
+            run_dir = scratch / f"pipeline-j{jobs}-n{n}"
+            runner.run(["cp", "-a", "--reflink=auto", str(base), str(run_dir)], log=log,
+                       what="cp -a (the base workdir)")
+            argv = [sys.executable, "-m", "venvdeb", "--workdir", str(run_dir), "pipeline",
+                    "--release", release, "--dist", dist, "--build-jobs", str(jobs),
+                    *PIPELINE_PROJECTS[:n]]
+            start = time.monotonic()
+            runner.run(argv, cwd=ROOT, env=dict(os.environ), log=log,
+                       what=f"venvdeb pipeline ({n} projects, --build-jobs {jobs})")
+            took = time.monotonic() - start
+            rows.append((jobs, n, took))
+            say(f"scaling: pipeline, {n} projects, --build-jobs {jobs}: {took:.1f} s")
+            shutil.rmtree(run_dir)
+    lines = ["", f"== scaling: 'venvdeb pipeline --release {release} --dist {dist}' from a "
+                 f"warm requirements package (source, build, checks, publish), "
+                 f"{os.cpu_count()} cores ==",
+             f"  {'projects':<28} {'--build-jobs 1':>15} {'--build-jobs 2':>15} {'1 / 2':>6}"]
+    for n in range(1, len(PIPELINE_PROJECTS) + 1):
+        one = next(r[2] for r in rows if r[:2] == (1, n))
+        two = next(r[2] for r in rows if r[:2] == (2, n))
+        lines.append(f"  {', '.join(PIPELINE_PROJECTS[:n]):<28} {one:>13.1f} s {two:>13.1f} s "
+                     f"{one / two:>5.2f}x")
+    return lines
 
 
 def main(argv: list[str]) -> int:
+    if "--from-scratch" in argv:  # a full release's lock and wheels: bench/release.py
+        sys.path.insert(0, str(ROOT / "bench"))
+        import release
+        return int(release.main([x for x in argv if x != "--from-scratch"]))
     p = argparse.ArgumentParser(
         prog="bench/run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--project", default="keystone", help="project to build (default: keystone)")
@@ -288,33 +495,31 @@ def main(argv: list[str]) -> int:
                    help="venvdeb workdir holding the release's wheels (default: build/)")
     p.add_argument("--skip-install", action="store_true", help="no node install timing")
     p.add_argument("--skip-pipeline", action="store_true", help="no no-op pipeline timing")
+    p.add_argument("--from-scratch", action="store_true",
+                   help="instead: a full release's lock (pip-compile as is, and with "
+                        "venvdeb's prefetch) and wheels from scratch (bench/release.py; "
+                        "--help after it for its options)")
+    p.add_argument("--scaling", action="store_true",
+                   help="instead: how build time and package size grow with the closure "
+                        "(fixture service, keystone, cloudkitty, nova; --runs builds each), "
+                        "and the pipeline's wall time with the number of projects at "
+                        "--build-jobs 1 and 2 (a scratch copy of the workdir)")
     a = p.parse_args(argv)
     project = "nova" if a.full else a.project
     cfg = config_mod.load(ROOT / "pipeline.toml")
     work = Workdir(a.workdir.resolve())
     t = release_target(cfg, a.release, None, work)
-    say(f"preparing {project} {a.release}: lock, wheels, requirements package, source package")
-    for outcome in (lock_stage.run_lock(cfg, work, t),
-                    wheels_stage.run_wheels(cfg, work, t, jobs=os.cpu_count() or 1),
-                    reqdeb_stage.run_reqdeb(cfg, work, t)):
-        for line in outcome.lines():
-            say(line)
+    say(f"preparing {a.release}: lock, wheels, requirements package")
+    requirements_stages(cfg, work, t)
     log = work.log(a.release, "bench")
     log.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="venvdeb-bench-", dir=os.environ.get("TMPDIR")))
     try:
-        # The version the ledger gives this source, or would give it: peeked, not
-        # recorded, and the .dsc written into the scratch directory, not the workdir.
-        ps = debian_project.plan(cfg, work, t, project, log)
-        assigned = debian_project.peek_version(work, t, ps)
-        the_plan = source_package.versioned(ps.draft, assigned)
-        dsc = source_package.make(the_plan, scratch / "source", log)
-        say(f"source: {the_plan.source} {the_plan.version}"
-            f"{' (a version the ledger would give; not recorded)' if assigned.new else ''}: "
-            f"{ps.dependencies} dependencies, packages {', '.join(the_plan.packages)}")
-        view = builders.dependency_view(
-            (builders.BuildDependency(ps.reqdeb_deb, requirements_package.INSTALL_ROOT),),
-            scratch / "depends", log)
+        if a.scaling:
+            print("\n".join(scaling(cfg, work, t, a, scratch, log)), flush=True)
+            return 0
+        prepared = prepare(cfg, work, t, project, scratch, log)
+        the_plan, dsc, view = prepared.plan, prepared.dsc, prepared.view
         rules = reference_rules(dict(the_plan.context))
         res = Results()
         for i in range(a.runs):
@@ -352,17 +557,11 @@ def main(argv: list[str]) -> int:
             reqs.write_text(next(v for k, v in the_plan.files
                                  if k == "debian/venvdeb/requirements.txt")
                             + f"/srv/pip/{project_wheel.name} --hash=sha256:{digest}\n")
-            apt_t, pip_t = node_install(cfg, t.distribution.name, project, a.release,
-                                        res.of("venvdeb")[-1], wheels_files, reqs, project_wheel,
-                                        a.install_runs, log)
-            am, pm = statistics.median(apt_t), statistics.median(pip_t)
-            lines += ["", f"== node install of {project}, clean chroot, median of "
-                          f"{a.install_runs} each (Debian's own dependencies preinstalled) ==",
-                      f"  apt-get install {' '.join(leaves(cfg.projects[project]))}: {am:.1f} s",
-                      f"  python3 -m venv + pip install --no-index (same closure, project as a "
-                      f"wheel): {pm:.1f} s",
-                      target("apt-get install >= 3x faster than pip", pm / am >= 3,
-                             f"{pm / am:.1f}x")]
+            done = node_install(cfg, t.distribution.name, project, a.release,
+                                res.of("venvdeb")[-1], wheels_files, reqs, project_wheel,
+                                a.install_runs, log)
+            lines += ["", *report_installs(done, a.install_runs, project,
+                                           tuple(leaves(cfg.projects[project])))]
             print("\n".join(lines), flush=True)
             lines = []
         if not a.skip_pipeline:

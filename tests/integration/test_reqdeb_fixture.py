@@ -42,6 +42,13 @@ def test_deb_holds_every_locked_wheel_with_its_hash(built: Project) -> None:
     assert set(entries) == {"fixture-app", "fixture-lib", "fixture-native"}, \
         "deny-listed and marker-excluded pins must stay out of the lock"
     assert entries["fixture-lib"].version == "1.0.0", "upper-constraints bounds the lock"
+    # the index pages and metadata were fetched ahead; fixture-native, a sdist only, had
+    # its metadata prepared beside the resolver, which took it (piptools_compile)
+    said = (built.workdir / "logs" / RELEASE / "bookworm" / "lock.log").read_text()
+    assert "venvdeb: prefetched the index pages and metadata of 3 pins" in said, said
+    jobs = max(2, 2 * (os.cpu_count() or 1))
+    assert (f"venvdeb: prepared the metadata of 1 of 1 sdist-only pins ahead ({jobs} at once) "
+            f"while resolving, 1 taken by the resolver") in said, said
 
     data = DebFile(str(deb)).data.tgz()
     members = {m.name.lstrip("./"): m for m in data.getmembers()}

@@ -240,14 +240,16 @@ def test_a_prefetch_that_fails_is_left_to_the_resolver() -> None:
         def get(self, url: str, headers: dict[str, str]) -> object:
             got.append(url)
             assert headers == {"Accept-Encoding": "identity"}
-            return type("Response", (), {"content": b"Metadata-Version: 2.1\n"})()
+            return type("Response", (), {"content": b"Metadata-Version: 2.1\n",
+                                         "status_code": 200})()
 
+    piptools_compile.FETCHED.clear()
     sdists = piptools_compile.prefetch(Finder(), Session(),
                                        {"a": "1.0", "broken": "2", "sdist": "3", "none": "4"}, 4)
-    assert sdists == ["sdist==3"], "a pin whose best file is a sdist is built next"
+    assert sdists == [("sdist", "3", Sdist.link)], \
+        "a pin whose best file is a sdist: its metadata is prepared next, while resolving"
     assert sorted(asked) == ["a==1.0", "broken==2", "none==4", "sdist==3"]
     assert got == ["https://files.example/a-1.0-py3-none-any.whl.metadata"]
-    assert piptools_compile._pip_options(
-        ["--generate-hashes", "--index-url", "https://i/simple", "--cache-dir", "/c",
-         "--pip-args=--build-constraint build-constraints.txt", "requirements.in"]) == [
-        "--index-url", "https://i/simple", "--build-constraint", "build-constraints.txt"]
+    assert piptools_compile.FETCHED == {
+        "https://files.example/a-1.0-py3-none-any.whl.metadata": b"Metadata-Version: 2.1\n"}
+    piptools_compile.FETCHED.clear()

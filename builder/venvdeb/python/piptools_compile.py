@@ -9,28 +9,29 @@ simple index already gives each file's sha256 in its link (PEP 503), so use
 that and download only links that carry none.
 
 The resolver asks for one project's index page, then its metadata, then the next
-project's: one round trip after the other, about 1,100 for a release's 550 pins.
-With ``--venvdeb-prefetch N`` (venvdeb.python.lock.PREFETCH), before resolving, N
-threads fetch through pip's own finder and session the index page of every
-project the inputs pin (kept in the finder, which the resolver asks first) and the
-PEP 658 metadata of the pinned version's wheel (kept in memory, where the
-resolver's own fetch of it finds it, its hash still checked by pip); a pin that has only a sdist is built,
-a few at once, into pip's wheel cache, where the resolver finds it instead of
-preparing the sdist's metadata in a build environment of its own, one after the
-other (a release has dozens). The resolver still decides everything; a prefetch
-that fails is left for it to retry and report. All of it runs where pip-compile
-runs: as the sandbox user, in its scratch directory. Run as ``python -m
-venvdeb.python.piptools_compile [--venvdeb-prefetch N] [pip-compile options]``.
+project's: one round trip after the other, about 1,100 for a release's 550 pins;
+and it prepares the metadata of each pin that has only a sdist (a build environment
+installed, then the backend's hook), one after the other: dozens in a release, most
+of its time. With ``--venvdeb-prefetch N`` (venvdeb.python.lock.PREFETCH), before
+resolving, N threads fetch through pip's own finder and session the index page of
+every project the inputs pin (kept in the finder, which the resolver asks first) and
+the PEP 658 metadata of the pinned version's wheel (kept in memory, where the
+resolver's own fetch of it finds it, its hash still checked by pip); from the
+resolver's first call on, the resolver's own preparer prepares the sdist-only pins'
+metadata a few at once in threads, and the resolver, reaching one, takes its
+metadata directory (waiting for it if need be) instead of preparing it again. The
+resolver still decides everything; a prefetch that fails is left for it to retry
+and report. All of it runs where pip-compile runs: as the sandbox user, in its
+scratch directory. Run as ``python -m venvdeb.python.piptools_compile
+[--venvdeb-prefetch N] [pip-compile options]``.
 """
 from __future__ import annotations
 
 import os
-import shlex
-import subprocess
 import sys
-import tempfile
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -88,22 +89,23 @@ def pinned(paths: list[Path]) -> dict[str, str]:
 FETCHED: dict[str, bytes] = {}
 
 
-def prefetch(finder: Any, session: Any, pins: dict[str, str], workers: int) -> list[str]:
+def prefetch(finder: Any, session: Any, pins: dict[str, str], workers: int
+             ) -> list[tuple[str, str, Any]]:
     """Each pin's index page into ``finder``, its wheel's metadata into ``FETCHED``;
-    the pins (``name==version``) whose best file is a sdist."""
+    the pins whose best file is a sdist: ``(name, version, link)``."""
     from pip._internal.network.utils import HEADERS
 
     # pip's own packaging: the finder compares with its classes
     from pip._vendor.packaging.specifiers import SpecifierSet
 
-    def one(item: tuple[str, str]) -> str | None:
+    def one(item: tuple[str, str]) -> tuple[str, str, Any] | None:
         name, version = item
         try:
             best = finder.find_best_candidate(name, SpecifierSet(f"=={version}")).best_candidate
             if best is None:
                 return None
             if not best.link.is_wheel:
-                return f"{name}=={version}"
+                return name, version, best.link
             meta = best.link.metadata_link()
             if meta is not None:
                 url = meta.url.split("#", 1)[0]
@@ -118,25 +120,99 @@ def prefetch(finder: Any, session: Any, pins: dict[str, str], workers: int) -> l
         return [pin for pin in pool.map(one, sorted(pins.items())) if pin]
 
 
-def build_sdists(pins: list[str], pip_args: list[str], cache_dir: str, workers: int) -> int:
-    """Each sdist-only pin built into pip's wheel cache by ``pip wheel --no-deps``, a
-    few at once: the resolver then reads its metadata from the cached wheel instead of
-    making a build environment for it, one after the other. The same interpreter,
-    index, options and cache as the resolver's pip; a build that fails is left to the
-    resolver, which builds it again and reports. How many were built."""
-    def one(pin: str) -> bool:
-        with tempfile.TemporaryDirectory(prefix="venvdeb-prefetch-") as out:
-            argv = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet",
-                    "--disable-pip-version-check", "--cache-dir", cache_dir, *pip_args,
-                    "--wheel-dir", out, pin]
-            return subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                  check=False).returncode == 0
-
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sdists") as pool:
-        return sum(pool.map(one, pins))
+#: the sdist-only pins' metadata being prepared ahead: link (no fragment) -> the
+#: metadata directory (None: left to the resolver)
+SDISTS: dict[str, Future[str | None]] = {}
+#: the links whose metadata the resolver took from SDISTS
+TAKEN: list[str] = []
+_THREAD = threading.local()
 
 
-def _patch_prefetch(workers: int, inputs: list[Path], pip_args: list[str]) -> None:
+def _patch_sdists(links: list[tuple[str, str, Any]], workers: int) -> None:
+    """The metadata of each sdist-only pin prepared by the resolver's own preparer (its
+    build environment, build constraints and backend hook, as the resolver would), a
+    few at once in threads, from the resolver's first call on: the resolver, reaching
+    the sdist, takes the metadata directory when it is ready instead of preparing it
+    again, one after the other. A preparation that fails is left to the resolver,
+    which prepares it again and reports."""
+    from pip._internal.distributions.sdist import SourceDistribution
+    from pip._internal.req.constructors import install_req_from_line
+    from pip._internal.resolution.resolvelib.resolver import Resolver
+
+    if getattr(Resolver.resolve, "venvdeb", False):  # patched already
+        return
+
+    def ahead(preparer: Any, name: str, version: str, link: Any) -> str | None:
+        _THREAD.ahead = True
+        try:
+            req = install_req_from_line(f"{name}=={version}", user_supplied=False)
+            req.link = link
+            req.set_source_link(link)
+            preparer.prepare_linked_requirement(req, parallel_builds=True)
+            return req.metadata_directory
+        except Exception:  # noqa: BLE001 (the resolver prepares it again and reports)
+            return None
+
+    original_resolve = Resolver.resolve
+    started: list[bool] = []
+
+    def resolve(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if started or not links:
+            return original_resolve(self, *args, **kwargs)
+        started.append(True)
+        start = time.monotonic()
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sdists")
+        for name, version, link in links:
+            SDISTS[link.url_without_fragment] = pool.submit(
+                ahead, self.factory.preparer, name, version, link)
+        try:
+            return original_resolve(self, *args, **kwargs)
+        finally:
+            # the metadata directories live in the resolver's build directory, removed
+            # after it: nothing prepared ahead outlives this call
+            pool.shutdown(wait=True, cancel_futures=True)
+            used = sum(1 for f in SDISTS.values() if f.done() and not f.cancelled()
+                       and f.exception() is None and f.result() is not None)
+            SDISTS.clear()
+            print(f"venvdeb: prepared the metadata of {used} of {len(links)} sdist-only "
+                  f"pins ahead ({workers} at once) while resolving, {len(TAKEN)} taken by "
+                  f"the resolver: {time.monotonic() - start:.1f} s", file=sys.stderr,
+                  flush=True)
+
+    resolve.venvdeb = True  # type: ignore[attr-defined]
+    Resolver.resolve = resolve  # type: ignore[method-assign]
+
+    original_metadata = SourceDistribution.prepare_distribution_metadata
+    original_id = vars(SourceDistribution)["build_tracker_id"].fget
+
+    def prepare_distribution_metadata(self: Any, *args: Any, **kwargs: Any) -> None:
+        future = (None if getattr(_THREAD, "ahead", False) or self.req.link is None
+                  else SDISTS.get(self.req.link.url_without_fragment))
+        directory = None
+        if future is not None:
+            try:
+                directory = future.result()
+            except Exception:  # noqa: BLE001 (cancelled or failed: prepared here)
+                directory = None
+        if directory is None or not os.path.isdir(directory):
+            return original_metadata(self, *args, **kwargs)
+        self.req.load_pyproject_toml()
+        self.req.metadata_directory = directory
+        self.req.assert_source_matches_version()
+        TAKEN.append(self.req.link.url_without_fragment)
+        return None
+
+    def build_tracker_id(self: Any) -> str | None:
+        # the same sdist prepared ahead and by the resolver: two tracker entries
+        key = original_id(self)
+        return f"{key}#venvdeb-ahead" if getattr(_THREAD, "ahead", False) else key
+
+    SourceDistribution.prepare_distribution_metadata = (  # type: ignore[method-assign]
+        prepare_distribution_metadata)
+    SourceDistribution.build_tracker_id = property(build_tracker_id)  # type: ignore[assignment,method-assign]
+
+
+def _patch_prefetch(workers: int, inputs: list[Path]) -> None:
     from piptools.logging import log
     from piptools.repositories import pypi
     from piptools.resolver import BaseResolver
@@ -153,12 +229,8 @@ def _patch_prefetch(workers: int, inputs: list[Path], pip_args: list[str]) -> No
         fetched = time.monotonic()
         print(f"venvdeb: prefetched the index pages and metadata of {len(pins)} pins "
               f"({workers} at once): {fetched - start:.1f} s", file=sys.stderr, flush=True)
-        if sdists and self.options.cache_dir:
-            jobs = max(2, 2 * (os.cpu_count() or 1))
-            built = build_sdists(sdists, pip_args, self.options.cache_dir, jobs)
-            print(f"venvdeb: built {built} of {len(sdists)} sdist-only pins into pip's wheel "
-                  f"cache ({jobs} at once): {time.monotonic() - fetched:.1f} s",
-                  file=sys.stderr, flush=True)
+        if sdists:
+            _patch_sdists(sdists, max(2, 2 * (os.cpu_count() or 1)))
 
     pypi.PyPIRepository.__init__ = __init__  # type: ignore[method-assign]
 
@@ -202,16 +274,14 @@ def _patch_prefetch(workers: int, inputs: list[Path], pip_args: list[str]) -> No
 
     BaseResolver.resolve_hashes = resolve_hashes  # type: ignore[method-assign]
 
+    # pip-tools first asks the JSON API for each pinned project's hashes, one project
+    # after the other, at an URL that PyPI answers with 404 (above): 570 round trips,
+    # 0.07-0.1 s each here. The index pages, fetched above, give each file's sha256 in
+    # its link (PEP 503): _get_file_hash takes it from there, as it did after the 404.
+    def _get_hashes_from_pypi(self: Any, ireq: Any) -> dict[str, str]:
+        return {}
 
-def _pip_options(argv: list[str]) -> list[str]:
-    """What pip-compile gives its pip: the index and ``--pip-args``."""
-    out: list[str] = []
-    for i, arg in enumerate(argv):
-        if arg in ("--index-url", "-i") and i + 1 < len(argv):
-            out += ["--index-url", argv[i + 1]]
-        elif arg.startswith("--pip-args="):
-            out += shlex.split(arg[len("--pip-args="):])
-    return out
+    pypi.PyPIRepository._get_hashes_from_pypi = _get_hashes_from_pypi  # type: ignore[method-assign]
 
 
 def main(argv: list[str]) -> None:
@@ -225,7 +295,7 @@ def main(argv: list[str]) -> None:
     _patch_hashes()
     if workers > 0:
         files = [Path(a) for a in rest if a.endswith(".in") and not a.startswith("-")]
-        _patch_prefetch(workers, [*files, Path("constraints.txt")], _pip_options(rest))
+        _patch_prefetch(workers, [*files, Path("constraints.txt")])
     from piptools.scripts.compile import cli
 
     sys.argv = [sys.argv[0], *rest]
