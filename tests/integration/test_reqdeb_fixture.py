@@ -46,6 +46,7 @@ def test_deb_holds_every_locked_wheel_with_its_hash(built: Project) -> None:
     # its metadata prepared beside the resolver, which took it (piptools_compile)
     said = (built.workdir / "logs" / RELEASE / "bookworm" / "lock.log").read_text()
     assert "venvdeb: prefetched the index pages and metadata of 3 pins" in said, said
+    assert "venvdeb: hashed the files of 3 pins (their pages 16 at once)" in said, said
     jobs = max(2, 2 * (os.cpu_count() or 1))
     assert (f"venvdeb: prepared the metadata of 1 of 1 sdist-only pins ahead ({jobs} at once) "
             f"while resolving, 1 taken by the resolver") in said, said

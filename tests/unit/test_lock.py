@@ -253,3 +253,28 @@ def test_a_prefetch_that_fails_is_left_to_the_resolver() -> None:
     assert piptools_compile.FETCHED == {
         "https://files.example/a-1.0-py3-none-any.whl.metadata": b"Metadata-Version: 2.1\n"}
     piptools_compile.FETCHED.clear()
+
+
+def test_hashing_reads_only_the_pinned_versions_links() -> None:
+    """Before pip evaluates a page's links for the hashes, the links of other versions
+    than the pinned one are left out, by file name (pip's own packaging); a name that
+    does not parse, or a pin that is not exact, is left to pip."""
+    from pip._vendor.packaging.specifiers import SpecifierSet
+    from pip._vendor.packaging.version import Version
+
+    from venvdeb.python import piptools_compile
+
+    assert piptools_compile._version_of("botocore-1.40.2-py3-none-any.whl") == Version("1.40.2")
+    assert piptools_compile._version_of("python_ldap-3.4.5.tar.gz") == Version("3.4.5")
+    assert piptools_compile._version_of("simplegeneric-0.8.1.zip") == Version("0.8.1")
+    assert piptools_compile._version_of("infi.dtypes.iqn-0.4.0.tar.gz") == Version("0.4.0")
+    assert piptools_compile._version_of("odd.exe") is None
+    assert piptools_compile._version_of("not-a-version-x.y.tar.gz") is None
+
+    def ireq(spec: str) -> object:
+        return type("Ireq", (), {"specifier": SpecifierSet(spec)})()
+
+    assert piptools_compile._pinned_version(ireq("==1.0")) == Version("1.0.0")
+    assert piptools_compile._pinned_version(ireq(">=1.0")) is None
+    assert piptools_compile._pinned_version(ireq("==1.*")) is None
+    assert piptools_compile._pinned_version(ireq("==1.0,!=2")) is None

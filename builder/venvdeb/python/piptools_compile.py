@@ -212,6 +212,32 @@ def _patch_sdists(links: list[tuple[str, str, Any]], workers: int) -> None:
     SourceDistribution.build_tracker_id = property(build_tracker_id)  # type: ignore[assignment,method-assign]
 
 
+def _version_of(filename: str) -> Any:
+    """The version a wheel's or sdist's file name gives (pip's packaging), or None
+    when the name does not parse (such a link is left to pip to judge)."""
+    from pip._vendor.packaging.utils import parse_sdist_filename, parse_wheel_filename
+
+    try:
+        if filename.endswith(".whl"):
+            return parse_wheel_filename(filename)[1]
+        return parse_sdist_filename(filename)[1]
+    except Exception:  # noqa: BLE001 (InvalidWheelFilename, InvalidSdistFilename, ...)
+        return None
+
+
+def _pinned_version(ireq: Any) -> Any:
+    """The version an exact pin (``==``) names (pip's packaging), or None."""
+    from pip._vendor.packaging.version import InvalidVersion, Version
+
+    specs = list(ireq.specifier)
+    if len(specs) != 1 or specs[0].operator != "==" or "*" in specs[0].version:
+        return None
+    try:
+        return Version(specs[0].version)
+    except InvalidVersion:
+        return None
+
+
 def _patch_prefetch(workers: int, inputs: list[Path]) -> None:
     from piptools.logging import log
     from piptools.repositories import pypi
@@ -257,10 +283,19 @@ def _patch_prefetch(workers: int, inputs: list[Path]) -> None:
 
     # The hashes: pip-tools lists every file of each pinned version (all platforms'
     # wheels), asking the finder again after clearing it: the same pages again, one
-    # after the other. Here they are asked for at once, then hashed as before.
+    # after the other, each of its links evaluated (botocore's page has thousands; CPU,
+    # not network). Here the pages are asked for at once, the links of other versions
+    # than the pinned one left out before pip evaluates them, then hashed as before.
     def resolve_hashes(self: Any, ireqs: Any) -> Any:
         with self.repository.allow_all_wheels(), log.indentation():
             finder = self.repository.finder
+            pins = {canonicalize_name(ireq.name): _pinned_version(ireq) for ireq in ireqs}
+            evaluate_links = finder.evaluate_links
+
+            def only_pinned(link_evaluator: Any, links: Any) -> Any:
+                pin = pins.get(canonicalize_name(link_evaluator.project_name))
+                return evaluate_links(link_evaluator, links if pin is None else [
+                    link for link in links if _version_of(link.filename) in (None, pin)])
 
             def one(name: str) -> None:
                 try:
@@ -268,9 +303,22 @@ def _patch_prefetch(workers: int, inputs: list[Path]) -> None:
                 except Exception:  # noqa: BLE001 (asked again below, and reported)
                     pass
 
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hashes") as pool:
-                list(pool.map(one, sorted({ireq.name for ireq in ireqs})))
-            return {ireq: self.repository.get_hashes(ireq) for ireq in ireqs}
+            finder.evaluate_links = only_pinned
+            start = time.monotonic()
+            try:
+                with ThreadPoolExecutor(max_workers=workers,
+                                        thread_name_prefix="hashes") as pool:
+                    list(pool.map(one, sorted({ireq.name for ireq in ireqs})))
+                hashes = {ireq: self.repository.get_hashes(ireq) for ireq in ireqs}
+                print(f"venvdeb: hashed the files of {len(hashes)} pins (their pages "
+                      f"{workers} at once): {time.monotonic() - start:.1f} s",
+                      file=sys.stderr, flush=True)
+                return hashes
+            finally:
+                # the class's method again, and no page's candidates kept filtered
+                del finder.evaluate_links
+                finder._all_candidates.clear()
+                finder._best_candidates.clear()
 
     BaseResolver.resolve_hashes = resolve_hashes  # type: ignore[method-assign]
 
