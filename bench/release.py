@@ -72,6 +72,12 @@ def main(argv: list[str]) -> int:
                 locks[way] = lock_file.read_bytes()
                 entries = len(lock.parse_lock(lock_file))
                 say(f"lock run {i + 1}/{a.runs}, {way}: {times[way][-1]:.1f} s, {entries} entries")
+                # where the time went (piptools_compile's own lines: prefetch, sdists, hashes)
+                lock_log = work.log(t.logs, "lock")
+                if lock_log.exists():
+                    for line in lock_log.read_text(errors="replace").splitlines():
+                        if line.startswith("venvdeb: "):
+                            say(f"  {line[len('venvdeb: '):]}")
         t = release_target(cfg, a.release, a.dist, work)
         base, ours = (w for w, _ in WAYS)
         lb, lo = statistics.median(times[base]), statistics.median(times[ours])
