@@ -7,10 +7,20 @@ from pathlib import Path
 
 import pytest
 from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from venvdeb.core.config import Distribution, Release
 from venvdeb.core.errors import SdistBuildFailed
-from venvdeb.python.build_lock import LEGACY, BuildSystem, parse_build_system, plan, read_build_system
+from venvdeb.python.build_lock import (
+    LEGACY,
+    BuildSystem,
+    exact_pins,
+    group_dir,
+    groups,
+    parse_build_system,
+    plan,
+    read_build_system,
+)
 from venvdeb.python.lock import LockEntry
 from venvdeb.python.sdist import unlocked
 
@@ -76,6 +86,42 @@ def test_plan_unites_static_discovered_and_setuptools_wheel() -> None:
     assert "pbr>=1.3  # b-1.tar.gz (asked by its backend)" in lines
     assert the_plan.constraints == "setuptools==66.1.1\n"
     assert the_plan.only_binary and the_plan.scope == "build"
+    assert "build lock" not in the_plan.requirements_in, "one lock says nothing of groups"
+
+
+def test_sdists_whose_exact_pins_contradict_get_build_locks_of_their_own() -> None:
+    """2026.1's krb5 0.9.0 builds with Cython==3.2.1 and gssapi 1.11.1 with
+    Cython==3.2.4: one lock cannot hold both. Each sdist joins the first lock none of
+    whose exact pins its own contradict (its backend's discovered ones too); ranges
+    are left to pip-compile."""
+    setuptools = BuildSystem(("setuptools>=40.8.0",), "setuptools.build_meta")
+    systems = {
+        "krb5-0.9.0.tar.gz": BuildSystem(("Cython == 3.2.1", "setuptools >= 42.0.0"),
+                                         "setuptools.build_meta"),
+        "gssapi-1.11.1.tar.gz": BuildSystem(("Cython == 3.2.4", "setuptools >= 40.6.0"),
+                                            "setuptools.build_meta"),
+        "psycopg2-2.9.11.tar.gz": setuptools,
+        "other-1.tar.gz": BuildSystem(("cython==3.2.4.0",), "setuptools.build_meta"),
+        "late-1.tar.gz": setuptools,
+    }
+    parts = groups(systems, {"late-1.tar.gz": ("Cython==3.2.1 ; python_version > '3'",)})
+    assert [sorted(p) for p in parts] == [
+        ["gssapi-1.11.1.tar.gz", "other-1.tar.gz", "psycopg2-2.9.11.tar.gz"],
+        ["krb5-0.9.0.tar.gz", "late-1.tar.gz"]]
+    assert groups({"a-1.tar.gz": setuptools, "b-1.tar.gz": setuptools}) == (
+        {"a-1.tar.gz": setuptools, "b-1.tar.gz": setuptools},)
+    assert groups({}) == ()
+    assert exact_pins(["Cython == 3.2.1", "x>=1", "y==1.*", "Z===2", "bad req ==", "w==1.0"]) == {
+        "cython": Version("3.2.1"), "w": Version("1.0")}
+    assert group_dir(Path("/l/build-lock"), 0) == Path("/l/build-lock")
+    assert group_dir(Path("/l/build-lock"), 1) == Path("/l/build-lock/group-2")
+    release = Release("2099.1", "fixture", Path("r"), "projects", ("bookworm",), (), "file:///i")
+    distribution = Distribution("bookworm", Path("/usr/bin/python3"), "3.11", "amd64", (2, 36), "m")
+    second = plan(release, distribution, parts[1], group=1, of=2)
+    assert "# build lock 2 of 2: sdists whose exact pins contradict another lock's" in \
+        second.requirements_in.splitlines()
+    assert "Cython == 3.2.1  # krb5-0.9.0.tar.gz" in second.requirements_in.splitlines()
+    assert "Cython == 3.2.4" not in second.requirements_in
 
 
 def test_building_an_sdist_unprivileged_is_one_line_saying_who_may(

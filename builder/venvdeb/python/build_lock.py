@@ -16,11 +16,13 @@ import json
 import tarfile
 import tomllib
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 
 from venvdeb.core.config import Distribution, Release
 from venvdeb.core.errors import ConfigError, SdistBuildFailed
@@ -147,8 +149,57 @@ def check_requirement(text: str, source: str) -> None:
                                f"requirements come from the index, hash-locked")
 
 
+def exact_pins(requires: Iterable[str]) -> dict[str, Version | str]:
+    """Canonical name -> version of the exact pins (``name==version``, no wildcard) among
+    ``requires``, whatever their markers (a Version: 3.2.4 and 3.2.4.0 are one pin)."""
+    out: dict[str, Version | str] = {}
+    for text in requires:
+        try:
+            req = Requirement(text)
+        except InvalidRequirement:
+            continue
+        specs = list(req.specifier)
+        if len(specs) == 1 and specs[0].operator == "==" and "*" not in specs[0].version:
+            version: Version | str
+            try:
+                version = Version(specs[0].version)
+            except InvalidVersion:
+                version = specs[0].version
+            out[canonicalize_name(req.name)] = version
+    return out
+
+
+def groups(systems: Mapping[str, BuildSystem],
+           discovered: Mapping[str, tuple[str, ...]] | None = None
+           ) -> tuple[dict[str, BuildSystem], ...]:
+    """The sdists (file name -> build system) split among build locks: each joins the
+    first group none of whose exact pins its own contradict (krb5 0.9.0 builds with
+    Cython==3.2.1, gssapi 1.11.1 with Cython==3.2.4: one lock cannot hold both), so
+    that the first group holds every sdist that agrees with it. Sdists in name order:
+    the same sdists give the same groups. Ranges that cannot meet are not foreseen
+    here: pip-compile says so."""
+    out: list[tuple[dict[str, BuildSystem], dict[str, Version | str]]] = []
+    for name, system in sorted(systems.items()):
+        pins = exact_pins((*system.requires, *(discovered or {}).get(name, ())))
+        for members, held in out:
+            if all(held.get(project, version) == version for project, version in pins.items()):
+                members[name] = system
+                held.update(pins)
+                break
+        else:
+            out.append(({name: system}, dict(pins)))
+    return tuple(members for members, _ in out)
+
+
+def group_dir(lock_dir: Path, group: int) -> Path:
+    """Where the build lock of group ``group`` (0-based) lives: the first in ``lock_dir``
+    itself, each other in a directory of its own in it."""
+    return lock_dir if group == 0 else lock_dir / f"group-{group + 1}"
+
+
 def plan(release: Release, distribution: Distribution, systems: Mapping[str, BuildSystem],
-         discovered: Mapping[str, tuple[str, ...]] | None = None) -> LockPlan:
+         discovered: Mapping[str, tuple[str, ...]] | None = None, *,
+         group: int = 0, of: int = 1) -> LockPlan:
     """Pure: pip-compile's inputs for the build lock of these sdists (sdist -> build system),
     with what their backends asked for beyond that (``discovered``, by sdist).
 
@@ -163,7 +214,9 @@ def plan(release: Release, distribution: Distribution, systems: Mapping[str, Bui
         for req in (discovered or {}).get(sdist_name, ()):
             wanted.setdefault(req, []).append(f"{sdist_name} (asked by its backend)")
     header = (f"# venvdeb: build requirements of the sdists of release {release.name} "
-              f"({release.series}), {distribution.name}, Python {distribution.python_version}\n")
+              f"({release.series}), {distribution.name}, Python {distribution.python_version}\n"
+              + (f"# build lock {group + 1} of {of}: sdists whose exact pins contradict "
+                 f"another lock's\n" if of > 1 else ""))
     body = "".join(f"{req}  # {', '.join(by)}\n" for req, by in sorted(wanted.items()))
     requirements_in = header + "-c constraints.txt\n" + body
     constraints = "".join(f"{p}\n" for p in release.extra_pins)

@@ -257,10 +257,11 @@ def execute(
     log_dir: Path,
     jobs: int,
     prepared: Mapping[str, Prepared] | None = None,
-    build_env: BuildEnv | None = None,
+    build_envs: Mapping[str, BuildEnv] | None = None,
     quiet: bool = False,
 ) -> tuple[Record, ...]:
-    """Fetch and build what the plan says (its sdists ``prepared``); return the new records."""
+    """Fetch and build what the plan says (its sdists ``prepared``, each built in the
+    environment ``build_envs`` gives its file name); return the new records."""
     progress = Progress("wheels", len(the_plan.fetch) + len(the_plan.build), quiet=quiet)
 
     def fetch(item: Fetch) -> Record:
@@ -275,9 +276,10 @@ def execute(
         return Record(item.entry.name, item.entry.version, item.file.filename, digest, "downloaded")
 
     def build(item: Build) -> Record:
-        assert prepared is not None and build_env is not None and build_env.root is not None, \
-            "builds need prepare() and a BuildEnv with its chroot"
+        assert prepared is not None and build_envs is not None, "builds need prepare()"
         ready = prepared[item.entry.name]
+        build_env = build_envs[ready.source.name]
+        assert build_env.root is not None, "builds need a BuildEnv with its chroot"
         wheel = sdist.build_wheel(
             name=item.entry.project_name, version=item.entry.version, sdist=ready.source,
             out_dir=files_dir, debian_build_deps=item.debian_build_deps,

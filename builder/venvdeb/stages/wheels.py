@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from venvdeb.core.target import Target
 from venvdeb.core.workdir import Workdir
 from venvdeb.python import build_lock, chroot, constraints, lock, wheelhouse
 from venvdeb.python.build_lock import BuildSystem
+from venvdeb.python.lock import LockPlan
 
 
 def plan_wheels(config: Config, work: Workdir, t: Target) -> wheelhouse.Plan:
@@ -41,17 +43,46 @@ def build_environment(config: Config, work: Workdir, t: Target,
                       systems: Mapping[str, BuildSystem],
                       discovered: Mapping[str, tuple[str, ...]],
                       known: dict[tuple[str, str], wheelhouse.Record],
-                      log_dir: Path, jobs: int) -> tuple[wheelhouse.BuildEnv, tuple[wheelhouse.Record, ...]]:
-    """The build lock of these sdists (file name -> build system; compiled, or reused
-    while its inputs hold), its wheels fetched hash-verified into the wheel repository;
-    return it and their records."""
+                      log_dir: Path, jobs: int
+                      ) -> tuple[dict[str, wheelhouse.BuildEnv], tuple[wheelhouse.Record, ...]]:
+    """The build locks of these sdists (file name -> build system; one lock unless
+    their exact pins contradict: ``build_lock.groups``), each compiled, or reused while
+    its inputs hold, its wheels fetched hash-verified into the wheel repository; return
+    each sdist's build environment and the records of every lock's wheels."""
+    lock_dir = work.build_lock_dir(t.release.name, t.distribution.name)
+    parts = build_lock.groups(systems, discovered) or ({},)
+    envs: dict[str, wheelhouse.BuildEnv] = {}
+    records: dict[tuple[str, str], wheelhouse.Record] = {}
+    for group, members in enumerate(parts):
+        the_plan = build_lock.plan(t.release, t.distribution, members, discovered,
+                                   group=group, of=len(parts))
+        env, got = _build_environment(config, work, t, the_plan,
+                                      build_lock.group_dir(lock_dir, group), members,
+                                      discovered, known, log_dir, jobs)
+        envs.update(dict.fromkeys(members, env))
+        records.update({(r.name, r.version): r for r in got})
+    for stale in lock_dir.glob("group-*"):  # a contradiction gone, its lock with it
+        if stale not in {build_lock.group_dir(lock_dir, g) for g in range(len(parts))}:
+            shutil.rmtree(stale)
+    if len(parts) > 1:
+        say(f"wheels: {len(parts)} build locks (exact pins that contradict each other): "
+            + "; ".join(", ".join(sorted(m)) for m in parts[1:]) + " apart from the rest")
+    return envs, tuple(sorted(records.values(), key=lambda r: (r.name, r.version)))
+
+
+def _build_environment(config: Config, work: Workdir, t: Target, the_plan: LockPlan,
+                       lock_dir: Path, systems: Mapping[str, BuildSystem],
+                       discovered: Mapping[str, tuple[str, ...]],
+                       known: dict[tuple[str, str], wheelhouse.Record],
+                       log_dir: Path, jobs: int
+                       ) -> tuple[wheelhouse.BuildEnv, tuple[wheelhouse.Record, ...]]:
+    """One build lock (``the_plan`` in ``lock_dir``) and its wheels."""
     wheel_dir = work.wheelhouse(t.release.name, t.distribution.name)
     files_dir = wheel_dir / "files"
-    the_plan = build_lock.plan(t.release, t.distribution, systems, discovered)
-    lock_dir = work.build_lock_dir(t.release.name, t.distribution.name)
     if any(s.requires for s in systems.values()) or any(discovered.get(n) for n in systems):
         pins = constraints.PinSet((), 0, ())
-        log = log_dir / "build-lock.log"
+        log = log_dir / ("build-lock.log" if lock_dir.name == "build-lock"
+                         else f"build-lock-{lock_dir.name}.log")
         where = chroot.place(config, t.distribution, log, "locking build requirements")
         if lock.compile_lock(the_plan, lock_dir, log, pins, where=where):
             say(f"wheels: build lock compiled: {lock_dir / 'lock.txt'}")
@@ -85,7 +116,7 @@ def run_wheels(config: Config, work: Workdir, t: Target, *, jobs: int) -> Outcom
         f"{len(the_plan.fetch)} to download, {len(the_plan.build)} to build from sdists")
     wheelhouse.verify_cached(the_plan.cached, entries, files_dir)
     log_dir = work.log_dir(t.logs, "wheels")
-    build_env = None
+    build_envs: dict[str, wheelhouse.BuildEnv] = {}
     build_records: tuple[wheelhouse.Record, ...] = ()
     sdists_dir = work.sdists(t.release.name, t.distribution.name)
     prepared = wheelhouse.prepare(the_plan.build, sdists_dir)
@@ -102,12 +133,12 @@ def run_wheels(config: Config, work: Workdir, t: Target, *, jobs: int) -> Outcom
         if the_plan.build else None
     for attempt in (1, 2):
         if systems:
-            build_env, build_records = build_environment(config, work, t, systems, discovered,
-                                                         known, log_dir, jobs)
-            build_env = dataclasses.replace(build_env, root=root)
+            build_envs, build_records = build_environment(config, work, t, systems,
+                                                          discovered, known, log_dir, jobs)
+            build_envs = {k: dataclasses.replace(v, root=root) for k, v in build_envs.items()}
         try:
             new += wheelhouse.execute(todo, files_dir=files_dir, log_dir=log_dir, jobs=jobs,
-                                      prepared=prepared, build_env=build_env)
+                                      prepared=prepared, build_envs=build_envs)
             break
         except wheelhouse.IncompleteBuildLock as incomplete:
             if attempt == 2 or all(set(discovered.get(k, ())) >= set(v)
