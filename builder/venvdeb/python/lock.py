@@ -354,8 +354,4 @@ def pinned(text: str) -> dict[str, str]:
 
 def pinned_inputs(lock_dir: Path) -> dict[str, str]:
     """The pins the lock in ``lock_dir`` was compiled from (its input files, kept there)."""
-    out: dict[str, str] = {}
-    for name in ("constraints.txt", "requirements.in"):
-        if (lock_dir / name).exists():
-            out.update(pinned((lock_dir / name).read_text()))
-    return out
+    return piptools_compile.pinned([lock_dir / "constraints.txt", lock_dir / "requirements.in"])

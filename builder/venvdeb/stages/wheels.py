@@ -56,14 +56,15 @@ def build_environment(config: Config, work: Workdir, t: Target,
     for group, members in enumerate(parts):
         the_plan = build_lock.plan(t.release, t.distribution, members, discovered,
                                    group=group, of=len(parts))
+        log = log_dir / ("build-lock.log" if group == 0 else f"build-lock-group-{group + 1}.log")
         env, got = _build_environment(config, work, t, the_plan,
                                       build_lock.group_dir(lock_dir, group), members,
-                                      discovered, known, log_dir, jobs)
+                                      discovered, known, log_dir, log, jobs)
         envs.update(dict.fromkeys(members, env))
         records.update({(r.name, r.version): r for r in got})
-    for stale in lock_dir.glob("group-*"):  # a contradiction gone, its lock with it
-        if stale not in {build_lock.group_dir(lock_dir, g) for g in range(len(parts))}:
-            shutil.rmtree(stale)
+    kept = {build_lock.group_dir(lock_dir, g) for g in range(len(parts))}
+    for stale in set(lock_dir.glob("group-*")) - kept:  # a contradiction gone, its lock too
+        shutil.rmtree(stale)
     if len(parts) > 1:
         say(f"wheels: {len(parts)} build locks (exact pins that contradict each other): "
             + "; ".join(", ".join(sorted(m)) for m in parts[1:]) + " apart from the rest")
@@ -74,15 +75,14 @@ def _build_environment(config: Config, work: Workdir, t: Target, the_plan: LockP
                        lock_dir: Path, systems: Mapping[str, BuildSystem],
                        discovered: Mapping[str, tuple[str, ...]],
                        known: dict[tuple[str, str], wheelhouse.Record],
-                       log_dir: Path, jobs: int
+                       log_dir: Path, log: Path, jobs: int
                        ) -> tuple[wheelhouse.BuildEnv, tuple[wheelhouse.Record, ...]]:
-    """One build lock (``the_plan`` in ``lock_dir``) and its wheels."""
+    """One build lock (``the_plan`` in ``lock_dir``, pip-compile's output in ``log``)
+    and its wheels."""
     wheel_dir = work.wheelhouse(t.release.name, t.distribution.name)
     files_dir = wheel_dir / "files"
     if any(s.requires for s in systems.values()) or any(discovered.get(n) for n in systems):
         pins = constraints.PinSet((), 0, ())
-        log = log_dir / ("build-lock.log" if lock_dir.name == "build-lock"
-                         else f"build-lock-{lock_dir.name}.log")
         where = chroot.place(config, t.distribution, log, "locking build requirements")
         if lock.compile_lock(the_plan, lock_dir, log, pins, where=where):
             say(f"wheels: build lock compiled: {lock_dir / 'lock.txt'}")
