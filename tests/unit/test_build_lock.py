@@ -138,3 +138,12 @@ def test_building_an_sdist_unprivileged_is_one_line_saying_who_may(
     assert "the sdist of libvirt-python 11.0.0 enters a chroot" in str(refused.value)
     assert "worker running as its own user" in (refused.value.hint or "")
     assert not (tmp_path / "out").exists(), "refused before anything is made"
+
+
+def test_declared_build_requirements_join_the_static_ones_once() -> None:
+    from venvdeb.python.build_lock import with_declared
+    system = BuildSystem(("setuptools>=40.8.0", "wheel"), "setuptools.build_meta")
+    assert with_declared(system, ()) is system
+    assert with_declared(system, ("wheel", "pbr>=1.3")).requires == (
+        "setuptools>=40.8.0", "wheel", "pbr>=1.3")
+    assert with_declared(system, ("pbr>=1.3",)).backend == "setuptools.build_meta"

@@ -32,7 +32,7 @@ def test_run_logs_output_and_raises_with_log(tmp_path: Path) -> None:
     assert str(info.value) == "the step failed with exit code 3"
     assert info.value.log == log and info.value.hint == "last output: boom"
     text = log.read_text()
-    assert "$ sh -c echo hello; echo err >&2" in text and "[exit 3]" in text
+    assert "$ sh -c echo hello; echo err >&2" in text and "[exit 3 after " in text
 
 
 def test_run_has_empty_stdin(tmp_path: Path) -> None:

@@ -21,6 +21,8 @@ def test_bundled_config_loads() -> None:
     assert keystone.version_for("2025.1") == "27.0.2"
     assert cfg.projects["cloudkitty"].version_for("2026.1") == "24.0.0"
     assert cfg.build_dependencies_for("Python_LDAP") == ("libldap2-dev", "libsasl2-dev", "python3-dev")
+    assert cfg.build_requires_for("TestResources") == ("pbr>=1.3",)
+    assert cfg.build_requires_for("keystone") == ()
     for release in cfg.releases.values():
         assert {p.split("==")[0] for p in release.extra_pins} == {"setuptools", "pip", "wheel", "certifi",
                                                                  "uv"}
@@ -103,3 +105,21 @@ def test_unknown_release_lists_the_known(tmp_path: Path) -> None:
     assert [p.name for p in cfg.projects_for("2026.1")] == ["keystone"]
     assert cfg.release("2026.1").scope == "projects"
     assert cfg.release("2026.1").index_url == "https://pypi.org/simple"
+
+
+@pytest.mark.parametrize("value", ['["pbr @ https://example.invalid/pbr.whl"]',
+                                   '["pbr; os_name == \'posix\'"]', '["pbr>=1.3\\n"]',
+                                   '["pbr >=1.3 $(id)"]'])
+def test_declared_build_requirements_are_names_and_ranges_only(tmp_path: Path, value: str) -> None:
+    path = _write(tmp_path, BASE.format(release="", project="")
+                  + f"\n[sdist_build_requires]\ntestresources = {value}\n")
+    with pytest.raises(ConfigError) as info:
+        config.load(path)
+    assert str(path) in str(info.value) and "sdist_build_requires.testresources" in str(info.value)
+    assert "a requirement from the index" in str(info.value)
+
+
+def test_declared_build_requirements_load(tmp_path: Path) -> None:
+    path = _write(tmp_path, BASE.format(release="", project="")
+                  + '\n[sdist_build_requires]\n"Pact" = ["pbr>=3.0", "setuptools>=17.1,<81"]\n')
+    assert config.load(path).build_requires_for("pact") == ("pbr>=3.0", "setuptools>=17.1,<81")

@@ -96,3 +96,22 @@ def test_a_pin_with_no_file_for_the_distribution_names_it(tmp_path: Path) -> Non
     plan = wheelhouse.plan([_entry()], cfg.release("2026.1"), cfg.distribution("bookworm"), cfg,
                            tmp_path, {}, lister=lambda url, name: files)
     assert [f.file.filename for f in plan.fetch] == [files[0].filename]
+
+
+def test_builds_that_compile_go_first_then_the_largest_sdists() -> None:
+    from venvdeb.python.build_lock import LEGACY, BuildSystem
+
+    def build(name: str, debs: tuple[str, ...] = ()) -> wheelhouse.Build:
+        return wheelhouse.Build(LockEntry(name, name, "1.0", frozenset({"h"})),
+                                _f(f"{name}-1.0.tar.gz"), debs)
+
+    builds = [build("aaa-pure"), build("big-pure"), build("cython-ext"), build("ldap", ("libldap2-dev",)),
+              build("small-pure")]
+    prepared = {b.entry.name: wheelhouse.Prepared(Path(f"/s/{b.entry.name}"), "h", LEGACY)
+                for b in builds}
+    prepared["cython-ext"] = wheelhouse.Prepared(
+        Path("/s/cython-ext"), "h", BuildSystem(("setuptools>=61", "Cython>=3.0 ; python_version>'3'"),
+                                                 "setuptools.build_meta"))
+    sizes = {"aaa-pure": 10, "big-pure": 900, "cython-ext": 20, "ldap": 30, "small-pure": 10}
+    order = [b.entry.name for b in wheelhouse.build_order(builds, prepared, sizes)]
+    assert order == ["ldap", "cython-ext", "big-pure", "aaa-pure", "small-pure"]

@@ -64,6 +64,10 @@ GIT_REF = _kind("a git branch or tag name", "stable/2026.1",
                 r"[A-Za-z0-9_][A-Za-z0-9_.+-]*(/[A-Za-z0-9_][A-Za-z0-9_.+-]*)*")
 PYPI_NAME = _kind("a Python distribution name", "python-ldap",
                   r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
+_SPEC = r"(===|==|>=|<=|~=|!=|<|>)[0-9][0-9A-Za-z.*+!-]*"
+BUILD_REQUIREMENT = _kind("a requirement from the index: a name and version ranges, no marker, "
+                          "no URL", "pbr>=1.3",
+                          rf"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?({_SPEC}(,{_SPEC})*)?")
 SERIES = _kind("a release series name", "gazpacho", r"[a-z][a-z0-9-]*")
 RELEASE = _kind("a release name", "2026.1", r"[0-9]{4}\.[0-9]+|[a-z][a-z0-9.-]*")
 LABEL = _kind("one line of letters, digits, spaces and , . ( ) / + : _ - (up to 100)",

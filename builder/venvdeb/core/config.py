@@ -10,7 +10,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, cast
 
@@ -203,6 +203,8 @@ class Config:
     pipeline_projects: tuple[str, ...] = ()
     pipeline_tool: bool = False  # also make, check and publish the venvdeb package itself
     audit: Audit = Audit()
+    #: What sdists' build backends ask for beyond their pyproject.toml, by canonical name
+    sdist_build_requires: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def root(self) -> Path:
@@ -239,6 +241,9 @@ class Config:
 
     def build_dependencies_for(self, package: str) -> tuple[str, ...]:
         return self.sdist_build_dependencies.get(canonicalize_name(package), ())
+
+    def build_requires_for(self, package: str) -> tuple[str, ...]:
+        return self.sdist_build_requires.get(canonicalize_name(package), ())
 
 
 def load(path: Path) -> Config:
@@ -283,6 +288,13 @@ def load(path: Path) -> Config:
         deps_t.check(name, name, allowlist.PYPI_NAME)
         sdist_deps[canonicalize_name(name)] = deps_t.strings(name, kind=allowlist.DEB_NAME)
 
+    requires_t = top.table("sdist_build_requires", {})
+    sdist_requires: dict[str, tuple[str, ...]] = {}
+    for name in list(requires_t.data):
+        requires_t.check(name, name, allowlist.PYPI_NAME)
+        sdist_requires[canonicalize_name(name)] = requires_t.strings(
+            name, kind=allowlist.BUILD_REQUIREMENT)
+
     projects_t = top.table("projects", {})
     projects = {name: _project(name, t, releases, distributions)
                 for name, t in projects_t.subtables()}
@@ -304,7 +316,7 @@ def load(path: Path) -> Config:
     audit = _audit(top.table("audit", {}), path.parent, releases)
     top.done()
     return Config(path, repository, distributions, releases, projects, sdist_deps,
-                  pipeline_releases, pipeline_projects, pipeline_tool, audit)
+                  pipeline_releases, pipeline_projects, pipeline_tool, audit, sdist_requires)
 
 
 def _audit(t: Table, root: Path, releases: Mapping[str, Release]) -> Audit:

@@ -168,7 +168,7 @@ def run(
                                       stdin=stdin, on_line=line)
         finally:
             done.set()
-        handle.write(f"[exit {returncode}]\n")
+        handle.write(f"[exit {returncode} after {time.monotonic() - started:.1f} s]\n")
     output = "".join(chunks)
     if check and returncode != 0:
         raise CommandFailed(f"{name} failed with exit code {returncode}",

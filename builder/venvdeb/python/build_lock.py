@@ -11,6 +11,7 @@ them into its own venv with ``--require-hashes``.
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import tarfile
@@ -111,6 +112,13 @@ def parse_build_system(raw: bytes, source: str) -> BuildSystem:
     if "requires" not in table:
         return BuildSystem(LEGACY_REQUIRES, backend, tuple(path))
     return BuildSystem(tuple(requires), backend, tuple(path))
+
+
+def with_declared(system: BuildSystem, declared: Iterable[str]) -> BuildSystem:
+    """``system`` with what the config declares its backend asks for beyond it
+    (``[sdist_build_requires]``), so that a new workdir's first build lock holds it."""
+    extra = tuple(r for r in declared if r not in system.requires)
+    return dataclasses.replace(system, requires=(*system.requires, *extra)) if extra else system
 
 
 def read_discovered(lock_dir: Path) -> dict[str, tuple[str, ...]]:

@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Literal
 
 from packaging import tags
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import (
     InvalidSdistFilename,
     InvalidWheelFilename,
     NormalizedName,
+    canonicalize_name,
     parse_sdist_filename,
     parse_wheel_filename,
 )
@@ -250,6 +252,35 @@ def prepare(builds: Sequence[Build], sdists_dir: Path) -> dict[str, Prepared]:
     return {b.entry.name: p for b, p in zip(builds, done, strict=True)}
 
 
+#: Build requirements that mean compiling (C, Cython, Rust): such sdists build first.
+COMPILING = frozenset({"cython", "cffi", "setuptools-rust", "maturin", "pybind11", "numpy",
+                       "scikit-build-core", "meson-python", "pkgconfig"})
+
+
+def build_order(builds: Sequence[Build], prepared: Mapping[str, Prepared],
+                sizes: Mapping[str, int]) -> tuple[Build, ...]:
+    """Pure: the builds longest first, as far as can be told without building (the
+    pool then ends with the short ones, not with a compiler running alone): those
+    that compile (Debian build dependencies declared, or a compiling build
+    requirement), then by sdist size (``sizes``, by entry name), largest first."""
+    def compiles(b: Build) -> bool:
+        if b.debian_build_deps:
+            return True
+        ready = prepared.get(b.entry.name)
+        return ready is not None and any(
+            _requirement_name(r) in COMPILING for r in ready.build_system.requires)
+
+    return tuple(sorted(builds, key=lambda b: (not compiles(b), -sizes.get(b.entry.name, 0),
+                                               b.entry.name)))
+
+
+def _requirement_name(text: str) -> str:
+    try:
+        return canonicalize_name(Requirement(text).name)
+    except InvalidRequirement:  # checked when read; never a reason to stop here
+        return ""
+
+
 def execute(
     the_plan: Plan,
     *,
@@ -296,7 +327,9 @@ def execute(
     with ThreadPoolExecutor(max_workers=8) as downloads, \
             ThreadPoolExecutor(max_workers=max(1, jobs)) as builds:
         futures = [downloads.submit(fetch, f) for f in the_plan.fetch]
-        futures += [builds.submit(build, b) for b in the_plan.build]
+        sizes = {n: p.source.stat().st_size for n, p in (prepared or {}).items()}
+        futures += [builds.submit(build, b)
+                    for b in build_order(the_plan.build, prepared or {}, sizes)]
         for future in futures:
             try:
                 results.append(future.result())

@@ -121,10 +121,14 @@ def run_wheels(config: Config, work: Workdir, t: Target, *, jobs: int) -> Outcom
     sdists_dir = work.sdists(t.release.name, t.distribution.name)
     prepared = wheelhouse.prepare(the_plan.build, sdists_dir)
     # the build lock covers every sdist of the lock, those built before too
-    systems = {r.source: build_lock.read_build_system(sdists_dir / r.source, r.name)
+    systems = {r.source: build_lock.with_declared(
+                   build_lock.read_build_system(sdists_dir / r.source, r.name),
+                   config.build_requires_for(r.name))
                for r in the_plan.cached
                if r.origin == "built" and r.source and (sdists_dir / r.source).is_file()}
-    systems.update({p.source.name: p.build_system for p in prepared.values()})
+    systems.update({p.source.name: build_lock.with_declared(p.build_system,
+                                                            config.build_requires_for(name))
+                    for name, p in prepared.items()})
     lock_dir = work.build_lock_dir(t.release.name, t.distribution.name)
     discovered = build_lock.read_discovered(lock_dir)
     new: tuple[wheelhouse.Record, ...] = ()
@@ -146,8 +150,10 @@ def run_wheels(config: Config, work: Workdir, t: Target, *, jobs: int) -> Outcom
                 raise
             # what a backend asks for (upstream code, confined) is locked with hashes like
             # the rest; recorded, so the next run's build lock holds it from the start
-            say(f"wheels: build backends asked for more: {incomplete.wanted}; "
-                f"adding it to the build lock")
+            say(f"wheels: build backends asked for more: {incomplete.wanted}; adding it to "
+                f"the build lock and building those again (declared under "
+                f"[sdist_build_requires] in {config.path.name}, a new workdir's first build "
+                f"lock holds it)")
             discovered = {**discovered, **{k: tuple(sorted({*discovered.get(k, ()), *v}))
                                            for k, v in incomplete.wanted.items()}}
             build_lock.write_discovered(lock_dir, discovered)
