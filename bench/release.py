@@ -14,6 +14,8 @@ the ratio and the target (lock + wheels <= 5 min on 2 cores). Never run by the t
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import shutil
 import statistics
@@ -37,6 +39,24 @@ from venvdeb.stages import wheels as wheels_stage  # noqa: E402
 TARGET = 300.0
 WAYS = (("pip-compile as pip-tools runs it", 0),
         (f"venvdeb (prefetch, {lock.PREFETCH or 16} at once)", lock.PREFETCH or 16))
+
+
+class _Said(io.TextIOBase):
+    """stderr, passed on, its lines kept (the wheels stage's own figures)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self._partial = ""
+        self._out = sys.stderr
+
+    def write(self, text: str) -> int:
+        self._out.write(text)
+        *done, self._partial = (self._partial + text).split("\n")
+        self.lines += done
+        return len(text)
+
+    def flush(self) -> None:
+        self._out.flush()
 
 
 def say(message: str) -> None:
@@ -90,8 +110,10 @@ def main(argv: list[str]) -> int:
         total = lo
         if not a.skip_wheels:
             start = time.monotonic()
+            said = _Said()
             try:
-                wheels_stage.run_wheels(cfg, work, t, jobs=os.cpu_count() or 1)
+                with contextlib.redirect_stderr(said):
+                    wheels_stage.run_wheels(cfg, work, t, jobs=os.cpu_count() or 1)
             except VenvdebError as e:  # the locks' figures stand; the wheels' is missing
                 lines += [f"  wheels: FAILED after {time.monotonic() - start:.1f} s: {e}",
                           f"target full release (lock + wheels) <= {TARGET:.0f} s: not "
@@ -103,6 +125,9 @@ def main(argv: list[str]) -> int:
             built = sum(r.origin == "built" for r in records)
             lines.append(f"  wheels ({len(records) - built} downloaded, {built} built from "
                          f"sdists){'':<13} {took:>7.1f} s")
+            lines += [f"    {x[len('wheels: '):]}" for x in said.lines
+                      if x.startswith(("wheels: read the index", "wheels: build backends asked",
+                                       "wheels: build lock compiled"))]
             total += took
             met = total <= TARGET
             lines.append(f"target full release (lock + wheels) <= {TARGET:.0f} s: "

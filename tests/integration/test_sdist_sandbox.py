@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import secrets
 import socket
 import stat
@@ -109,6 +110,11 @@ def test_hostile_sdist_is_denied_the_key_root_and_the_network_and_still_builds(
     discovered = json.loads((build_lock_dir / "discovered.json").read_text())
     assert discovered == {name: ["wheel"]}
     assert "build backends asked for more" in run.err
+    # the stage says where its time went; each command's log line, how long it ran
+    assert re.search(r"wheels: read the index for 1 entries in [0-9.]+ s; downloaded 0 wheels "
+                     r"in [0-9.]+ s beside the build locks \([0-9.]+ s\) and 1 sdist builds "
+                     r"\([0-9.]+ s, [0-9]+ at once\)", run.err), run.err
+    assert re.search(r"^\[exit 0 after [0-9]+\.[0-9] s\]$", log, re.MULTILINE), log
     records = json.loads((wheel_dir / "build-manifest.json").read_text())
     assert {(r["name"], r["version"]) for r in records} >= {("fixture-lib", "1.1.0")}
     assert {r["name"] for r in records} == {"fixture-lib", "wheel"}

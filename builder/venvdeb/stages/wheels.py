@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from venvdeb.core.config import Config
@@ -111,11 +113,55 @@ def run_wheels(config: Config, work: Workdir, t: Target, *, jobs: int) -> Outcom
     wheel_dir = work.wheelhouse(t.release.name, t.distribution.name)
     files_dir = wheel_dir / "files"
     known = wheelhouse.load_records(wheel_dir / wheelhouse.RECORDS)
+    started = time.monotonic()
     the_plan = wheelhouse.plan(entries, t.release, t.distribution, config, files_dir, known)
+    listed = time.monotonic() - started
     say(f"wheels: {t.release.name}: {the_plan.total} entries: {len(the_plan.cached)} cached, "
         f"{len(the_plan.fetch)} to download, {len(the_plan.build)} to build from sdists")
     wheelhouse.verify_cached(the_plan.cached, entries, files_dir)
     log_dir = work.log_dir(t.logs, "wheels")
+    # the downloads do not wait for the build locks (pip-compile in the chroot) nor
+    # for the sdist builds: they run beside them
+    with ThreadPoolExecutor(max_workers=1) as background:
+        downloading = background.submit(_timed, wheelhouse.execute,
+                                        wheelhouse.Plan((), the_plan.fetch, ()),
+                                        files_dir=files_dir, log_dir=log_dir, jobs=jobs)
+        built, build_records, phases = _build_sdists(config, work, t, the_plan, known,
+                                                     files_dir, log_dir, jobs)
+        fetched, fetch_time = downloading.result()
+    new = (*fetched, *built)
+    if the_plan.fetch or the_plan.build:
+        say(f"wheels: read the index for {len(the_plan.fetch) + len(the_plan.build)} entries "
+            f"in {listed:.1f} s; downloaded {len(fetched)} wheels in {fetch_time:.1f} s"
+            + (f" beside the build locks ({phases[0]:.1f} s) and {len(built)} sdist builds "
+               f"({phases[1]:.1f} s, {max(1, jobs)} at once)" if the_plan.build else ""))
+    known.update({(r.name, r.version): r for r in (*build_records, *new)})
+    wheelhouse.write_records(wheel_dir / wheelhouse.RECORDS, known.values())
+    current = tuple(known[(e.name, e.version)] for e in entries)
+    wheelhouse.publish(current, wheel_dir, build_records)
+    downloaded = sum(r.origin == "downloaded" for r in current)
+    from_sdists = sum(r.origin == "built" for r in current)
+    return Outcome("wheels", f"{t.release.name}/{t.distribution.name}",
+                   f"wheels: {len(current)} wheels ({downloaded} downloaded, {from_sdists} built; "
+                   f"{len(new)} new this run) in {wheel_dir}"
+                   + (f"; the build lock's {len(build_records)} wheels built them" if build_records else ""),
+                   changed=bool(new))
+
+
+def _timed(fn: Callable[..., tuple[wheelhouse.Record, ...]], *args: object, **kwargs: object
+           ) -> tuple[tuple[wheelhouse.Record, ...], float]:
+    started = time.monotonic()
+    return fn(*args, **kwargs), time.monotonic() - started
+
+
+def _build_sdists(config: Config, work: Workdir, t: Target, the_plan: wheelhouse.Plan,
+                  known: dict[tuple[str, str], wheelhouse.Record], files_dir: Path,
+                  log_dir: Path, jobs: int
+                  ) -> tuple[tuple[wheelhouse.Record, ...], tuple[wheelhouse.Record, ...],
+                             tuple[float, float]]:
+    """Build the plan's sdists, each with its build lock's wheels (locked, or relocked
+    once with what backends asked for beyond it); return the built wheels' records,
+    the build locks' records, and the time taken by the build locks and by the builds."""
     build_envs: dict[str, wheelhouse.BuildEnv] = {}
     build_records: tuple[wheelhouse.Record, ...] = ()
     sdists_dir = work.sdists(t.release.name, t.distribution.name)
@@ -132,19 +178,25 @@ def run_wheels(config: Config, work: Workdir, t: Target, *, jobs: int) -> Outcom
     lock_dir = work.build_lock_dir(t.release.name, t.distribution.name)
     discovered = build_lock.read_discovered(lock_dir)
     new: tuple[wheelhouse.Record, ...] = ()
-    todo = the_plan
+    todo = wheelhouse.Plan((), (), the_plan.build)
     root = chroot.tree(config, t.distribution, log_dir / "build-chroot.log") \
         if the_plan.build else None
+    locking = building = 0.0
     for attempt in (1, 2):
+        started = time.monotonic()
         if systems:
             build_envs, build_records = build_environment(config, work, t, systems,
                                                           discovered, known, log_dir, jobs)
             build_envs = {k: dataclasses.replace(v, root=root) for k, v in build_envs.items()}
+        locking += time.monotonic() - started
+        started = time.monotonic()
         try:
             new += wheelhouse.execute(todo, files_dir=files_dir, log_dir=log_dir, jobs=jobs,
                                       prepared=prepared, build_envs=build_envs)
+            building += time.monotonic() - started
             break
         except wheelhouse.IncompleteBuildLock as incomplete:
+            building += time.monotonic() - started
             if attempt == 2 or all(set(discovered.get(k, ())) >= set(v)
                                    for k, v in incomplete.wanted.items()):
                 raise
@@ -161,14 +213,4 @@ def run_wheels(config: Config, work: Workdir, t: Target, *, jobs: int) -> Outcom
             done = {(r.name, r.version) for r in incomplete.done}
             todo = wheelhouse.Plan((), (), tuple(b for b in the_plan.build
                                                  if (b.entry.name, b.entry.version) not in done))
-    known.update({(r.name, r.version): r for r in (*build_records, *new)})
-    wheelhouse.write_records(wheel_dir / wheelhouse.RECORDS, known.values())
-    current = tuple(known[(e.name, e.version)] for e in entries)
-    wheelhouse.publish(current, wheel_dir, build_records)
-    downloaded = sum(r.origin == "downloaded" for r in current)
-    built = sum(r.origin == "built" for r in current)
-    return Outcome("wheels", f"{t.release.name}/{t.distribution.name}",
-                   f"wheels: {len(current)} wheels ({downloaded} downloaded, {built} built; "
-                   f"{len(new)} new this run) in {wheel_dir}"
-                   + (f"; the build lock's {len(build_records)} wheels built them" if build_records else ""),
-                   changed=bool(new))
+    return new, build_records, (locking, building)
