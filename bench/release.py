@@ -17,6 +17,7 @@ import argparse
 import contextlib
 import io
 import os
+import re
 import shutil
 import statistics
 import sys
@@ -57,6 +58,38 @@ class _Said(io.TextIOBase):
 
     def flush(self) -> None:
         self._out.flush()
+
+
+def slowest_builds(log_dir: Path, names: list[str], top: int = 6) -> list[str]:
+    """Each sdist build's time, the sum of its commands' times in its log (the runner
+    writes ``[exit N after T s]``): the slowest, and what creating each build's venv,
+    installing its build lock and the backend's hooks took over all builds."""
+    per: dict[str, float] = {}
+    steps: dict[str, float] = {}
+    for name in names:
+        log = log_dir / f"{name}.log"
+        if not log.exists():
+            continue
+        command = ""
+        for line in log.read_text(errors="replace").splitlines():
+            if line.startswith("$ "):
+                command = line
+            m = re.fullmatch(r"\[exit -?[0-9]+ after ([0-9.]+) s\]", line)
+            if m:
+                took = float(m.group(1))
+                per[name] = per.get(name, 0.0) + took
+                step = ("venv" if " -m venv " in command else
+                        "build lock install" if "-r /build/build-lock.txt" in command else
+                        "unpack" if " tar -xf " in command or " zipfile -e " in command else
+                        "backend hooks (metadata, wheel)")
+                steps[step] = steps.get(step, 0.0) + took
+    if not per:
+        return []
+    slow = sorted(per.items(), key=lambda kv: -kv[1])[:top]
+    return [f"    sdist builds: {sum(per.values()):.1f} s of commands over {len(per)} builds; "
+            f"slowest: " + ", ".join(f"{n} {s:.1f} s" for n, s in slow),
+            "    by step: " + ", ".join(f"{k} {v:.1f} s" for k, v in
+                                        sorted(steps.items(), key=lambda kv: -kv[1]))]
 
 
 def say(message: str) -> None:
@@ -127,7 +160,9 @@ def main(argv: list[str]) -> int:
                          f"sdists){'':<13} {took:>7.1f} s")
             lines += [f"    {x[len('wheels: '):]}" for x in said.lines
                       if x.startswith(("wheels: read the index", "wheels: build backends asked",
-                                       "wheels: build lock compiled"))]
+                                       "wheels: build locks"))]
+            lines += slowest_builds(work.log_dir(t.logs, "wheels"),
+                                    [r.name for r in records if r.origin == "built"])
             total += took
             met = total <= TARGET
             lines.append(f"target full release (lock + wheels) <= {TARGET:.0f} s: "
