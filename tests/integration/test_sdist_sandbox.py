@@ -115,6 +115,11 @@ def test_hostile_sdist_is_denied_the_key_root_and_the_network_and_still_builds(
                      r"in [0-9.]+ s beside the build locks \([0-9.]+ s\) and 1 sdist builds "
                      r"\([0-9.]+ s, [0-9]+ at once\)", run.err), run.err
     assert re.search(r"^\[exit 0 after [0-9]+\.[0-9] s\]$", log, re.MULTILINE), log
+    # the build lock was installed once, before any upstream code ran, and unpacked here
+    venv_log = (workdir / "logs" / RELEASE / "bookworm" / "wheels" / "build-venv-1.log").read_text()
+    assert "--require-hashes" in venv_log and "Successfully installed" in venv_log, venv_log
+    assert "hostile" not in venv_log
+    assert "tar -xf /build/venv.tar -C /build" in log and "--require-hashes" not in log, log
     records = json.loads((wheel_dir / "build-manifest.json").read_text())
     assert {(r["name"], r["version"]) for r in records} >= {("fixture-lib", "1.1.0")}
     assert {r["name"] for r in records} == {"fixture-lib", "wheel"}

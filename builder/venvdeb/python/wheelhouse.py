@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -257,6 +258,11 @@ COMPILING = frozenset({"cython", "cffi", "setuptools-rust", "maturin", "pybind11
                        "scikit-build-core", "meson-python", "pkgconfig"})
 
 
+def _env_key(env: BuildEnv) -> tuple[object, ...]:
+    """What makes two build environments one venv: the same lock, interpreter, chroot."""
+    return (env.lock, env.python, env.root)
+
+
 def build_order(builds: Sequence[Build], prepared: Mapping[str, Prepared],
                 sizes: Mapping[str, int]) -> tuple[Build, ...]:
     """Pure: the builds longest first, as far as can be told without building (the
@@ -306,26 +312,40 @@ def execute(
             progress.step(f"downloaded {item.file.filename}")
         return Record(item.entry.name, item.entry.version, item.file.filename, digest, "downloaded")
 
+    def venv(build_env: BuildEnv, dest: Path, log: Path) -> Path:
+        assert build_env.root is not None, "builds need a BuildEnv with its chroot"
+        return sdist.build_venv(build_lock=build_env.lock, build_wheels=build_env.wheels,
+                                root=build_env.root, python=build_env.python, log=log, dest=dest)
+
     def build(item: Build) -> Record:
         assert prepared is not None and build_envs is not None, "builds need prepare()"
         ready = prepared[item.entry.name]
         build_env = build_envs[ready.source.name]
         assert build_env.root is not None, "builds need a BuildEnv with its chroot"
+        venv_archive = venvs[_env_key(build_env)].result()
         wheel = sdist.build_wheel(
             name=item.entry.project_name, version=item.entry.version, sdist=ready.source,
             out_dir=files_dir, debian_build_deps=item.debian_build_deps,
             build_system=ready.build_system, build_lock=build_env.lock,
             build_wheels=build_env.wheels, root=build_env.root, python=build_env.python,
             python_version=build_env.python_version,
-            log=log_dir / f"{item.entry.name}.log", source_date_epoch=BUILD_EPOCH)
+            log=log_dir / f"{item.entry.name}.log", source_date_epoch=BUILD_EPOCH,
+            venv_archive=venv_archive)
         progress.step(f"built      {wheel.name} (from {item.sdist.filename})")
         return Record(item.entry.name, item.entry.version, wheel.name, sha256(wheel),
                       "built", item.sdist.filename, ready.sha256)
 
     results: list[Record] = []
     errors: list[VenvdebError] = []
-    with ThreadPoolExecutor(max_workers=8) as downloads, \
+    # each build lock installed once into a venv, which its builds unpack (sdist.build_venv)
+    envs = {_env_key(e): e for e in (build_envs or {}).values()} if the_plan.build else {}
+    with tempfile.TemporaryDirectory(prefix="venvdeb-build-venvs-") as held, \
+            ThreadPoolExecutor(max_workers=max(1, len(envs))) as making, \
+            ThreadPoolExecutor(max_workers=8) as downloads, \
             ThreadPoolExecutor(max_workers=max(1, jobs)) as builds:
+        venvs = {key: making.submit(venv, env, Path(held) / f"venv-{i + 1}.tar",
+                                    log_dir / f"build-venv-{i + 1}.log")
+                 for i, (key, env) in enumerate(envs.items())}
         futures = [downloads.submit(fetch, f) for f in the_plan.fetch]
         sizes = {n: p.source.stat().st_size for n, p in (prepared or {}).items()}
         futures += [builds.submit(build, b)
