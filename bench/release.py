@@ -80,11 +80,16 @@ def slowest_builds(log_dir: Path, names: list[str], top: int = 6) -> list[str]:
                 per[name] = per.get(name, 0.0) + took
                 step = ("venv" if " -m venv " in command else
                         "build lock install" if "-r /build/build-lock.txt" in command else
+                        "build venv unpack" if "/build/venv.tar" in command else
                         "unpack" if " tar -xf " in command or " zipfile -e " in command else
                         "backend hooks (metadata, wheel)")
                 steps[step] = steps.get(step, 0.0) + took
     if not per:
         return []
+    for log in sorted(log_dir.glob("build-venv-*.log")):  # each build lock's venv, made once
+        took = sum(float(m) for m in re.findall(r"^\[exit -?[0-9]+ after ([0-9.]+) s\]$",
+                                                   log.read_text(errors="replace"), re.MULTILINE))
+        steps[f"{log.stem} (once)"] = took
     slow = sorted(per.items(), key=lambda kv: -kv[1])[:top]
     return [f"    sdist builds: {sum(per.values()):.1f} s of commands over {len(per)} builds; "
             f"slowest: " + ", ".join(f"{n} {s:.1f} s" for n, s in slow),
