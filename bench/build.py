@@ -446,11 +446,12 @@ def pipeline_scaling(work: Workdir, t: Target, scratch: Path, log: Path) -> list
     runner.run(["cp", "-a", "--reflink=auto", str(work.root), str(base)], log=log,
                what="cp -a (the workdir)")
     for tree in [*base.glob("releases/*/*/projects"), *base.glob("releases/*/*/uploads"),
-                 base / "repo", base / "state" / "checks.json", base / "logs"]:
-        if tree.is_dir():
-            shutil.rmtree(tree)
-        elif tree.exists():
+                 base / "repo", base / "repo.d", base / "repo.lock",
+                 base / "state" / "checks.json", base / "logs"]:
+        if tree.is_symlink() or tree.is_file():  # repo: a link to its generation in repo.d
             tree.unlink()
+        elif tree.is_dir():
+            shutil.rmtree(tree)
     rows: list[tuple[int, int, float]] = []
     for jobs in (1, 2):
         for n in range(1, len(PIPELINE_PROJECTS) + 1):
