@@ -132,7 +132,7 @@ def test_building_an_sdist_unprivileged_is_one_line_saying_who_may(
     with pytest.raises(HostError) as refused:
         sdist.build_wheel(name="libvirt-python", version="11.0.0", sdist=tmp_path / "x.tar.gz",
                           out_dir=tmp_path / "out", debian_build_deps=(),
-                          build_system=LEGACY, build_lock=(), build_wheels={},
+                          build_system=LEGACY, build_lock=(), venv_archive=tmp_path / "venv.tar",
                           root=tmp_path, python="/usr/bin/python3", python_version="3.11",
                           log=tmp_path / "log", source_date_epoch=0)
     assert "the sdist of libvirt-python 11.0.0 enters a chroot" in str(refused.value)

@@ -172,21 +172,19 @@ def build_wheel(
     debian_build_deps: tuple[str, ...],
     build_system: BuildSystem,
     build_lock: Sequence[LockEntry],
-    build_wheels: Mapping[NormalizedName, Path],
+    venv_archive: Path,
     root: Path,
     python: str,
     python_version: str,
     log: Path,
     source_date_epoch: int,
-    venv_archive: Path | None = None,
 ) -> Path:
     """Return the path of the wheel built from ``sdist`` into ``out_dir``.
 
     ``root``: the build chroot (``python``, the target interpreter, is a path in
-    it); ``build_wheels`` maps each build-lock entry's name to its verified wheel;
-    ``debian_build_deps``, what the config declares for it (for the hint of a
-    failed build); ``venv_archive``, the build lock already installed into a venv
-    (``build_venv``), unpacked instead of installing the build lock again.
+    it); ``venv_archive``, its build lock installed into a venv (``build_venv``),
+    unpacked as the build's venv; ``debian_build_deps``, what the config declares
+    for it (for the hint of a failed build).
     """
     if os.geteuid() != 0:
         raise HostError(f"building the sdist of {name} {version} enters a chroot: that needs root",
@@ -199,14 +197,10 @@ def build_wheel(
     inside = chroot.INSIDE
     who = chroot.builder()  # the builder, seen from here
     with sandbox.scratch(f"sdist-{canonicalize_name(name)}", owner=who) as scratch:
-        for sub in ("home", "tmp", "src", "out", "wheels"):
+        for sub in ("home", "tmp", "src", "out"):
             (scratch / sub).mkdir()
         shutil.copyfile(sdist, scratch / sdist.name)
-        if venv_archive is None:
-            lines = _lock_file(scratch, build_lock, build_wheels)
-        else:
-            lines = []
-            shutil.copyfile(venv_archive, scratch / VENV_ARCHIVE, follow_symlinks=False)
+        shutil.copyfile(venv_archive, scratch / VENV_ARCHIVE, follow_symlinks=False)
         sandbox.give(scratch, who)
         env = chroot.tree_environment({
             "SOURCE_DATE_EPOCH": str(source_date_epoch),
@@ -232,8 +226,6 @@ def build_wheel(
                                     f"({what})", hint=hint, log=log)
 
         steps: list[tuple[list[str], str]] = [
-            ([python, "-m", "venv", "--without-pip", str(inside / "venv")], "creating its venv")
-            if venv_archive is None else
             (["tar", "-xf", str(inside / VENV_ARCHIVE), "-C", str(inside), "--no-same-owner"],
              "unpacking its venv with the build lock installed"),
             (["tar", "-xf", str(inside / sdist.name), "-C", str(inside / "src"),
@@ -242,11 +234,6 @@ def build_wheel(
              [python, "-m", "zipfile", "-e", str(inside / sdist.name), str(inside / "src")],
              "unpacking it"),
         ]
-        if lines:
-            steps.append(([venv_python, pip, "install", "--no-index", "--require-hashes",
-                           "--no-deps", "--no-cache-dir", "--find-links", str(inside / "wheels"),
-                           "-r", str(inside / "build-lock.txt")],
-                          "installing its build lock"))
         for argv, what in steps:
             result = confined(argv, what)
             if result.returncode != 0:

@@ -327,10 +327,9 @@ def execute(
             name=item.entry.project_name, version=item.entry.version, sdist=ready.source,
             out_dir=files_dir, debian_build_deps=item.debian_build_deps,
             build_system=ready.build_system, build_lock=build_env.lock,
-            build_wheels=build_env.wheels, root=build_env.root, python=build_env.python,
+            venv_archive=venv_archive, root=build_env.root, python=build_env.python,
             python_version=build_env.python_version,
-            log=log_dir / f"{item.entry.name}.log", source_date_epoch=BUILD_EPOCH,
-            venv_archive=venv_archive)
+            log=log_dir / f"{item.entry.name}.log", source_date_epoch=BUILD_EPOCH)
         progress.step(f"built      {wheel.name} (from {item.sdist.filename})")
         return Record(item.entry.name, item.entry.version, wheel.name, sha256(wheel),
                       "built", item.sdist.filename, ready.sha256)
