@@ -15,7 +15,7 @@ from venvdeb.buildbot import plan as buildbot_plan
 from venvdeb.buildbot import service as buildbot_service
 from venvdeb.buildbot import users as buildbot_users
 from venvdeb.core import config as config_mod
-from venvdeb.core import layout
+from venvdeb.core import layout, runner
 from venvdeb.core.errors import ParityFailed, VenvdebError, host_error
 from venvdeb.core.outcome import Outcome
 from venvdeb.core.target import (
@@ -650,6 +650,7 @@ def _report(exc: VenvdebError) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    runner.interrupt_on_sigterm()
     try:
         if args.require_code and args.require_code != code_digest():
             raise VenvdebError(

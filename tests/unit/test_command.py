@@ -1,6 +1,10 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -74,3 +78,41 @@ def test_a_log_that_cannot_take_a_line_stops_the_command(tmp_path: Path) -> None
                    on_line=full)
     with pytest.raises(ProcessLookupError):
         os.kill(pids[0], 0)  # killed and reaped, not left running
+
+
+def test_an_interrupted_command_stops_its_own_children_first(tmp_path: Path) -> None:
+    """SIGINT reaches the command before any SIGKILL: a shell that traps it gets to stop
+    its child (a venvdeb pipeline stops its build the same way) and say so."""
+    stopped = tmp_path / "stopped"
+    script = (f"trap 'kill $child; wait $child; echo stopped > {stopped}; exit 130' INT; "
+              "sleep 30 & child=$!; echo $child; wait")
+    children = []
+
+    def interrupt(line: str) -> None:
+        children.append(int(line))
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(["sh", "-c", script], log=tmp_path / "stage.log", on_line=interrupt)
+    assert stopped.read_text() == "stopped\n"
+    with pytest.raises(ProcessLookupError):
+        os.kill(children[0], 0)  # the grandchild, stopped by the command itself
+
+
+def test_sigterm_stops_the_running_command_as_an_interrupt_does(tmp_path: Path) -> None:
+    """venvdeb (and bench/) killed with SIGTERM stop the command they run, with its
+    children, instead of dying and leaving it running."""
+    stopped, started = tmp_path / "stopped", tmp_path / "started"
+    script = (f"trap 'echo stopped > {stopped}; exit 130' INT; touch {started}; "
+              "sleep 30 & wait")
+    driver = ("import sys; from pathlib import Path; from venvdeb.core import runner; "
+              "runner.interrupt_on_sigterm(); "
+              f"runner.run(['sh', '-c', {script!r}], log=Path({str(tmp_path / 'l')!r}))")
+    proc = subprocess.Popen([sys.executable, "-c", driver], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode != 0 and "KeyboardInterrupt" in err
+    assert stopped.read_text() == "stopped\n"

@@ -8,6 +8,7 @@ What executes it is a ``Runner``: the subprocess one, or another given with
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -98,10 +99,33 @@ class SubprocessRunner:
             for line in proc.stdout:
                 on_line(line)
         except BaseException:  # the log cannot take a line (a full disk), or ^C: stop it too
-            proc.kill()
-            proc.wait()
+            _stop(proc)
             raise
         return proc.wait()
+
+
+#: how long an interrupted command has to stop its own children before it is killed
+STOP_GRACE = 10.0
+
+
+def interrupt_on_sigterm() -> None:
+    """SIGTERM (``kill``, a stopped service) handled as ^C: the command running is
+    stopped with its children (``_stop``), not left running beside a dead parent."""
+    def terminated(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+    if threading.current_thread() is threading.main_thread():  # only it may set handlers
+        signal.signal(signal.SIGTERM, terminated)
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    """SIGINT first, so that a command with children of its own (a venvdeb, a
+    dpkg-buildpackage) stops them too; SIGKILL if it is still there after STOP_GRACE."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=STOP_GRACE)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 _current: list[Runner] = [SubprocessRunner()]
