@@ -239,8 +239,13 @@ def target(name: str, ok: bool, detail: str) -> str:
 # --- node install --------------------------------------------------------------------------
 
 #: the node-install variants, alternating within each run: apt-get as a node runs it,
-#: the same with dpkg's fsyncs off (what they cost), and pip into a fresh venv
-INSTALL_WAYS = ("apt", "apt, dpkg --force-unsafe-io", "pip")
+#: the same with dpkg's fsyncs off (what they cost), the venv package repacked without
+#: its bytecode and compiled on the node afterwards as a postinst would (Debian's own
+#: practice), the venv package's files alone written by ``dpkg-deb -x`` (no dpkg
+#: database, no fsync: the floor of any unpack), and pip into a fresh venv
+INSTALL_WAYS = ("apt", "apt, dpkg --force-unsafe-io", "apt, bytecode compiled on the node",
+                "files only (dpkg-deb -x)", "pip")
+WAY_COMPILED, WAY_FILES = INSTALL_WAYS[2], INSTALL_WAYS[3]
 
 
 @dataclass
@@ -250,9 +255,32 @@ class Install:
     stages: dict[str, float]
 
 
+def without_bytecode(deb: Path, into: Path, log: Path) -> tuple[Path, int]:
+    """``deb`` repacked into ``into`` without its ``__pycache__`` directories (and
+    their md5sums lines), compressed as venvdeb's rules compress; how many .pyc
+    files it left out. Installed-Size is left as it was: apt and dpkg do not read
+    it to unpack."""
+    tree = into / "tree"
+    runner.run(["dpkg-deb", "-R", str(deb), str(tree)], log=log, what="dpkg-deb -R")
+    caches = sorted(d for d in tree.rglob("__pycache__") if d.is_dir())
+    dropped = sum(1 for d in caches for f in d.iterdir() if f.suffix == ".pyc")
+    for d in caches:
+        shutil.rmtree(d)
+    sums = tree / "DEBIAN" / "md5sums"
+    sums.write_text("".join(line for line in sums.read_text().splitlines(keepends=True)
+                            if "/__pycache__/" not in line))
+    out = into / deb.name
+    runner.run(["dpkg-deb", "--root-owner-group", "-Zzstd",
+                f"-z{source_package.ZSTD_LEVEL}", "-b", str(tree), str(out)],
+               log=log, what="dpkg-deb -b (without bytecode)")
+    shutil.rmtree(tree)
+    return out, dropped
+
+
 def node_install(cfg: config_mod.Config, dist_name: str, project: str, release: str,
-                 run: Run, wheels_files: Path, requirements: Path, project_wheel: Path,
-                 runs: int, log: Path) -> list[Install]:
+                 run: Run, venv_package: str, venv_path: str, wheels_files: Path,
+                 requirements: Path, project_wheel: Path, runs: int, log: Path
+                 ) -> list[Install]:
     """Each way ``runs`` times in a fresh clean chroot, the setup (Debian's own
     dependencies) before the clock and flushed to disk (``sync``: the chroot's
     unpacking leaves hundreds of MB of dirty pages that dpkg's fsyncs would otherwise
@@ -263,21 +291,29 @@ def node_install(cfg: config_mod.Config, dist_name: str, project: str, release: 
     leaf = leaves(cfg.projects[project])
     done: list[Install] = []
     debs = tuple(sorted(run.out.glob("*.deb")))
+    [venv_deb] = [d for d in debs if d.name.startswith(venv_package + "_")]
     with tempfile.TemporaryDirectory(prefix="venvdeb-bench-") as tmp:
         cand = Path(tmp) / "repo"
         candidates.repo(debs, cand, log)
+        (Path(tmp) / "repack").mkdir()
+        bare, dropped = without_bytecode(venv_deb, Path(tmp) / "repack", log)
+        cand_bare = Path(tmp) / "repo-without-bytecode"
+        candidates.repo(tuple(bare if d == venv_deb else d for d in debs), cand_bare, log)
+        say(f"node install: {venv_deb.name} {_mb(venv_deb.stat().st_size)}, without its "
+            f"{dropped} .pyc files {_mb(bare.stat().st_size)}")
         stage = Path(tmp) / "pip"
         stage.mkdir()
         shutil.copy(requirements, stage / "requirements.txt")
         shutil.copy(project_wheel, stage / project_wheel.name)
         binds = [chroot.Bind(cand, "/srv/candidates"), chroot.Bind(wheels_files, "/srv/wheels"),
-                 chroot.Bind(stage, "/srv/pip")]
+                 chroot.Bind(stage, "/srv/pip"), chroot.Bind(cand_bare, "/srv/bare")]
         for i in range(runs):
             for how in INSTALL_WAYS:
                 with chroot.session(image, log, binds,
                                     apt_cache=shared_cache() / "apt-archives") as box:
+                    repo = "/srv/bare" if how == WAY_COMPILED else "/srv/candidates"
                     (box.root / "etc/apt/sources.list.d/bench.list").write_text(
-                        "deb [trusted=yes] file:/srv/candidates ./\n")
+                        f"deb [trusted=yes] file:{repo} ./\n")
                     box.sh("apt-get update -q", what="apt-get update", network=True)
                     # what both need from Debian, installed before the clock starts
                     box.run(["apt-get", "install", "-y", "-q", "--no-install-recommends",
@@ -299,7 +335,29 @@ def node_install(cfg: config_mod.Config, dist_name: str, project: str, release: 
                                  *unsafe, *leaf], what=f"apt-get install (timed: {how})",
                                 on_line=clock.on_line)
                         total = clock.stop()
-                        done.append(Install(how, total, clock.stages))
+                        stages = dict(clock.stages)
+                        if how == WAY_COMPILED:
+                            # what a postinst would run: the rules' own compileall, in place
+                            start = time.monotonic()
+                            box.run([f"{venv_path}/bin/python", "-m", "compileall", "-q",
+                                     "-j0", "--invalidation-mode", "checked-hash",
+                                     f"{venv_path}/lib"], what="compileall (timed)")
+                            stages["bytecode on the node (compileall -j0)"] = (
+                                time.monotonic() - start)
+                            total += stages["bytecode on the node (compileall -j0)"]
+                        done.append(Install(how, total, stages))
+                    elif how == WAY_FILES:
+                        inside = f"/srv/candidates/{venv_deb.name}"
+                        start = time.monotonic()
+                        box.sh(f"dpkg-deb --fsys-tarfile {inside} >/dev/null",
+                               what="dpkg-deb --fsys-tarfile (timed)")
+                        read = time.monotonic()
+                        box.run(["dpkg-deb", "-x", inside, "/var/tmp/files"],
+                                what="dpkg-deb -x (timed)")
+                        end = time.monotonic()
+                        done.append(Install(how, end - read, {
+                            "(before the clock) decompress only": read - start,
+                            "decompress and write the venv package's files": end - read}))
                     else:
                         start = time.monotonic()
                         box.sh("python3 -m venv /opt/venvs/bench", what="python3 -m venv")
@@ -315,8 +373,8 @@ def node_install(cfg: config_mod.Config, dist_name: str, project: str, release: 
     return done
 
 
-def report_installs(done: list[Install], runs: int, project: str, leaf: tuple[str, ...]
-                    ) -> list[str]:
+def report_installs(done: list[Install], runs: int, project: str, leaf: tuple[str, ...],
+                    venv_deb: Path) -> list[str]:
     lines = [f"== node install of {project}, clean chroot, median of {runs} each, "
              f"alternating (Debian's own dependencies preinstalled and synced to disk) ==",
              f"  apt-get install {' '.join(leaf)}; pip: python3 -m venv + pip install "
@@ -326,14 +384,25 @@ def report_installs(done: list[Install], runs: int, project: str, leaf: tuple[st
         got = [d for d in done if d.way == way]
         medians[way] = statistics.median(d.total for d in got)
         spread = f"{min(d.total for d in got):.1f}-{max(d.total for d in got):.1f} s"
-        lines.append(f"  {way:<30} {medians[way]:>6.1f} s   (runs: {spread})")
+        lines.append(f"  {way:<36} {medians[way]:>6.1f} s   (runs: {spread})")
         for stage in sorted({s for d in got for s in d.stages}):
             m = statistics.median(d.stages.get(stage, 0.0) for d in got)
-            lines.append(f"      {stage:<40} {m:>6.1f} s")
+            lines.append(f"      {stage:<46} {m:>6.1f} s")
     apt, pip = medians["apt"], medians["pip"]
     fsync = apt - medians["apt, dpkg --force-unsafe-io"]
     lines.append(f"  dpkg's fsyncs cost {fsync:.1f} s of apt-get's {apt:.1f} s (median against "
                  f"median)")
+    _, files = _deb_facts(venv_deb)
+    unpack = statistics.median(d.stages.get("dpkg: unpack", 0.0) for d in done if d.way == "apt")
+    floor = medians[WAY_FILES]
+    lines.append(f"  dpkg's unpack {unpack:.1f} s against writing the venv package's {files:,} "
+                 f"files alone {floor:.1f} s: dpkg's own work (its database, fsyncs, renames; "
+                 f"and the leaf's other packages) {unpack - floor:.1f} s, "
+                 f"{1000 * (unpack - floor) / files:.2f} ms per file")
+    compiled = medians[WAY_COMPILED]
+    lines.append(f"  bytecode: shipped {apt:.1f} s against compiled on the node {compiled:.1f} s "
+                 f"({compiled / apt:.2f}x): {'ship it' if apt <= compiled else 'compile it'} "
+                 f"(node install speed wins over package size)")
     lines.append(target("apt-get install >= 5x faster than pip (median of 3)", pip / apt >= 5,
                         f"{pip / apt:.1f}x" + ("" if pip / apt >= 5 else
                                                f", {5 / (pip / apt):.2f}x short")))
@@ -592,11 +661,14 @@ def main(argv: list[str]) -> int:
             reqs.write_text(next(v for k, v in the_plan.files
                                  if k == "debian/venvdeb/requirements.txt")
                             + f"/srv/pip/{project_wheel.name} --hash=sha256:{digest}\n")
-            done = node_install(cfg, t.distribution.name, project, a.release,
-                                res.of("venvdeb")[-1], wheels_files, reqs, project_wheel,
-                                a.install_runs, log)
+            built = res.of("venvdeb")[-1]
+            done = node_install(cfg, t.distribution.name, project, a.release, built,
+                                the_plan.venv_package, str(the_plan.context["venv_path"]),
+                                wheels_files, reqs, project_wheel, a.install_runs, log)
+            [venv_deb] = [built.out / n for n in built.debs
+                          if n.startswith(the_plan.venv_package + "_")]
             lines += ["", *report_installs(done, a.install_runs, project,
-                                           tuple(leaves(cfg.projects[project])))]
+                                           tuple(leaves(cfg.projects[project])), venv_deb)]
             print("\n".join(lines), flush=True)
             lines = []
         if not a.skip_pipeline:
