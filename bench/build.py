@@ -400,9 +400,17 @@ def report_installs(done: list[Install], runs: int, project: str, leaf: tuple[st
                  f"and the leaf's other packages) {unpack - floor:.1f} s, "
                  f"{1000 * (unpack - floor) / files:.2f} ms per file")
     compiled = medians[WAY_COMPILED]
+    # a difference of medians inside the runs' spread decides nothing
+    spread = max(max(d.total for d in done if d.way == w) - min(d.total for d in done
+                                                                if d.way == w)
+                 for w in ("apt", WAY_COMPILED))
+    verdict = ("a tie within the runs' spread (" + f"{spread:.1f} s): node install speed does "
+               "not decide it; the package's size and build time do"
+               if abs(apt - compiled) < spread else
+               f"{'ship it' if apt < compiled else 'compile it on the node'} (node install "
+               "speed wins over package size)")
     lines.append(f"  bytecode: shipped {apt:.1f} s against compiled on the node {compiled:.1f} s "
-                 f"({compiled / apt:.2f}x): {'ship it' if apt <= compiled else 'compile it'} "
-                 f"(node install speed wins over package size)")
+                 f"({compiled / apt:.2f}x): {verdict}")
     lines.append(target("apt-get install >= 5x faster than pip (median of 3)", pip / apt >= 5,
                         f"{pip / apt:.1f}x" + ("" if pip / apt >= 5 else
                                                f", {5 / (pip / apt):.2f}x short")))
