@@ -238,14 +238,15 @@ def target(name: str, ok: bool, detail: str) -> str:
 
 # --- node install --------------------------------------------------------------------------
 
-#: the node-install variants, alternating within each run: apt-get as a node runs it,
-#: the same with dpkg's fsyncs off (what they cost), the venv package repacked without
-#: its bytecode and compiled on the node afterwards as a postinst would (Debian's own
-#: practice), the venv package's files alone written by ``dpkg-deb -x`` (no dpkg
-#: database, no fsync: the floor of any unpack), and pip into a fresh venv
-INSTALL_WAYS = ("apt", "apt, dpkg --force-unsafe-io", "apt, bytecode compiled on the node",
+#: the node-install variants, alternating within each run: apt-get as a node runs it
+#: (the venv package's postinst compiles its bytecode, as py3compile does for Debian's
+#: python3 packages), the same with dpkg's fsyncs off (what they cost), the venv package
+#: repacked with its bytecode compiled at build time and no maintainer scripts (how
+#: venvdeb shipped it before), the venv package's files alone written by ``dpkg-deb -x``
+#: (no dpkg database, no fsync: the floor of any unpack), and pip into a fresh venv
+INSTALL_WAYS = ("apt", "apt, dpkg --force-unsafe-io", "apt, bytecode shipped in the package",
                 "files only (dpkg-deb -x)", "pip")
-WAY_COMPILED, WAY_FILES = INSTALL_WAYS[2], INSTALL_WAYS[3]
+WAY_SHIPPED, WAY_FILES = INSTALL_WAYS[2], INSTALL_WAYS[3]
 
 
 @dataclass
@@ -255,26 +256,38 @@ class Install:
     stages: dict[str, float]
 
 
-def without_bytecode(deb: Path, into: Path, log: Path) -> tuple[Path, int]:
-    """``deb`` repacked into ``into`` without its ``__pycache__`` directories (and
-    their md5sums lines), compressed as venvdeb's rules compress; how many .pyc
-    files it left out. Installed-Size is left as it was: apt and dpkg do not read
-    it to unpack."""
+def with_bytecode(deb: Path, into: Path, venv_path: str, image: Path, log: Path
+                  ) -> tuple[Path, int]:
+    """``deb`` repacked into ``into`` as venvdeb's rules built it before the node compiled
+    the bytecode: every module compiled for ``venv_path`` with hashes (compileall -j0 in a
+    clean chroot of the distribution, its own python3), their md5sums lines added, no
+    postinst or prerm, compressed as the rules compress; how many .pyc files it added."""
     tree = into / "tree"
     runner.run(["dpkg-deb", "-R", str(deb), str(tree)], log=log, what="dpkg-deb -R")
-    caches = sorted(d for d in tree.rglob("__pycache__") if d.is_dir())
-    dropped = sum(1 for d in caches for f in d.iterdir() if f.suffix == ".pyc")
-    for d in caches:
-        shutil.rmtree(d)
-    sums = tree / "DEBIAN" / "md5sums"
-    sums.write_text("".join(line for line in sums.read_text().splitlines(keepends=True)
-                            if "/__pycache__/" not in line))
+    before = {p for p in tree.rglob("*.pyc")}
+    uid, gid = mounts.subordinate()  # root of the chroot writes the bytecode
+    runner.run(["chown", "-R", f"{uid}:{gid}", str(tree)], log=log, what="chown (repack)")
+    with chroot.session(image, log, [chroot.Bind(tree, "/srv/tree", writable=True)],
+                        apt_cache=shared_cache() / "apt-archives") as box:
+        box.sh("apt-get update -q", what="apt-get update", network=True)
+        box.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "python3"],
+                what="python3", network=True)
+        box.run(["python3", "-m", "compileall", "-q", "-f", "-j0", "-d", f"{venv_path}/lib",
+                 "--invalidation-mode", "checked-hash", f"/srv/tree{venv_path}/lib"],
+                what="compileall (the bytecode the package ships)")
+    added = sorted(p for p in tree.rglob("*.pyc") if p not in before)
+    with (tree / "DEBIAN" / "md5sums").open("a") as sums:
+        for pyc in added:
+            digest = hashlib.md5(pyc.read_bytes()).hexdigest()  # noqa: S324 (dpkg's md5sums)
+            sums.write(f"{digest}  {pyc.relative_to(tree).as_posix()}\n")
+    for script in ("postinst", "prerm"):
+        (tree / "DEBIAN" / script).unlink(missing_ok=True)
     out = into / deb.name
     runner.run(["dpkg-deb", "--root-owner-group", "-Zzstd",
                 f"-z{source_package.ZSTD_LEVEL}", "-b", str(tree), str(out)],
-               log=log, what="dpkg-deb -b (without bytecode)")
+               log=log, what="dpkg-deb -b (with bytecode)")
     shutil.rmtree(tree)
-    return out, dropped
+    return out, len(added)
 
 
 def node_install(cfg: config_mod.Config, dist_name: str, project: str, release: str,
@@ -296,22 +309,22 @@ def node_install(cfg: config_mod.Config, dist_name: str, project: str, release: 
         cand = Path(tmp) / "repo"
         candidates.repo(debs, cand, log)
         (Path(tmp) / "repack").mkdir()
-        bare, dropped = without_bytecode(venv_deb, Path(tmp) / "repack", log)
-        cand_bare = Path(tmp) / "repo-without-bytecode"
-        candidates.repo(tuple(bare if d == venv_deb else d for d in debs), cand_bare, log)
-        say(f"node install: {venv_deb.name} {_mb(venv_deb.stat().st_size)}, without its "
-            f"{dropped} .pyc files {_mb(bare.stat().st_size)}")
+        shipped, added = with_bytecode(venv_deb, Path(tmp) / "repack", venv_path, image, log)
+        cand_shipped = Path(tmp) / "repo-with-bytecode"
+        candidates.repo(tuple(shipped if d == venv_deb else d for d in debs), cand_shipped, log)
+        say(f"node install: {venv_deb.name} {_mb(venv_deb.stat().st_size)}, with "
+            f"{added} .pyc files compiled at build time {_mb(shipped.stat().st_size)}")
         stage = Path(tmp) / "pip"
         stage.mkdir()
         shutil.copy(requirements, stage / "requirements.txt")
         shutil.copy(project_wheel, stage / project_wheel.name)
         binds = [chroot.Bind(cand, "/srv/candidates"), chroot.Bind(wheels_files, "/srv/wheels"),
-                 chroot.Bind(stage, "/srv/pip"), chroot.Bind(cand_bare, "/srv/bare")]
+                 chroot.Bind(stage, "/srv/pip"), chroot.Bind(cand_shipped, "/srv/shipped")]
         for i in range(runs):
             for how in INSTALL_WAYS:
                 with chroot.session(image, log, binds,
                                     apt_cache=shared_cache() / "apt-archives") as box:
-                    repo = "/srv/bare" if how == WAY_COMPILED else "/srv/candidates"
+                    repo = "/srv/shipped" if how == WAY_SHIPPED else "/srv/candidates"
                     (box.root / "etc/apt/sources.list.d/bench.list").write_text(
                         f"deb [trusted=yes] file:{repo} ./\n")
                     box.sh("apt-get update -q", what="apt-get update", network=True)
@@ -336,15 +349,6 @@ def node_install(cfg: config_mod.Config, dist_name: str, project: str, release: 
                                 on_line=clock.on_line)
                         total = clock.stop()
                         stages = dict(clock.stages)
-                        if how == WAY_COMPILED:
-                            # what a postinst would run: the rules' own compileall, in place
-                            start = time.monotonic()
-                            box.run([f"{venv_path}/bin/python", "-m", "compileall", "-q",
-                                     "-j0", "--invalidation-mode", "checked-hash",
-                                     f"{venv_path}/lib"], what="compileall (timed)")
-                            stages["bytecode on the node (compileall -j0)"] = (
-                                time.monotonic() - start)
-                            total += stages["bytecode on the node (compileall -j0)"]
                         done.append(Install(how, total, stages))
                     elif how == WAY_FILES:
                         inside = f"/srv/candidates/{venv_deb.name}"
@@ -399,18 +403,22 @@ def report_installs(done: list[Install], runs: int, project: str, leaf: tuple[st
                  f"files alone {floor:.1f} s: dpkg's own work (its database, fsyncs, renames; "
                  f"and the leaf's other packages) {unpack - floor:.1f} s, "
                  f"{1000 * (unpack - floor) / files:.2f} ms per file")
-    compiled = medians[WAY_COMPILED]
+    shipped = medians[WAY_SHIPPED]
+    configure = statistics.median(d.stages.get("dpkg: configure (maintainer scripts)", 0.0)
+                                  for d in done if d.way == "apt")
+    lines.append(f"  dpkg's configure {configure:.1f} s of apt-get's {apt:.1f} s: the venv "
+                 f"package's postinst compiling its bytecode, and the other packages' scripts")
     # a difference of medians inside the runs' spread decides nothing
     spread = max(max(d.total for d in done if d.way == w) - min(d.total for d in done
                                                                 if d.way == w)
-                 for w in ("apt", WAY_COMPILED))
+                 for w in ("apt", WAY_SHIPPED))
     verdict = ("a tie within the runs' spread (" + f"{spread:.1f} s): node install speed does "
                "not decide it; the package's size and build time do"
-               if abs(apt - compiled) < spread else
-               f"{'ship it' if apt < compiled else 'compile it on the node'} (node install "
+               if abs(apt - shipped) < spread else
+               f"{'compile it on the node' if apt < shipped else 'ship it'} (node install "
                "speed wins over package size)")
-    lines.append(f"  bytecode: shipped {apt:.1f} s against compiled on the node {compiled:.1f} s "
-                 f"({compiled / apt:.2f}x): {verdict}")
+    lines.append(f"  bytecode: compiled on the node (the postinst) {apt:.1f} s against shipped "
+                 f"in the package {shipped:.1f} s ({shipped / apt:.2f}x): {verdict}")
     lines.append(target("apt-get install >= 5x faster than pip (median of 3)", pip / apt >= 5,
                         f"{pip / apt:.1f}x" + ("" if pip / apt >= 5 else
                                                f", {5 / (pip / apt):.2f}x short")))

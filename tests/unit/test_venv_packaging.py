@@ -163,6 +163,27 @@ def test_maintainer_scripts_and_rules(cfg: config.Config, tmp_path: Path) -> Non
                          cwd=src, capture_output=True, text=True)
     assert dry.returncode == 0, dry.stderr
     assert "finish-venv.py" in dry.stdout
+    assert "compileall" not in rules and "/bin/python -B " in rules, "no bytecode is built"
+    assert "venvdeb-error: bytecode in" in rules
+
+
+def test_the_node_compiles_the_venvs_bytecode_and_removes_it_first(cfg: config.Config,
+                                                                   tmp_path: Path) -> None:
+    """As py3compile and py3clean for Debian's python3 packages: the venv package's
+    postinst compiles, its prerm removes every __pycache__ before dpkg touches a file."""
+    files = dict(_plan(cfg, tmp_path, "nova").files)
+    postinst, prerm = (files[f"debian/venv-nova-2026.1.{s}"] for s in ("postinst", "prerm"))
+    for text in (postinst, prerm):
+        check = subprocess.run(["sh", "-n"], input=text, text=True, capture_output=True)
+        assert check.returncode == 0, check.stderr
+        assert "#DEBHELPER#" in text
+    assert ("/opt/venvs/nova-2026.1/bin/python -I -m compileall -q -j0 \\\n"
+            "                --invalidation-mode timestamp /opt/venvs/nova-2026.1/lib") in postinst
+    assert "configure|abort-upgrade|abort-remove|abort-deconfigure)" in postinst
+    assert ("find /opt/venvs/nova-2026.1 -depth -type d -name __pycache__ "
+            "-exec rm -rf -- {} +") in prerm
+    profile = files["debian/venv-nova-2026.1.lintian-overrides"]
+    assert "package-installs-python-pycache-dir" not in profile, "nothing to override"
 
 
 def test_api_services_run_under_debians_uwsgi_on_the_venv(cfg: config.Config,
@@ -280,3 +301,23 @@ def test_version_follows_the_closure_not_the_requirements_package(cfg: config.Co
     assert _plan(cfg, tmp_path, reqdeb_version="2026.1.4+0000aaaa").version == first.version
     changed = _plan(cfg, tmp_path, requirements="--require-hashes\nsix==1.17.0 --hash=sha256:11\n")
     assert changed.version == first.version.replace("deb12u1", "deb12u2")
+
+
+def test_the_install_test_counts_modules_left_without_bytecode(tmp_path: Path) -> None:
+    from venvdeb.qa import install_test
+    site = tmp_path / "opt/venvs/x-2026.1/lib/python3.11/site-packages/pkg"
+    (site / "__pycache__").mkdir(parents=True)
+    for name in ("a.py", "b.py", "c.d.py"):
+        (site / name).write_text("")
+    for name in ("a.cpython-311.pyc", "c.d.cpython-311.pyc", "b.cpython-311.opt-1.x"):
+        (site / "__pycache__" / name).write_text("")
+    modules, missing = install_test.bytecode(tmp_path, "/opt/venvs/x-2026.1")
+    assert modules == 3
+    assert missing == ["/opt/venvs/x-2026.1/lib/python3.11/site-packages/pkg/b.py"]
+    problems, seen = install_test.bytecode_problems(tmp_path, "/opt/venvs/x-2026.1")
+    assert seen == "bytecode for 2 of 3 modules (the postinst's)"
+    assert problems == ["1 of 3 modules of /opt/venvs/x-2026.1 have no bytecode after the "
+                        "install (its postinst compiles them), e.g. "
+                        "/opt/venvs/x-2026.1/lib/python3.11/site-packages/pkg/b.py"]
+    (site / "__pycache__" / "b.cpython-311.pyc").write_text("")
+    assert install_test.bytecode_problems(tmp_path, "/opt/venvs/x-2026.1")[0] == []

@@ -174,7 +174,8 @@ def plan(config: Config, project: Project, release: Release, dist: Distribution,
     if items:
         context.update(sbom_file=sbom.SOURCE_FILE, sbom_path=sbom.path(context["venv_package"]))
     files = render.render_tree("venv", {**context, "copyright_year": "YYYY"})
-    files[f"{context['venv_package']}.lintian-overrides"] = files.pop("venv.lintian-overrides")
+    for script in ("lintian-overrides", "postinst", "prerm"):
+        files[f"{context['venv_package']}.{script}"] = files.pop(f"venv.{script}")
     for package in project.packages:
         files.update(_per_package(package, context))
     files["venvdeb/requirements.txt"] = requirements

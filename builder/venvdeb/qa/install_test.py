@@ -226,6 +226,42 @@ def stopped_problems(on: node_mod.Node, units: Sequence[str]) -> list[str]:
     return problems
 
 
+#: Modules of a venv that may lack bytecode after its postinst (a wheel's file for
+#: another Python, which py3compile would skip too), as a share of all of them.
+UNCOMPILED_SHARE = 0.01
+
+
+def bytecode(root: Path, venv_path: str) -> tuple[int, list[str]]:
+    """After the install: how many modules the venv's lib/ holds, and those its postinst
+    left without bytecode (``__pycache__/NAME.<tag>.pyc`` beside ``NAME.py``)."""
+    lib = root / venv_path.lstrip("/") / "lib"
+    modules, missing = 0, []
+    for top, dirs, files in os.walk(lib):
+        if os.path.basename(top) == "__pycache__":
+            continue
+        cache = os.path.join(top, "__pycache__")
+        cached = ({n.rsplit(".", 2)[0] for n in os.listdir(cache) if n.endswith(".pyc")}
+                  if "__pycache__" in dirs else set())
+        for name in files:
+            if name.endswith(".py"):
+                modules += 1
+                if name[:-3] not in cached:
+                    missing.append("/" + os.path.relpath(os.path.join(top, name), root))
+    return modules, missing
+
+
+def bytecode_problems(root: Path, venv_path: str) -> tuple[list[str], str]:
+    """The postinst compiled the venv's modules (as py3compile does Debian's): problems,
+    and the line of what was seen."""
+    modules, missing = bytecode(root, venv_path)
+    seen = f"bytecode for {modules - len(missing):,} of {modules:,} modules (the postinst's)"
+    if modules and len(missing) > UNCOMPILED_SHARE * modules:
+        return ([f"{len(missing):,} of {modules:,} modules of {venv_path} have no bytecode "
+                 f"after the install (its postinst compiles them), e.g. "
+                 f"{', '.join(sorted(missing)[:3])}"], seen)
+    return [], seen
+
+
 #: What booting a node changes in its tree (systemd's state, the masks): not the packages'.
 NODE_CHURN = ("etc/systemd/system/", "var/lib/systemd/", "var/lib/dbus/", "etc/machine-id",
               "var/lib/private/", "etc/.updated", "var/.updated")
@@ -264,6 +300,9 @@ def run(the_plan: InstallPlan, box: chroot_mod.Chroot) -> list[str]:
                 problems.append(f"{name} is {installed.get(name, 'not installed')}, "
                                 f"expected {want}")
         seen.append(f"installed {len(the_plan.versions)} packages")
+        compiled, line = bytecode_problems(root, the_plan.venv_path)
+        problems.extend(compiled)
+        seen.append(line)
         for command in the_plan.commands:
             try:
                 out = on.run(list(command), what=" ".join(command)).output.strip().splitlines()
