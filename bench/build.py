@@ -264,7 +264,6 @@ def with_bytecode(deb: Path, into: Path, venv_path: str, image: Path, log: Path
     postinst or prerm, compressed as the rules compress; how many .pyc files it added."""
     tree = into / "tree"
     runner.run(["dpkg-deb", "-R", str(deb), str(tree)], log=log, what="dpkg-deb -R")
-    before = {p for p in tree.rglob("*.pyc")}
     uid, gid = mounts.subordinate()  # root of the chroot writes the bytecode
     runner.run(["chown", "-R", f"{uid}:{gid}", str(tree)], log=log, what="chown (repack)")
     with chroot.session(image, log, [chroot.Bind(tree, "/srv/tree", writable=True)],
@@ -275,7 +274,7 @@ def with_bytecode(deb: Path, into: Path, venv_path: str, image: Path, log: Path
         box.run(["python3", "-m", "compileall", "-q", "-f", "-j0", "-d", f"{venv_path}/lib",
                  "--invalidation-mode", "checked-hash", f"/srv/tree{venv_path}/lib"],
                 what="compileall (the bytecode the package ships)")
-    added = sorted(p for p in tree.rglob("*.pyc") if p not in before)
+    added = sorted(tree.rglob("*.pyc"))  # all of them: the package as built holds none
     with (tree / "DEBIAN" / "md5sums").open("a") as sums:
         for pyc in added:
             digest = hashlib.md5(pyc.read_bytes()).hexdigest()  # noqa: S324 (dpkg's md5sums)
