@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from venvdeb.core import mounts
+from venvdeb.core import mounts, runner
 from venvdeb.core.errors import InstallTestFailed
-from venvdeb.qa import chroot
+from venvdeb.qa import chroot, node
 
 
 def _specs(argv: tuple[str, ...]) -> list[dict[str, object]]:
@@ -125,3 +125,27 @@ def test_an_unprivileged_caller_is_told_to_have_root_make_a_missing_mount_point(
         builders._mountpoint(tmp_path / "usr" / "share" / "venvdeb" / "wheels")
     assert caught.value.hint.startswith(f"as root, once: install -d -m 755 {tmp_path}/usr")
     assert not (tmp_path / "usr").exists()
+
+
+def test_a_command_in_a_test_chroot_or_on_a_node_never_gets_the_hosts_tmpdir(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The host's TMPDIR (where venvdeb's own scratch goes) names a host directory: a
+    maintainer script in the chroot (ca-certificates' mktemp) would fail on it."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "host-scratch"))
+    seen: list[dict[str, str]] = []
+
+    def record(argv: object, **kwargs: object) -> runner.Result:
+        env = kwargs["env"]
+        assert isinstance(env, dict)
+        seen.append(env)
+        return runner.Result(("true",), 0, "")
+
+    monkeypatch.setattr(runner, "run", record)
+    chroot.Chroot(tmp_path / "tree", (), tmp_path / "log").run(["true"])
+    node.Node(chroot.Chroot(tmp_path / "tree", (), tmp_path / "log"), 1,
+              tmp_path / "log").run(["true"])
+    assert [e["TMPDIR"] for e in seen] == ["/tmp", "/tmp"]
+    # what the caller asks for still wins
+    chroot.Chroot(tmp_path / "tree", (), tmp_path / "log").run(
+        ["true"], env={"TMPDIR": "/var/tmp"})
+    assert seen[-1]["TMPDIR"] == "/var/tmp"

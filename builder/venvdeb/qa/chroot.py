@@ -54,7 +54,9 @@ class Chroot:
         it cut)."""
         wrapped = mounts.View(self.binds, self.root, bounded, userns=True).wrap(
             argv, network=network)
-        environment = runner.clean_environment({"HOME": "/root", **(env or {})})
+        # the host's TMPDIR names a directory of the host, not of the chroot
+        environment = runner.clean_environment({"HOME": "/root", "TMPDIR": "/tmp",
+                                                **(env or {})})
         return runner.run(wrapped, log=self.log, env=environment, check=check,
                           what=what or f"{argv[0]} (in the test chroot)", heartbeat=60,
                           on_line=on_line)

@@ -69,7 +69,7 @@ class Node:
         """``argv`` as root of the booted node, in all its namespaces."""
         wrapped = ("nsenter", "-t", str(self.pid), "-U", "-m", "-p", "-n", "-i", "-u", "-C",
                    "-r", "-w", "--", *argv)
-        env = runner.clean_environment({"HOME": "/root",
+        env = runner.clean_environment({"HOME": "/root", "TMPDIR": "/tmp",
                                         "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
         return runner.run(wrapped, log=self.log, env=env, check=check,
                           what=what or f"{argv[0]} (on the booted node)", heartbeat=60)
