@@ -312,8 +312,10 @@ def node_disk(kind: str, scratch: Path, log: Path) -> Iterator[None]:
     if kind == "host":
         yield
         return
-    image, mnt = scratch / "node-disk.img", scratch / "node-disk"
-    mnt.mkdir()
+    image = scratch / "node-disk.img"
+    # not under ``scratch`` (mode 700): the chroots' mapped root must pass to its tree
+    mnt = Path(tempfile.mkdtemp(prefix="venvdeb-node-disk-"))
+    mnt.chmod(0o755)
     runner.run(["truncate", "-s", NODE_DISK_SIZE, str(image)], log=log, what="truncate")
     runner.run(["mkfs.ext4", "-q", "-F", str(image)], log=log, what="mkfs.ext4 (node disk)")
     runner.run(["mount", "-o", "loop", str(image), str(mnt)], log=log, what="mount (node disk)")
@@ -329,6 +331,7 @@ def node_disk(kind: str, scratch: Path, log: Path) -> Iterator[None]:
             os.environ["TMPDIR"] = before
         runner.run(["umount", str(mnt)], log=log, what="umount (node disk)", check=False)
         image.unlink(missing_ok=True)
+        mnt.rmdir()
 
 
 def node_install(cfg: config_mod.Config, dist_name: str, project: str, release: str,
