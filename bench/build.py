@@ -315,13 +315,13 @@ def node_disk(kind: str, scratch: Path, log: Path) -> Iterator[None]:
     image = scratch / "node-disk.img"
     # not under ``scratch`` (mode 700): the chroots' mapped root must pass to its tree
     mnt = Path(tempfile.mkdtemp(prefix="venvdeb-node-disk-"))
-    mnt.chmod(0o755)
-    runner.run(["truncate", "-s", NODE_DISK_SIZE, str(image)], log=log, what="truncate")
-    runner.run(["mkfs.ext4", "-q", "-F", str(image)], log=log, what="mkfs.ext4 (node disk)")
-    runner.run(["mount", "-o", "loop", str(image), str(mnt)], log=log, what="mount (node disk)")
     before = os.environ.get("TMPDIR")
-    try:
-        mnt.chmod(0o1777)
+    try:  # the mount point goes even when mkfs or mount fail
+        runner.run(["truncate", "-s", NODE_DISK_SIZE, str(image)], log=log, what="truncate")
+        runner.run(["mkfs.ext4", "-q", "-F", str(image)], log=log, what="mkfs.ext4 (node disk)")
+        runner.run(["mount", "-o", "loop", str(image), str(mnt)], log=log,
+                   what="mount (node disk)")
+        mnt.chmod(0o1777)  # the new filesystem's root, as /tmp
         os.environ["TMPDIR"] = str(mnt)  # chroots only: commands in them get TMPDIR=/tmp
         yield
     finally:
