@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -178,7 +179,8 @@ def test_the_node_compiles_the_venvs_bytecode_and_removes_it_first(cfg: config.C
         assert check.returncode == 0, check.stderr
         assert "#DEBHELPER#" in text
     assert ("/opt/venvs/nova-2026.1/bin/python -I -m compileall -q -j0 \\\n"
-            "                --invalidation-mode timestamp /opt/venvs/nova-2026.1/lib") in postinst
+            "                --invalidation-mode timestamp -x '/site-packages/(.*/)?tests?/' \\\n"
+            "                /opt/venvs/nova-2026.1/lib") in postinst
     assert "configure|abort-upgrade|abort-remove|abort-deconfigure)" in postinst
     assert ("find /opt/venvs/nova-2026.1 -depth -type d -name __pycache__ "
             "-exec rm -rf -- {} +") in prerm
@@ -311,13 +313,49 @@ def test_the_install_test_counts_modules_left_without_bytecode(tmp_path: Path) -
         (site / name).write_text("")
     for name in ("a.cpython-311.pyc", "c.d.cpython-311.pyc", "b.cpython-311.opt-1.x"):
         (site / "__pycache__" / name).write_text("")
-    modules, missing = install_test.bytecode(tmp_path, "/opt/venvs/x-2026.1")
-    assert modules == 3
+    tests = site / "tests" / "unit"
+    tests.mkdir(parents=True)
+    (tests / "test_a.py").write_text("")
+    (site.parent / "test").mkdir()
+    (site.parent / "test" / "__init__.py").write_text("")
+    modules, missing, uncompiled, compiled_tests = install_test.bytecode(
+        tmp_path, "/opt/venvs/x-2026.1")
+    assert (modules, uncompiled, compiled_tests) == (3, 2, [])
     assert missing == ["/opt/venvs/x-2026.1/lib/python3.11/site-packages/pkg/b.py"]
     problems, seen = install_test.bytecode_problems(tmp_path, "/opt/venvs/x-2026.1")
-    assert seen == "bytecode for 2 of 3 modules (the postinst's)"
+    assert seen == "bytecode for 2 of 3 modules (the postinst's), none for the 2 of test suites"
     assert problems == ["1 of 3 modules of /opt/venvs/x-2026.1 have no bytecode after the "
                         "install (its postinst compiles them), e.g. "
                         "/opt/venvs/x-2026.1/lib/python3.11/site-packages/pkg/b.py"]
     (site / "__pycache__" / "b.cpython-311.pyc").write_text("")
     assert install_test.bytecode_problems(tmp_path, "/opt/venvs/x-2026.1")[0] == []
+    (tests / "__pycache__").mkdir()
+    (tests / "__pycache__" / "test_a.cpython-311.pyc").write_text("")
+    problems, seen = install_test.bytecode_problems(tmp_path, "/opt/venvs/x-2026.1")
+    assert seen == "bytecode for 3 of 3 modules (the postinst's), 1 for the 2 of test suites"
+    assert problems == ["1 modules of test suites in /opt/venvs/x-2026.1 have bytecode after "
+                        "the install (its postinst skips them: compileall -x "
+                        "/site-packages/(.*/)?tests?/), e.g. "
+                        "/opt/venvs/x-2026.1/lib/python3.11/site-packages/pkg/tests/unit/test_a.py"]
+
+
+def test_the_postinst_skips_exactly_the_modules_the_install_test_leaves_uncompiled(
+        tmp_path: Path) -> None:
+    """compileall -x with the postinst's pattern, run for real: what it skips is what
+    ``bytecode.compiled_on_the_node`` says, and only test suites (a package called
+    ``testing`` or ``contest`` is compiled)."""
+    from venvdeb.python import bytecode
+    site = tmp_path / "venv/lib/python3.11/site-packages"
+    names = ["pkg/a.py", "pkg/tests/b.py", "pkg/test/c.py", "tests/d.py", "pkg/testing/e.py",
+             "contest/f.py", "pkg/sub/tests/deep/g.py", "pkg/tests.py"]
+    for name in names:
+        (site / name).parent.mkdir(parents=True, exist_ok=True)
+        (site / name).write_text("x = 1\n")
+    run = subprocess.run([sys.executable, "-I", "-m", "compileall", "-q", "-x",
+                          bytecode.UNCOMPILED, str(tmp_path / "venv/lib")],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    compiled = {n for n in names
+                if list((site / n).parent.glob(f"__pycache__/{Path(n).stem}.*.pyc"))}
+    assert compiled == {"pkg/a.py", "pkg/testing/e.py", "contest/f.py", "pkg/tests.py"}
+    assert compiled == {n for n in names if bytecode.compiled_on_the_node(str(site / n))}

@@ -20,7 +20,7 @@ from venvdeb.core.config import Config, Distribution, Project, Release
 from venvdeb.core.errors import CommandFailed, ConfigError
 from venvdeb.core.files import sha256
 from venvdeb.debian import sbom
-from venvdeb.python import upstream
+from venvdeb.python import bytecode, upstream
 from venvdeb.python.inventory import Item
 from venvdeb.python.upstream import Source
 
@@ -119,6 +119,7 @@ def _context(config: Config, project: Project, release: Release, dist: Distribut
         "user": project.user, "home": project.home,
         "project": project.name, "license": "Apache-2.0",
         "license_text": LICENSES["Apache-2.0"], "zstd_level": ZSTD_LEVEL,
+        "bytecode_uncompiled": bytecode.UNCOMPILED,
         "sbom_file": "", "sbom_path": "",  # set by plan() when it has the venv's items
     }
 

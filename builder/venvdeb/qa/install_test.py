@@ -21,6 +21,7 @@ from venvdeb.core.binary_package import ConfigFile, Directory
 from venvdeb.core.config import Project
 from venvdeb.core.errors import CommandFailed, InstallTestFailed
 from venvdeb.core.progress import say
+from venvdeb.python.bytecode import UNCOMPILED, compiled_on_the_node
 from venvdeb.qa import candidates
 from venvdeb.qa import chroot as chroot_mod
 from venvdeb.qa import node as node_mod
@@ -231,11 +232,13 @@ def stopped_problems(on: node_mod.Node, units: Sequence[str]) -> list[str]:
 UNCOMPILED_SHARE = 0.01
 
 
-def bytecode(root: Path, venv_path: str) -> tuple[int, list[str]]:
-    """After the install: how many modules the venv's lib/ holds, and those its postinst
-    left without bytecode (``__pycache__/NAME.<tag>.pyc`` beside ``NAME.py``)."""
+def bytecode(root: Path, venv_path: str) -> tuple[int, list[str], int, list[str]]:
+    """After the install: how many modules the venv's lib/ holds that its postinst
+    compiles, and those it left without bytecode (``__pycache__/NAME.<tag>.pyc`` beside
+    ``NAME.py``); how many it leaves uncompiled (the wheels' test suites:
+    ``venvdeb.python.bytecode``), and those of them that have bytecode all the same."""
     lib = root / venv_path.lstrip("/") / "lib"
-    modules, missing = 0, []
+    modules, missing, tests, compiled_tests = 0, [], 0, []
     for top, dirs, files in os.walk(lib):
         if os.path.basename(top) == "__pycache__":
             continue
@@ -243,23 +246,37 @@ def bytecode(root: Path, venv_path: str) -> tuple[int, list[str]]:
         cached = ({n.rsplit(".", 2)[0] for n in os.listdir(cache) if n.endswith(".pyc")}
                   if "__pycache__" in dirs else set())
         for name in files:
-            if name.endswith(".py"):
+            if not name.endswith(".py"):
+                continue
+            path = "/" + os.path.relpath(os.path.join(top, name), root)
+            if compiled_on_the_node(path):
                 modules += 1
                 if name[:-3] not in cached:
-                    missing.append("/" + os.path.relpath(os.path.join(top, name), root))
-    return modules, missing
+                    missing.append(path)
+            else:
+                tests += 1
+                if name[:-3] in cached:
+                    compiled_tests.append(path)
+    return modules, missing, tests, compiled_tests
 
 
 def bytecode_problems(root: Path, venv_path: str) -> tuple[list[str], str]:
-    """The postinst compiled the venv's modules (as py3compile does Debian's): problems,
-    and the line of what was seen."""
-    modules, missing = bytecode(root, venv_path)
-    seen = f"bytecode for {modules - len(missing):,} of {modules:,} modules (the postinst's)"
+    """The postinst compiled the venv's modules but the wheels' test suites (as
+    py3compile does Debian's): problems, and the line of what was seen."""
+    modules, missing, tests, compiled_tests = bytecode(root, venv_path)
+    seen = (f"bytecode for {modules - len(missing):,} of {modules:,} modules (the "
+            f"postinst's), none for the {tests:,} of test suites")
+    problems = []
     if modules and len(missing) > UNCOMPILED_SHARE * modules:
-        return ([f"{len(missing):,} of {modules:,} modules of {venv_path} have no bytecode "
-                 f"after the install (its postinst compiles them), e.g. "
-                 f"{', '.join(sorted(missing)[:3])}"], seen)
-    return [], seen
+        problems.append(f"{len(missing):,} of {modules:,} modules of {venv_path} have no "
+                        f"bytecode after the install (its postinst compiles them), e.g. "
+                        f"{', '.join(sorted(missing)[:3])}")
+    if compiled_tests:
+        problems.append(f"{len(compiled_tests):,} modules of test suites in {venv_path} have "
+                        f"bytecode after the install (its postinst skips them: compileall -x "
+                        f"{UNCOMPILED}), e.g. {', '.join(sorted(compiled_tests)[:3])}")
+        seen = seen.replace("none for the", f"{len(compiled_tests):,} for the")
+    return problems, seen
 
 
 #: What booting a node changes in its tree (systemd's state, the masks): not the packages'.
