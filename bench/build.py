@@ -35,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "builder"))  # venvdeb, also without .venv's editable install
 
+import host  # noqa: E402  (bench/host.py, beside this file)
 import jinja2  # noqa: E402
 from debian.debfile import DebFile  # noqa: E402
 
@@ -48,6 +49,7 @@ from venvdeb.core.workdir import Workdir, shared_cache  # noqa: E402
 from venvdeb.debian import builders, requirements_package, source_package  # noqa: E402
 from venvdeb.debian import project as debian_project  # noqa: E402
 from venvdeb.pipeline import leaves  # noqa: E402
+from venvdeb.python import bytecode  # noqa: E402
 from venvdeb.qa import candidates, chroot  # noqa: E402
 from venvdeb.stages import lock as lock_stage  # noqa: E402
 from venvdeb.stages import reqdeb as reqdeb_stage  # noqa: E402
@@ -261,8 +263,9 @@ class Install:
 def with_bytecode(deb: Path, into: Path, venv_path: str, image: Path, log: Path
                   ) -> tuple[Path, int]:
     """``deb`` repacked into ``into`` as venvdeb's rules built it before the node compiled
-    the bytecode: every module compiled for ``venv_path`` with hashes (compileall -j0 in a
-    clean chroot of the distribution, its own python3), their md5sums lines added, no
+    the bytecode: the modules its postinst compiles (all but the wheels' test suites),
+    compiled for ``venv_path`` with hashes (compileall -j0 in a clean chroot of the
+    distribution, its own python3), their md5sums lines added, no
     postinst or prerm, compressed as the rules compress; how many .pyc files it added."""
     tree = into / "tree"
     runner.run(["dpkg-deb", "-R", str(deb), str(tree)], log=log, what="dpkg-deb -R")
@@ -274,7 +277,8 @@ def with_bytecode(deb: Path, into: Path, venv_path: str, image: Path, log: Path
         box.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "python3"],
                 what="python3", network=True)
         box.run(["python3", "-m", "compileall", "-q", "-f", "-j0", "-d", f"{venv_path}/lib",
-                 "--invalidation-mode", "checked-hash", f"/srv/tree{venv_path}/lib"],
+                 "--invalidation-mode", "checked-hash", "-x", bytecode.UNCOMPILED,
+                 f"/srv/tree{venv_path}/lib"],
                 what="compileall (the bytecode the package ships)")
     added = sorted(tree.rglob("*.pyc"))  # all of them: the package as built holds none
     with (tree / "DEBIAN" / "md5sums").open("a") as sums:
@@ -691,6 +695,7 @@ def main(argv: list[str]) -> int:
     log.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="venvdeb-bench-", dir=os.environ.get("TMPDIR")))
     try:
+        print(host.line(scratch), flush=True)
         if a.scaling:
             print("\n".join(scaling(cfg, work, t, a, scratch, log)), flush=True)
             return 0

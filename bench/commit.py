@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import host
+
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = 120.0
 #: how the checks run: one after the other (buildbot's two steps before), or 'venvdeb check'
@@ -118,6 +120,8 @@ def main(argv: list[str]) -> int:
     scratch = Path(tempfile.mkdtemp(prefix="venvdeb-bench-commit-",
                                     dir=os.environ.get("TMPDIR")))
     try:
+        speed = host.line(scratch)
+        say(speed)
         work = scratch / "work"
         say(f"copying {source} (the original stays as it is)")
         subprocess.run(["cp", "-a", "--reflink=auto", str(source), str(work)], check=True)
@@ -161,7 +165,7 @@ def main(argv: list[str]) -> int:
                     f"{took:.1f} s: {said}")
             if counted:
                 totals[way].append(total)
-        print("\n".join(report(a, times, totals)))
+        print("\n".join([speed, *report(a, times, totals)]))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return 0

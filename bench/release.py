@@ -28,6 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "builder"))
 
+import host  # noqa: E402  (bench/host.py, beside this file)
+
 from venvdeb.core import config as config_mod  # noqa: E402
 from venvdeb.core.errors import VenvdebError  # noqa: E402
 from venvdeb.core.target import target as release_target  # noqa: E402
@@ -118,6 +120,7 @@ def main(argv: list[str]) -> int:
                                     dir=os.environ.get("TMPDIR", "/var/tmp")))
     scratch.chmod(0o755)
     try:
+        print(host.line(scratch), flush=True)
         times: dict[str, list[float]] = {w: [] for w, _ in WAYS}
         wheel_times: list[float] = []
         locks: dict[str, bytes] = {}
