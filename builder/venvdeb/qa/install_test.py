@@ -265,7 +265,8 @@ def bytecode_problems(root: Path, venv_path: str) -> tuple[list[str], str]:
     py3compile does Debian's): problems, and the line of what was seen."""
     modules, missing, tests, compiled_tests = bytecode(root, venv_path)
     seen = (f"bytecode for {modules - len(missing):,} of {modules:,} modules (the "
-            f"postinst's), none for the {tests:,} of test suites")
+            f"postinst's), {f'{len(compiled_tests):,}' if compiled_tests else 'none'} for "
+            f"the {tests:,} of test suites")
     problems = []
     if modules and len(missing) > UNCOMPILED_SHARE * modules:
         problems.append(f"{len(missing):,} of {modules:,} modules of {venv_path} have no "
@@ -275,7 +276,6 @@ def bytecode_problems(root: Path, venv_path: str) -> tuple[list[str], str]:
         problems.append(f"{len(compiled_tests):,} modules of test suites in {venv_path} have "
                         f"bytecode after the install (its postinst skips them: compileall -x "
                         f"{UNCOMPILED}), e.g. {', '.join(sorted(compiled_tests)[:3])}")
-        seen = seen.replace("none for the", f"{len(compiled_tests):,} for the")
     return problems, seen
 
 
